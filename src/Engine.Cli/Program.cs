@@ -1,0 +1,19 @@
+using System.CommandLine;
+using Engine.Cli.Commands;
+
+namespace Engine.Cli;
+
+/// <summary>The <c>engine</c> command: composition root of the service and its tools.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("Engine: int8 llama-family inference and product ranking for storefronts.");
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(QuantizeCommand.Create());
+        root.Subcommands.Add(SynthModelCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        return root.Parse(args).Invoke();
+    }
+}

@@ -1,0 +1,83 @@
+namespace Engine.Core.Backend;
+
+/// <summary>
+/// The ops a backend implements, as ggml's backend interface sits under its CPU and CUDA backends.
+/// The decoder and encoder in Engine.Runtime are written against this interface only.
+/// <para>
+/// Conventions. Activations are f32 row-major batches: "<c>x [n, d]</c>" is n rows of d floats, for
+/// n tokens processed together (n = 1 when decoding one token). Weights keep their file type.
+/// Ops may run asynchronously on a device; <see cref="Read"/> waits for all earlier work.
+/// No op allocates after warm-up on the CPU backend. Every op has a scalar reference in
+/// Engine.Cpu's <c>ReferenceBackend</c>, and tests compare each backend to it with a named tolerance.
+/// </para>
+/// </summary>
+public interface IComputeBackend : IDisposable
+{
+    /// <summary>Short name for logs ("cpu-avx2", "reference", "ilgpu-cuda: NVIDIA H100", …).</summary>
+    string Name { get; }
+
+    // ---- memory -------------------------------------------------------------------------------
+
+    /// <summary>Uploads (or, on the CPU, wraps without copying) a weight tensor. Types: F32, F16, BF16, Q8_0.</summary>
+    DeviceWeight LoadWeight(Tensors.TensorView tensor);
+
+    /// <summary>A zeroed f32 buffer of <paramref name="length"/> elements.</summary>
+    DeviceBuffer Allocate(int length);
+
+    /// <summary>A zeroed KV cache for one sequence.</summary>
+    KvCache AllocateKvCache(int layers, int contextLength, int kvDim);
+
+    /// <summary>Copies host floats into <paramref name="dst"/> starting at element 0.</summary>
+    void Write(DeviceBuffer dst, ReadOnlySpan<float> src);
+
+    /// <summary>Copies the first <c>dst.Length</c> elements of <paramref name="src"/> to the host; waits for pending work.</summary>
+    void Read(DeviceBuffer src, Span<float> dst);
+
+    // ---- ops ----------------------------------------------------------------------------------
+
+    /// <summary><c>dst [n, table.Cols]</c> = rows <paramref name="tokens"/> of <paramref name="table"/>, dequantized to f32.</summary>
+    void Embed(DeviceWeight table, ReadOnlySpan<int> tokens, DeviceBuffer dst);
+
+    /// <summary>
+    /// RMSNorm of each row: <c>dst[r, i] = x[r, i] / sqrt(mean(x[r]²) + eps) * weight[i]</c>
+    /// (computed in f32, as ggml_rms_norm then ggml_mul). x and dst are <c>[n, dim]</c>; weight is <c>[dim]</c>.
+    /// dst may equal x.
+    /// </summary>
+    void RmsNorm(DeviceBuffer x, DeviceWeight weight, DeviceBuffer dst, int n, int dim, float eps);
+
+    /// <summary>
+    /// Fused matrix products sharing one input: for each target, <c>Output [n, Weight.Rows] = x [n, cols] · Weightᵀ</c>.
+    /// For Q8_0 weights the input rows are first quantized to Q8_0 blocks (once, shared by all targets)
+    /// and the dot products are int8 × int8 with int32 accumulation per block, then scaled by both block
+    /// scales, as llama.cpp's <c>ggml_vec_dot_q8_0_q8_0</c>. For F32/F16/BF16 weights the product is in f32.
+    /// All targets must have the same <c>Cols</c>.
+    /// </summary>
+    void MatMul(DeviceBuffer x, int n, ReadOnlySpan<MatMulTarget> targets);
+
+    /// <summary>Adds a bias vector to each row: <c>y[r, i] += bias[i]</c>; y is <c>[n, bias.Cols]</c>.</summary>
+    void AddBias(DeviceBuffer y, DeviceWeight bias, int n);
+
+    /// <summary>
+    /// Rotary position embedding in place on <c>x [n, heads * headDim]</c>; row r is at position
+    /// <c>positions[r]</c>. Pair (a, b) of dimension pair i rotates by angle
+    /// <c>pos * freqBase^(-2i/headDim)</c>. <see cref="RopeStyle"/> says which elements pair up.
+    /// </summary>
+    void Rope(DeviceBuffer x, int n, int heads, int headDim, ReadOnlySpan<int> positions, float freqBase, RopeStyle style);
+
+    /// <summary>Stores rows of <c>k, v [n, kvDim]</c> into the cache of <paramref name="layer"/> at <c>positions[r]</c>.</summary>
+    void StoreKv(KvCache cache, int layer, DeviceBuffer k, DeviceBuffer v, int n, ReadOnlySpan<int> positions);
+
+    /// <summary>
+    /// Causal grouped-query attention: for each row r of <c>q [n, heads * headDim]</c>, each head h
+    /// attends over cache positions <c>0..positions[r]</c> of KV head <c>h / (heads / kvHeads)</c>,
+    /// scores scaled by <c>1/sqrt(headDim)</c>, softmax in f32, and writes the weighted sum of values
+    /// to <c>output [n, heads * headDim]</c>.
+    /// </summary>
+    void Attention(KvCache cache, int layer, DeviceBuffer q, DeviceBuffer output, int n, ReadOnlySpan<int> positions, int heads, int kvHeads, int headDim);
+
+    /// <summary>SwiGLU: <c>dst[i] = silu(gate[i]) * up[i]</c> for the first <paramref name="count"/> elements (silu(x) = x / (1 + e^-x)). dst may equal gate.</summary>
+    void SwiGlu(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer dst, int count);
+
+    /// <summary>Residual add in place: <c>x[i] += y[i]</c> for the first <paramref name="count"/> elements.</summary>
+    void Add(DeviceBuffer x, DeviceBuffer y, int count);
+}
