@@ -13,9 +13,24 @@ public sealed class LlamaModel : IDisposable
 {
     private readonly bool _ownsFile;
 
+    /// <summary>Metadata keys of the tokens that end a generation (llama.cpp's llama_vocab_is_eog: EOS, EOT, EOM).</summary>
+    private static readonly string[] EndOfGenerationKeys =
+        ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"];
+
     private LlamaModel(GgufFile file, bool ownsFile, LlamaConfig config, LlamaWeights weights, IComputeBackend backend)
     {
         File = file;
+        var eog = new List<int>();
+        foreach (var key in EndOfGenerationKeys)
+        {
+            long id = file.Metadata.GetInteger(key, -1);
+            // Converters write 0xFFFFFFFF (or -1) for "none"; anything else must be a token.
+            if (id is -1 or uint.MaxValue) continue;
+            if (id < 0 || id >= config.VocabSize)
+                throw new GgufFormatException(file.Path, key, $"token id {id} is outside the vocabulary of {config.VocabSize}");
+            if (!eog.Contains((int)id)) eog.Add((int)id);
+        }
+        EndOfGenerationIds = eog;
         _ownsFile = ownsFile;
         Config = config;
         Weights = weights;
@@ -28,6 +43,9 @@ public sealed class LlamaModel : IDisposable
     public LlamaConfig Config { get; }
 
     public LlamaWeights Weights { get; }
+
+    /// <summary>Tokens that end a generation, from the tokenizer metadata (empty when the file names none).</summary>
+    public IReadOnlyList<int> EndOfGenerationIds { get; }
 
     /// <summary>The backend every op of this model runs on.</summary>
     public IComputeBackend Backend { get; }
