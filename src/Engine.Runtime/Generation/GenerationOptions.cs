@@ -20,10 +20,10 @@ public sealed record GenerationOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
     public void Validate()
     {
-        if (MaxTokens is 0 or < -1) throw new ArgumentException($"max tokens must be positive (or -1 for no limit), found {MaxTokens}", nameof(MaxTokens));
+        if (MaxTokens is 0 or < -1) throw new ArgumentException($"max tokens must be positive (or -1 for no limit), found {MaxTokens}");
         ArgumentNullException.ThrowIfNull(Sampling);
         Sampling.Validate();
         foreach (var s in StopSequences)
-            if (string.IsNullOrEmpty(s)) throw new ArgumentException("a stop sequence is empty", nameof(StopSequences));
+            if (string.IsNullOrEmpty(s)) throw new ArgumentException("a stop sequence is empty");
     }
 }

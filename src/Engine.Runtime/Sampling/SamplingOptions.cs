@@ -48,14 +48,14 @@ public sealed record SamplingOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
     public void Validate()
     {
-        if (float.IsNaN(Temperature)) throw new ArgumentException("temperature must be a number", nameof(Temperature));
-        if (float.IsNaN(TopP) || TopP <= 0) throw new ArgumentException($"top-p must be in (0, 1], found {TopP}", nameof(TopP));
-        if (float.IsNaN(MinP) || MinP > 1) throw new ArgumentException($"min-p must be in [0, 1], found {MinP}", nameof(MinP));
-        if (float.IsNaN(RepeatPenalty) || RepeatPenalty <= 0) throw new ArgumentException($"repeat penalty must be positive, found {RepeatPenalty}", nameof(RepeatPenalty));
-        if (RepeatLastN < -1) throw new ArgumentException($"repeat-last-n must be -1, 0 or positive, found {RepeatLastN}", nameof(RepeatLastN));
+        if (float.IsNaN(Temperature)) throw new ArgumentException("temperature must be a number");
+        if (float.IsNaN(TopP) || TopP <= 0) throw new ArgumentException($"top-p must be in (0, 1], found {TopP}");
+        if (float.IsNaN(MinP) || MinP > 1) throw new ArgumentException($"min-p must be in [0, 1], found {MinP}");
+        if (float.IsNaN(RepeatPenalty) || RepeatPenalty <= 0) throw new ArgumentException($"repeat penalty must be positive, found {RepeatPenalty}");
+        if (RepeatLastN < -1) throw new ArgumentException($"repeat-last-n must be -1, 0 or positive, found {RepeatLastN}");
         if (float.IsNaN(FrequencyPenalty) || float.IsNaN(PresencePenalty)) throw new ArgumentException("penalties must be numbers");
         if (LogitBias is not null)
             foreach (var (id, bias) in LogitBias)
-                if (float.IsNaN(bias)) throw new ArgumentException($"logit bias of token {id} is NaN", nameof(LogitBias));
+                if (float.IsNaN(bias)) throw new ArgumentException($"logit bias of token {id} is NaN");
     }
 }
