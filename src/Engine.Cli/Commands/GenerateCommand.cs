@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Engine.Core.Backend;
+using Engine.Cpu;
 using Engine.Cpu.Reference;
 using Engine.Runtime.Generation;
 using Engine.Runtime.Llama;
@@ -36,7 +37,7 @@ internal static class GenerateCommand
         var ctxSize = new Option<int>("--ctx-size", "-c") { Description = "KV cache positions (default: the model's context_length; larger is allowed with a warning)" };
         var batchSize = new Option<int>("--batch-size", "-b") { Description = "Most prompt tokens per forward step", DefaultValueFactory = _ => LlamaDecoderOptions.DefaultMaxBatch };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (cpu backend)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var backend = new Option<string>("--backend") { Description = "Compute backend: cpu or reference (scalar, slow)", DefaultValueFactory = _ => "reference" };
+        var backend = new Option<string>("--backend") { Description = "Compute backend: cpu or reference (scalar, slow)", DefaultValueFactory = _ => "cpu" };
         backend.AcceptOnlyFromAmong(BackendNames);
         var printIds = new Option<bool>("--print-token-ids") { Description = "Print the generated token ids, space-separated on one line, instead of the text" };
 
@@ -81,7 +82,7 @@ internal static class GenerateCommand
         return name switch
         {
             "reference" => new ReferenceBackend(),
-            "cpu" => throw new UserInputException("the cpu backend is not available in this build; use --backend reference"),
+            "cpu" => new CpuBackend(new CpuBackendOptions { Threads = threads }),
             _ => throw new UserInputException($"unknown backend '{name}' (expected one of: {string.Join(", ", BackendNames)})"),
         };
     }
