@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using Engine.Core.Gguf;
-using Engine.Runtime.Generation;
 using Microsoft.ML.Tokenizers;
 
 namespace Engine.Runtime.Tokenization;
@@ -16,10 +15,9 @@ namespace Engine.Runtime.Tokenization;
 /// Decoding goes through a per-token byte table rather than ML.Tokenizers' <c>Decode</c>: generation needs
 /// the bytes of a single token (a byte-fallback or byte-level token may be a third of a UTF-8 character),
 /// and llama.cpp's rules for control tokens and the first token's leading space differ from ML.Tokenizers'.
-/// Instances are immutable and safe to share between threads. Implements the generator's
-/// <see cref="IPromptTokenizer"/> directly (BOS as the vocabulary asks; control tokens print nothing).
+/// Instances are immutable and safe to share between threads.
 /// </remarks>
-public abstract class GgufTokenizer : IPromptTokenizer
+public abstract class GgufTokenizer
 {
     /// <summary>"No such token" (llama.cpp's LLAMA_TOKEN_NULL).</summary>
     public const int NoToken = GgufVocabulary.None;
@@ -215,12 +213,6 @@ public abstract class GgufTokenizer : IPromptTokenizer
         if (cleanSpaces ?? CleanSpaces) SpaceCleanup.Apply(bytes);
         return Encoding.UTF8.GetString(CollectionsMarshal.AsSpan(bytes));
     }
-
-    /// <summary>The prompt's ids: BOS (and EOS) as the vocabulary asks, special-token texts kept as text.</summary>
-    int[] IPromptTokenizer.Encode(string text) => Encode(text, addSpecial: true, parseSpecial: false);
-
-    /// <summary>The text of ids with control tokens printing nothing (llama.cpp's default for completions).</summary>
-    string IPromptTokenizer.Decode(ReadOnlySpan<int> ids) => Decode(ids, renderSpecial: false);
 
     /// <summary>A detokenizer for a generation: append ids one at a time, get back the text they complete.</summary>
     /// <param name="renderSpecial">Print control tokens as their text.</param>
