@@ -85,7 +85,7 @@ public sealed unsafe partial class CpuBackend
             return;
         }
         var q = _quantizeJob;
-        q.X = x; q.N = n; q.Cols = cols; q.Xq = xq; q.Xd = xd;
+        q.X = x; q.N = n; q.Cols = cols; q.Xq = xq; q.Xd = xd; q.Next = 0;
         _pool.Run(q);
     }
 
@@ -136,20 +136,20 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>Activation quantization split by rows over the workers (batches / prefill).</summary>
+    /// <summary>Activation quantization of a batch, rows taken from a shared counter.</summary>
     private sealed class QuantizeJob(CpuBackend owner) : WorkerPool.Job
     {
         public float* X;
         public sbyte* Xq;
         public float* Xd;
         public int N, Cols;
+        public int Next;
 
         public override void Execute(int worker, int workers)
         {
-            int per = (N + workers - 1) / workers;
-            int j0 = worker * per, j1 = Math.Min(N, j0 + per);
             int nb = Cols / BlockQ8_0.Size;
-            for (int j = j0; j < j1; j++)
+            int j;
+            while ((j = Interlocked.Increment(ref Next) - 1) < N)
                 Q8_0Kernels.QuantizeRow(owner.Path, X + (long)j * Cols, Cols, Xq + (long)j * Cols, Xd + (long)j * nb);
         }
     }
