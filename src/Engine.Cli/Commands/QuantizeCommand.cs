@@ -59,16 +59,13 @@ internal static class QuantizeCommand
 
     /// <summary>
     /// Runs <paramref name="work"/> with a Spectre progress bar on stderr (one task; its description names
-    /// the tensor being written). The bar is left out when stderr is not a terminal.
+    /// the tensor being written). The bar is left out when stderr is not a terminal, so that stderr then
+    /// holds only diagnostics (one line for a bad input).
     /// </summary>
     internal static T WithProgress<T>(string title, Func<IProgress<GgufWriteProgress>?, T> work)
     {
         var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        if (Console.IsErrorRedirected || !err.Profile.Capabilities.Interactive)
-        {
-            Console.Error.WriteLine($"{title}…");
-            return work(null);
-        }
+        if (Console.IsErrorRedirected || !err.Profile.Capabilities.Interactive) return work(null);
         return err.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
