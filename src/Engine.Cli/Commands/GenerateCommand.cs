@@ -6,6 +6,7 @@ using Engine.Cpu.Reference;
 using Engine.Runtime.Generation;
 using Engine.Runtime.Llama;
 using Engine.Runtime.Sampling;
+using Engine.Runtime.Tokenization;
 
 namespace Engine.Cli.Commands;
 
@@ -100,8 +101,6 @@ internal static class GenerateCommand
         {
             throw new UserInputException(e.Message);
         }
-        if (q.Options.StopSequences.Count > 0 && q.Prompt is null)
-            throw new UserInputException("--stop needs a text prompt (--prompt)");
 
         using var backend = CreateBackend(q.Backend, q.Threads);
         using var model = LlamaModel.Load(q.ModelPath, backend);
@@ -110,31 +109,25 @@ internal static class GenerateCommand
         if (ctx > declared)
             Console.Error.WriteLine($"warning: --ctx-size {ctx} exceeds the context length the model declares ({declared}); quality past it is not guaranteed");
 
-        IPromptTokenizer? tokenizer = null;
-        int[] ids;
-        if (q.PromptIds is not null)
-        {
-            ids = ParseIds(q.PromptIds, model.Config.VocabSize);
-        }
-        else
-        {
-            throw new UserInputException("text prompts need the tokenizer, which is not in this build yet; use --prompt-ids");
-        }
-
+        // Ids in, ids out needs no tokenizer; otherwise it comes from the file's tokenizer.ggml.* metadata.
+        bool textOut = !q.PrintTokenIds;
+        var tokenizer = q.Prompt is not null || textOut ? GgufTokenizer.Create(model.File.Metadata) : null;
         using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = ctx, MaxBatch = q.BatchSize });
         var generator = new Generator(decoder, tokenizer);
+        int[] ids = q.PromptIds is not null ? ParseIds(q.PromptIds, model.Config.VocabSize) : generator.Tokenize(q.Prompt!);
+        if (ids.Length == 0) throw new UserInputException("the prompt is empty and the model adds no BOS token");
         var stdout = Console.Out;
         GenerationResult result;
         try
         {
-            result = generator.Generate(ids, q.Options, q.PrintTokenIds || tokenizer is null ? null : t => stdout.Write(t.Text));
+            result = generator.Generate(ids, q.Options, textOut ? t => stdout.Write(t.Text) : null);
         }
         catch (PromptTooLongException e)
         {
             throw new UserInputException(e.Message);
         }
 
-        if (q.PrintTokenIds || tokenizer is null)
+        if (!textOut)
             stdout.WriteLine(string.Join(' ', result.TokenIds));
         else
             stdout.WriteLine();

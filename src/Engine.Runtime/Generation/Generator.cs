@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Engine.Runtime.Llama;
 using Engine.Runtime.Sampling;
+using Engine.Runtime.Tokenization;
 
 namespace Engine.Runtime.Generation;
 
@@ -17,12 +18,12 @@ namespace Engine.Runtime.Generation;
 public sealed class Generator
 {
     private readonly LlamaDecoder _decoder;
-    private readonly IPromptTokenizer? _tokenizer;
+    private readonly GgufTokenizer? _tokenizer;
     private readonly int[] _history;            // [contextLength] prompt then generated ids
     private readonly int[] _endOfGeneration;    // EOS/EOT ids
 
     /// <summary>A generator over <paramref name="decoder"/>; <paramref name="tokenizer"/> is needed for text prompts, text output and stop sequences.</summary>
-    public Generator(LlamaDecoder decoder, IPromptTokenizer? tokenizer = null)
+    public Generator(LlamaDecoder decoder, GgufTokenizer? tokenizer = null)
     {
         ArgumentNullException.ThrowIfNull(decoder);
         _decoder = decoder;
@@ -33,13 +34,23 @@ public sealed class Generator
 
     public LlamaDecoder Decoder => _decoder;
 
-    /// <summary>Tokenizes <paramref name="prompt"/> (needs a tokenizer) and generates from it.</summary>
-    public GenerationResult Generate(string prompt, GenerationOptions options, Action<GeneratedToken>? onToken = null, CancellationToken cancellationToken = default)
+    /// <summary>The tokenizer, or null when the generator works on ids only.</summary>
+    public GgufTokenizer? Tokenizer => _tokenizer;
+
+    /// <summary>
+    /// The prompt's ids: BOS as the vocabulary asks, control-token texts such as <c>&lt;s&gt;</c> in
+    /// <paramref name="prompt"/> kept as plain text (a shopper's text must not inject control tokens).
+    /// </summary>
+    public int[] Tokenize(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         var tokenizer = _tokenizer ?? throw new InvalidOperationException("a text prompt needs a tokenizer; pass prompt ids instead");
-        return Generate(tokenizer.Encode(prompt), options, onToken, cancellationToken);
+        return tokenizer.Encode(prompt, addSpecial: true, parseSpecial: false);
     }
+
+    /// <summary>Tokenizes <paramref name="prompt"/> (see <see cref="Tokenize"/>) and generates from it.</summary>
+    public GenerationResult Generate(string prompt, GenerationOptions options, Action<GeneratedToken>? onToken = null, CancellationToken cancellationToken = default) =>
+        Generate(Tokenize(prompt), options, onToken, cancellationToken);
 
     /// <summary>
     /// Generates from <paramref name="promptIds"/> (BOS included when the model wants one), starting
@@ -57,7 +68,8 @@ public sealed class Generator
             throw new InvalidOperationException("stop sequences need a tokenizer");
 
         var sampler = new Sampler(_decoder.VocabSize, options.Sampling);
-        var detok = _tokenizer is null ? null : new IncrementalDetokenizer(_tokenizer, promptIds.Length);
+        // Pieces print after the prompt, so the first one keeps its leading space (as llama.cpp prints it).
+        var detok = _tokenizer?.CreateStreamingDetokenizer(renderSpecial: false, removeLeadingSpace: false);
         var stops = _tokenizer is null ? null : new StopSequenceMatcher(options.StopSequences);
         int promptLength = promptIds.Length;
         promptIds.CopyTo(_history);
@@ -88,8 +100,9 @@ public sealed class Generator
             string text = "";
             if (detok is not null && stops is not null)
             {
-                var ids = _history.AsSpan(0, eog ? length - 1 : length); // the EOG token has no text
-                text = stops.Append(finishing ? detok.Next(ids) + detok.Flush(ids) : detok.Next(ids));
+                string piece = eog ? "" : detok.Append(token); // the EOG token has no text
+                if (finishing) piece += detok.Flush();
+                text = stops.Append(piece);
                 if (stops.Stopped)
                 {
                     reason = FinishReason.StopSequence;

@@ -98,6 +98,21 @@ public sealed record LlamaConfig
         int ropeDims = Positive(p + "rope.dimension_count", headDim);
         if (ropeDims != headDim)
             throw new GgufFormatException(file.Path, p + "rope.dimension_count", $"partial RoPE is not supported: {ropeDims} rotated dimensions, head dimension {headDim}");
+        // Features that change the math: refuse them rather than compute wrong logits silently.
+        int keyLength = Positive(p + "attention.key_length", headDim);
+        if (keyLength != headDim)
+            throw new GgufFormatException(file.Path, p + "attention.key_length", $"key length {keyLength} differs from the head dimension {headDim}; not supported");
+        int valueLength = Positive(p + "attention.value_length", headDim);
+        if (valueLength != headDim)
+            throw new GgufFormatException(file.Path, p + "attention.value_length", $"value length {valueLength} differs from the head dimension {headDim}; not supported");
+        string scaling = meta.GetStringOrNull(p + "rope.scaling.type") ?? "none";
+        float scalingFactor = meta.GetFloat(p + "rope.scaling.factor", 0f);
+        if (scaling != "none" && !(scaling == "linear" && scalingFactor is 0f or 1f))
+            throw new GgufFormatException(file.Path, p + "rope.scaling.type", $"RoPE scaling '{scaling}' is not supported");
+        if (file.HasTensor("rope_freqs.weight"))
+            throw new GgufFormatException(file.Path, "rope_freqs.weight", "RoPE frequency factors (Llama 3.1-style rope scaling) are not supported");
+        if (meta.GetInteger(p + "expert_count", 0) > 0)
+            throw new GgufFormatException(file.Path, p + "expert_count", "mixture-of-experts models are not supported");
         if (!(freqBase > 0) || float.IsInfinity(freqBase))
             throw new GgufFormatException(file.Path, p + "rope.freq_base", $"must be positive and finite, found {freqBase}");
         if (!(eps > 0) || float.IsInfinity(eps))

@@ -107,7 +107,7 @@ public abstract class GgufTokenizer
     /// token when decoding).</summary>
     public bool AddSpacePrefix { get; }
 
-    /// <summary>Whether <see cref="Decode(ReadOnlySpan{int}, bool, bool, bool?)"/> applies llama.cpp's <c>clean_spaces</c> by default
+    /// <summary>Whether <see cref="Decode"/> applies llama.cpp's <c>clean_spaces</c> by default
     /// (Hugging Face's <c>clean_up_tokenization_spaces</c>: " ." becomes ".", …); true for GPT-2.</summary>
     public bool CleanSpaces { get; }
 
@@ -183,7 +183,8 @@ public abstract class GgufTokenizer
     /// <summary>Tokenizes a piece of plain text (no special tokens in it) with the subword model.</summary>
     private protected abstract void EncodeFragment(ReadOnlySpan<char> text, List<int> output);
 
-    /// <summary>Turns ids back into text as llama.cpp's <c>llama_detokenize</c> does.</summary>
+    /// <summary>Turns ids back into text as llama.cpp's <c>llama_detokenize</c> does (for a <c>List&lt;int&gt;</c>,
+    /// pass <c>CollectionsMarshal.AsSpan(list)</c>).</summary>
     /// <param name="ids">Token ids.</param>
     /// <param name="renderSpecial">Write control tokens as their text (<c>&lt;s&gt;</c>); otherwise they vanish.</param>
     /// <param name="removeSpecial">Drop a leading BOS and trailing EOS when the vocabulary adds them.</param>
@@ -213,13 +214,9 @@ public abstract class GgufTokenizer
         return Encoding.UTF8.GetString(CollectionsMarshal.AsSpan(bytes));
     }
 
-    /// <inheritdoc cref="Decode(ReadOnlySpan{int}, bool, bool, bool?)"/>
-    public string Decode(List<int> ids, bool renderSpecial = true, bool removeSpecial = false, bool? cleanSpaces = null) =>
-        Decode(CollectionsMarshal.AsSpan(ids), renderSpecial, removeSpecial, cleanSpaces);
-
     /// <summary>A detokenizer for a generation: append ids one at a time, get back the text they complete.</summary>
     /// <param name="renderSpecial">Print control tokens as their text.</param>
-    /// <param name="removeLeadingSpace">Remove one leading space of the first token, as <see cref="Decode(ReadOnlySpan{int}, bool, bool, bool?)"/>
+    /// <param name="removeLeadingSpace">Remove one leading space of the first token, as <see cref="Decode"/>
     /// does for a whole text. llama.cpp prints a completion after its prompt without doing so (the space
     /// separates the prompt's last word from the first generated one), hence false by default.</param>
     public StreamingDetokenizer CreateStreamingDetokenizer(bool renderSpecial = false, bool removeLeadingSpace = false) =>

@@ -112,4 +112,17 @@ public sealed class LlamaSyntheticModelTests : IDisposable
         Assert.Equal("general.architecture", e.Field);
         Assert.Contains("falcon", e.Message);
     }
+
+    [Theory]
+    [InlineData("llama.rope.scaling.type", "yarn")]
+    [InlineData("llama.attention.key_length", "32")]
+    [InlineData("llama.expert_count", "8")]
+    public void Features_that_change_the_math_are_refused_by_key(string key, string value)
+    {
+        var v = int.TryParse(value, out int i) ? GgufValue.Of((uint)i) : GgufValue.Of(value);
+        string path = Write(new RandomLlamaFile { OverrideKeys = new Dictionary<string, GgufValue> { [key] = v } });
+        var e = Assert.Throws<GgufFormatException>(() => PromptLogits(path));
+        Assert.Equal(key, e.Field);
+        Assert.Contains("not supported", e.Message);
+    }
 }
