@@ -212,6 +212,21 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _matQ8(Config2D(DivUp(rows, _warpsPerGroup), n), w0.U16, w1?.U16 ?? _dummyU.View, w2?.U16 ?? _dummyU.View, y0, y1, y2, xq, xd, p);
     }
 
+    /// <summary>
+    /// Benchmark hook: launches only the Q8_0 product of <paramref name="weight"/> on the input quantized
+    /// by the last <see cref="MatMul"/> with the same column count (so its time excludes quantization).
+    /// </summary>
+    internal void MatVecQ8_0Only(DeviceWeight weight, DeviceBuffer output, int n)
+    {
+        var w = W(weight);
+        if (w.Type != GgmlType.Q8_0 || _xq is null || _xd is null) throw new InvalidOperationException("run MatMul with a Q8_0 weight first");
+        int blocks = w.Cols / 32;
+        var p = new Q8MatParams { Rows0 = w.Rows, Blocks = blocks };
+        Launch();
+        _matQ8(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.U16, _dummyU.View, _dummyU.View, V(output), _dummyFloat, _dummyFloat,
+            _xq.View.SubView(0, (long)n * w.Cols / 4), _xd.View.SubView(0, (long)n * blocks), p);
+    }
+
     public void AddBias(DeviceBuffer y, DeviceWeight bias, int n)
     {
         var b = W(bias);

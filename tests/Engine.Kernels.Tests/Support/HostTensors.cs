@@ -50,7 +50,11 @@ public sealed unsafe class HostTensors : IDisposable
         return new TensorView(name, type, rows == 1 ? [cols] : [cols, rows], data);
     }
 
-    /// <summary>A Q8_0 tensor filled with random bytes and random positive scales (fast: no quantization); for large benchmark weights.</summary>
+    /// <summary>
+    /// A Q8_0 tensor of random bytes with random positive scales (fast: no quantization), for large benchmark
+    /// weights. Scales are about 1 / (74·√cols) (74 = the std of a uniform int8), so rows have weights of
+    /// about 1/√cols and activations stay finite through many layers.
+    /// </summary>
     public TensorView CreateRandomQ8_0(string name, int rows, int cols)
     {
         long blocks = (long)rows * (cols / 32);
@@ -60,7 +64,7 @@ public sealed unsafe class HostTensors : IDisposable
         var span = new Span<byte>(data, checked((int)bytes));
         _rng.NextBytes(span);
         var asBlocks = MemoryMarshal.Cast<byte, BlockQ8_0>(span);
-        for (long i = 0; i < blocks; i++) asBlocks[(int)i].D = (Half)(0.001f + 0.01f * (float)_rng.NextDouble());
+        for (long i = 0; i < blocks; i++) asBlocks[(int)i].D = (Half)((0.5f + (float)_rng.NextDouble()) / (74f * MathF.Sqrt(cols)));
         return new TensorView(name, GgmlType.Q8_0, [cols, rows], data);
     }
 
