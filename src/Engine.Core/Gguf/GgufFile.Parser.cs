@@ -105,9 +105,15 @@ public sealed unsafe partial class GgufFile
                 if (!GgmlTypeInfo.IsSupported(t.Type)) continue; // named when the tensor is used
                 if (t.Shape[0] % GgmlTypeInfo.BlockSize(t.Type) != 0)
                     GgufFormatException.Throw(file, t.Name, $"row length {t.Shape[0]} is not a multiple of the {t.Type} block size {GgmlTypeInfo.BlockSize(t.Type)}");
-                long bytes = t.ByteSize;
-                if (t.Offset > (ulong)dataLength || bytes > dataLength - (long)t.Offset)
-                    GgufFormatException.Throw(file, t.Name, $"data [{t.Offset}, +{bytes}) runs past the end of the file (data section is {dataLength} bytes): truncated file?");
+                // Sizes in this order cannot overflow: a row is at most 8 × length elements, and the row count
+                // is checked against the data section before multiplying.
+                long rowLength = t.Shape[0];
+                long rowCount = t.ElementCount / rowLength;
+                long rowBytes = rowLength / GgmlTypeInfo.BlockSize(t.Type) * GgmlTypeInfo.BlockBytes(t.Type);
+                if (rowLength > int.MaxValue || rowCount > int.MaxValue)
+                    GgufFormatException.Throw(file, t.Name, $"{rowCount} rows of {rowLength} elements: more than 2^31 rows or columns are not supported");
+                if (t.Offset > (ulong)dataLength || rowCount > (dataLength - (long)t.Offset) / rowBytes)
+                    GgufFormatException.Throw(file, t.Name, $"data at offset {t.Offset} ({rowCount} rows of {rowBytes} bytes) runs past the end of the file (data section is {dataLength} bytes): truncated file?");
             }
             return new Result(version, metadata, tensors, alignment, dataOffset);
         }
@@ -174,6 +180,8 @@ public sealed unsafe partial class GgufFile
                     var elementType = (GgufValueType)U32(key + ": array type");
                     ulong count = U64(key + ": array length");
                     long minSize = MinSize(key, elementType);
+                    if (count > (ulong)Array.MaxLength)
+                        GgufFormatException.Throw(_file, key, $"array of {count} elements is larger than supported ({Array.MaxLength})");
                     if (count > (ulong)((_length - _pos) / minSize))
                         GgufFormatException.Throw(_file, key, $"array of {count} {elementType} cannot fit in the {_length - _pos} bytes left");
                     return new(type, ReadArray(key, elementType, (int)count, depth), elementType);

@@ -1,0 +1,156 @@
+using Engine.Core.Backend;
+using Engine.Core.Gguf;
+using Engine.Core.Quant;
+using Engine.Cpu.Kernels;
+using Engine.Cpu.Threading;
+
+namespace Engine.Cpu;
+
+public sealed unsafe partial class CpuBackend
+{
+    // Rows of one target handed to a worker at a time (a multiple of the 4-row kernel). 16 rows of a
+    // 576-wide Q8_0 matrix are ~10 KB, a microsecond of work: small enough to balance two busy cores,
+    // large enough that the shared chunk counter is not contended.
+    private const int ChunkRowsVector = 16;
+    private const int ChunkRowsBatch = 8;
+
+    // Below this many multiply-adds a product runs on the calling thread alone: releasing the workers
+    // costs about a microsecond, as much as the work.
+    private const long InlineMacs = 1 << 15;
+
+    private readonly NativeScratch<sbyte> _xq = new(); // [n, cols] int8, quantized activations
+    private readonly NativeScratch<float> _xd = new(); // [n, cols / 32] f32 block scales
+    private readonly NativeScratch<float>[] _workerScratch; // per worker: a decoded weight row, attention scores
+    private readonly MatMulJob _matMulJob;
+    private readonly QuantizeJob _quantizeJob;
+
+    public void MatMul(DeviceBuffer x, int n, ReadOnlySpan<MatMulTarget> targets)
+    {
+        if (targets.Length == 0 || n == 0) return;
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        var xb = Buf(x);
+        int cols = targets[0].Weight.Cols;
+        Need(xb, (long)n * cols, nameof(x));
+
+        var job = _matMulJob;
+        job.EnsureTargets(targets.Length);
+        bool anyQ8 = false, anyFloat = false;
+        int chunkRows = n == 1 ? ChunkRowsVector : ChunkRowsBatch;
+        int chunks = 0;
+        long macs = 0;
+        for (int t = 0; t < targets.Length; t++)
+        {
+            var w = Wt(targets[t].Weight);
+            if (w.Cols != cols) throw new ArgumentException($"fused targets differ in width: '{w.Name}' has {w.Cols} columns, '{targets[0].Weight.Name}' {cols}", nameof(targets));
+            var y = Buf(targets[t].Output);
+            if (y.Length < (long)n * w.Rows) ThrowOutputTooSmall(w, y, n);
+            anyQ8 |= w.Type == GgmlType.Q8_0;
+            anyFloat |= w.Type != GgmlType.Q8_0;
+            int c = (w.Rows + chunkRows - 1) / chunkRows;
+            job.Targets[t] = new TargetInfo(w.Data, w.RowBytes, w.Rows, w.Type, y.Ptr, chunks);
+            chunks += c;
+            macs += (long)w.Rows * cols * n;
+        }
+
+        job.TargetCount = targets.Length;
+        job.X = xb.Ptr;
+        job.N = n;
+        job.Cols = cols;
+        job.ChunkRows = chunkRows;
+        job.Chunks = chunks;
+        job.Next = 0;
+        if (anyFloat)
+            for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i].Ensure(cols);
+        if (anyQ8)
+        {
+            job.Xq = _xq.Ensure((long)n * cols);
+            job.Xd = _xd.Ensure((long)n * (cols / BlockQ8_0.Size));
+            QuantizeActivations(xb.Ptr, n, cols, job.Xq, job.Xd);
+        }
+
+        if (macs < InlineMacs) job.Execute(0, 1);
+        else _pool.Run(job);
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowOutputTooSmall(CpuWeight w, CpuBuffer y, int n) =>
+        throw new ArgumentException($"output of '{w.Name}' holds {y.Length} floats, the product needs {(long)n * w.Rows}");
+
+    /// <summary>Quantizes <c>x [n, cols]</c> once for all targets; rows are split over the workers when there are several.</summary>
+    private void QuantizeActivations(float* x, int n, int cols, sbyte* xq, float* xd)
+    {
+        if (n < 2 * Threads || Threads == 1)
+        {
+            for (int j = 0; j < n; j++)
+                Q8_0Kernels.QuantizeRow(Path, x + (long)j * cols, cols, xq + (long)j * cols, xd + (long)j * (cols / BlockQ8_0.Size));
+            return;
+        }
+        var q = _quantizeJob;
+        q.X = x; q.N = n; q.Cols = cols; q.Xq = xq; q.Xd = xd;
+        _pool.Run(q);
+    }
+
+    /// <summary>One fused target resolved to pointers: <c>Y [n, Rows] = x · Wᵀ</c>; its chunks start at <c>FirstChunk</c>.</summary>
+    private readonly struct TargetInfo(byte* w, long rowBytes, int rows, GgmlType type, float* y, int firstChunk)
+    {
+        public readonly byte* W = w;          // [Rows, RowBytes] in the file's type
+        public readonly long RowBytes = rowBytes;
+        public readonly int Rows = rows;
+        public readonly GgmlType Type = type;
+        public readonly float* Y = y;         // [n, Rows] f32
+        public readonly int FirstChunk = firstChunk;
+    }
+
+    /// <summary>The matrix product as a pool job: workers take chunks of rows from a shared counter.</summary>
+    private sealed class MatMulJob(CpuBackend owner) : WorkerPool.Job
+    {
+        public TargetInfo[] Targets = new TargetInfo[4];
+        public int TargetCount;
+        public float* X;      // [N, Cols] f32
+        public sbyte* Xq;     // [N, Cols] int8 (Q8_0 targets)
+        public float* Xd;     // [N, Cols / 32] f32
+        public int N, Cols, ChunkRows, Chunks;
+        public int Next;      // next chunk to take
+
+        public void EnsureTargets(int count)
+        {
+            if (Targets.Length < count) Targets = new TargetInfo[count];
+        }
+
+        public override void Execute(int worker, int workers)
+        {
+            int c;
+            while ((c = Interlocked.Increment(ref Next) - 1) < Chunks)
+            {
+                int t = 0;
+                while (t + 1 < TargetCount && Targets[t + 1].FirstChunk <= c) t++;
+                ref readonly var target = ref Targets[t];
+                int r0 = (c - target.FirstChunk) * ChunkRows;
+                int r1 = Math.Min(r0 + ChunkRows, target.Rows);
+                if (target.Type == GgmlType.Q8_0)
+                    Q8_0Kernels.MatRows(owner.Path, target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows);
+                else
+                    FloatKernels.MatRows(owner.Path, target.Type, target.W, target.RowBytes, r0, r1, X, Cols, N, target.Y, target.Rows,
+                                         owner._workerScratch[worker].Ptr);
+            }
+        }
+    }
+
+    /// <summary>Activation quantization split by rows over the workers (batches / prefill).</summary>
+    private sealed class QuantizeJob(CpuBackend owner) : WorkerPool.Job
+    {
+        public float* X;
+        public sbyte* Xq;
+        public float* Xd;
+        public int N, Cols;
+
+        public override void Execute(int worker, int workers)
+        {
+            int per = (N + workers - 1) / workers;
+            int j0 = worker * per, j1 = Math.Min(N, j0 + per);
+            int nb = Cols / BlockQ8_0.Size;
+            for (int j = j0; j < j1; j++)
+                Q8_0Kernels.QuantizeRow(owner.Path, X + (long)j * Cols, Cols, Xq + (long)j * Cols, Xd + (long)j * nb);
+        }
+    }
+}
