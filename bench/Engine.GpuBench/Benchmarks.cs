@@ -21,7 +21,12 @@ internal static class Benchmarks
     private const double RopeTolerance = 1e-5;
     private const double AttentionTolerance = 1e-5;
     private const double SwiGluTolerance = 1e-6;
-    private const double ForwardTolerance = 1e-4;
+    /// <summary>
+    /// A whole decoder pass. Activations are re-quantized to int8 before every product, so a last-bit f32
+    /// difference upstream (f32 vs f64 RMSNorm sums, another exp) can move one value across a rounding
+    /// boundary and change an int8 by one step: measured 5e-3 on a 2-layer d=64 model. A wrong kernel gives ~1.
+    /// </summary>
+    private const double ForwardTolerance = 1e-2;
     private const double ScoreTolerance = 1e-5;
 
     private static void CopyKernel(Index1D i, ArrayView<float> src, ArrayView<float> dst) => dst[i] = src[i];
@@ -240,10 +245,10 @@ internal static class Benchmarks
             r.Line($"   {name}: {Us(sec)} per launch, {GBs(bytes, sec)}");
             r.Row("op", name, Us(sec), Pct(bytes / sec, copyBw));
         }
-        Time($"rmsnorm {d}", () => g.RmsNorm(x, norm, y, 1, d, 1e-5f), 3.0 * d * 4);
+        Time($"rmsnorm+quantize {d}", () => g.RmsNorm(x, norm, y, 1, d, 1e-5f), 3.0 * d * 4);
         Time($"rope q {shape.Heads}x{shape.HeadDim}", () => g.Rope(q, 1, shape.Heads, shape.HeadDim, pos, 10000f, RopeStyle.Normal), 2.0 * d * 4);
-        Time($"attention decode at {p} positions", () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
-        Time($"swiglu {ff}", () => g.SwiGlu(h1, h2, h1, ff), 3.0 * ff * 4);
+        Time($"attention+quantize decode at {p} positions", () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
+        Time($"swiglu+quantize {ff}", () => g.SwiGlu(h1, h2, h1, ff), 3.0 * ff * 4);
         Time($"add {d}", () => g.Add(x, y, d), 3.0 * d * 4);
     }
 

@@ -16,6 +16,9 @@ public struct AttentionParams
 
     /// <summary>1 / sqrt(headDim).</summary>
     public float Scale;
+
+    /// <summary>1: also quantize the output to Q8_0 (headDim % 32 == 0) for the output projection.</summary>
+    public int Quantize;
 }
 
 /// <summary>
@@ -31,8 +34,10 @@ public static class AttentionKernel
     /// <param name="scores">[n, heads, contextLength] f32 scratch</param>
     /// <param name="output">[n, heads * headDim] f32</param>
     /// <param name="positions">[n] int (read when n &gt; 1)</param>
+    /// <param name="xq">[n, heads * headDim / 4] int when quantizing (else a dummy)</param>
+    /// <param name="xd">[n, heads * headDim / 32] f32 when quantizing</param>
     public static void Kernel(ArrayView<float> q, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> scores,
-        ArrayView<float> output, ArrayView<int> positions, AttentionParams p)
+        ArrayView<float> output, ArrayView<int> positions, ArrayView<int> xq, ArrayView<float> xd, AttentionParams p)
     {
         int h = Grid.IdxX;
         int r = Grid.IdxY;
@@ -71,6 +76,14 @@ public static class AttentionKernel
             for (int t = 0; t < len; t++)
                 acc += scores[sBase + t] * values[kvOff + (long)t * p.KvDim + i];
             output[qBase + i] = acc * inv;
+        }
+
+        if (p.Quantize != 0)
+        {
+            // This head's output is whole Q8_0 blocks of the row [heads * headDim]: quantize them here.
+            Group.Barrier();
+            for (int b = Group.IdxX; b < p.HeadDim / 32; b += Group.DimX)
+                QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);
         }
     }
 }

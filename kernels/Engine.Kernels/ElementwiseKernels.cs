@@ -13,6 +13,26 @@ public static class SwiGluKernel
     }
 }
 
+/// <summary>
+/// SwiGLU fused with Q8_0 quantization of its output, one thread per block of 32 elements (count % 32 == 0):
+/// the down projection that follows then skips its quantize launch. dst may equal gate.
+/// </summary>
+public static class SwiGluQuantizeKernel
+{
+    /// <param name="xq">[count/4] int</param>
+    /// <param name="xd">[count/32] f32</param>
+    public static void Kernel(Index1D block, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> dst, ArrayView<int> xq, ArrayView<float> xd)
+    {
+        long start = (long)(int)block * 32;
+        for (int j = 0; j < 32; j++)
+        {
+            float g = gate[start + j];
+            dst[start + j] = g / (1f + ILGPU.Algorithms.XMath.Exp(-g)) * up[start + j];
+        }
+        QuantizeQ8_0Kernel.QuantizeBlock(dst, start, xq, xd, (int)block);
+    }
+}
+
 /// <summary>Residual add in place: <c>x[i] += y[i]</c>.</summary>
 public static class AddKernel
 {

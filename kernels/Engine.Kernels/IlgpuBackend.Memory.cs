@@ -33,6 +33,7 @@ public sealed partial class IlgpuBackend
         var view = V(dst);
         if (src.Length > view.Length) throw new ArgumentException($"{src.Length} floats do not fit a buffer of {view.Length}", nameof(src));
         if (src.Length == 0) return;
+        Forget();
         view.SubView(0, src.Length).CopyFromCPU(src);
     }
 

@@ -35,14 +35,22 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private MemoryBuffer1D<int, Stride1D.Dense>? _ints;     // [n] int: positions or tokens for n > 1
     private readonly Dictionary<(float, int), MemoryBuffer1D<float, Stride1D.Dense>> _ropeFreqs = new();
 
+    // The buffer whose first _quantizedCount elements _xq/_xd hold in Q8_0, written by a fused producer
+    // (RMSNorm, SwiGLU, attention) for the MatMul that follows it; any other op forgets it.
+    private DeviceBuffer? _quantizedSource;
+    private long _quantizedCount;
+
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _quantize;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, ArrayView<float>, Q8MatParams> _matQ8;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams> _matF;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _rmsNorm;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float> _rmsNormQ;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>> _swiGluQ;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, RopeParams> _rope;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, long> _kvStore;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionParams> _attention;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+        ArrayView<int>, ArrayView<float>, AttentionParams> _attention;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addBias;
@@ -68,9 +76,12 @@ public sealed partial class IlgpuBackend : IComputeBackend
             ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.Kernel);
         _matF = a.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams>(MatVecFloatKernel.Kernel);
         _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RmsNormKernel.Kernel);
+        _rmsNormQ = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float>(RmsNormKernel.KernelQuantize);
+        _swiGluQ = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>>(SwiGluQuantizeKernel.Kernel);
         _rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, RopeParams>(RopeKernel.Kernel);
         _kvStore = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, long>(KvStoreKernel.Kernel);
-        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionParams>(AttentionKernel.Kernel);
+        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<int>, ArrayView<float>, AttentionParams>(AttentionKernel.Kernel);
         _swiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SwiGluKernel.Kernel);
         _add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(AddKernel.Kernel);
         _addBias = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel.Kernel);
@@ -136,6 +147,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var y = V(dst);
         CheckLength(y, (long)n * t.Cols, nameof(dst));
         var ids = n == 1 ? _dummyInt : Upload(tokens);
+        Forget();
         Launch();
         _embed(n * t.Cols, t.F32, t.U16, ids, y, tokens[0], n, t.Cols, t.TypeCode);
     }
@@ -149,8 +161,20 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(xv, (long)n * dim, nameof(x));
         CheckLength(yv, (long)n * dim, nameof(dst));
         if (n == 0) return;
+        Forget();
         Launch();
-        _rmsNorm(new KernelConfig(n, _group), xv, w.Vector, yv, dim, eps);
+        if (dim % 32 == 0)
+        {
+            // Fused: the output rows also go to Q8_0 for the matrix product that normally follows.
+            var xq = Scratch(ref _xq, (long)n * dim / 4);
+            var xd = Scratch(ref _xd, (long)n * dim / 32);
+            _rmsNormQ(new KernelConfig(n, _group), xv, w.Vector, yv, xq, xd, dim, eps);
+            Remember(dst, (long)n * dim);
+        }
+        else
+        {
+            _rmsNorm(new KernelConfig(n, _group), xv, w.Vector, yv, dim, eps);
+        }
     }
 
     public void MatMul(DeviceBuffer x, int n, ReadOnlySpan<MatMulTarget> targets)
@@ -173,8 +197,11 @@ public sealed partial class IlgpuBackend : IComputeBackend
             int blocks = cols / 32;
             var xq = Scratch(ref _xq, (long)n * cols / 4);
             var xd = Scratch(ref _xd, (long)n * blocks);
-            Launch();
-            _quantize(n * blocks, xv, xq, xd, cols);
+            if (!ReferenceEquals(x, _quantizedSource) || _quantizedCount != (long)n * cols)
+            {
+                Launch();
+                _quantize(n * blocks, xv, xq, xd, cols);
+            }
 
             // Up to three Q8_0 targets per launch.
             Span<int> pending = stackalloc int[3];
@@ -196,6 +223,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
             Launch();
             _matF(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.F32, w.U16, xv, V(t.Output), p);
         }
+        Forget(); // the outputs were written
     }
 
     private void LaunchQ8(ReadOnlySpan<MatMulTarget> targets, ReadOnlySpan<int> which, ArrayView<int> xq, ArrayView<float> xd, int n, int blocks)
@@ -234,6 +262,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var yv = V(y);
         CheckLength(yv, (long)n * b.Cols, nameof(y));
         if (n == 0) return;
+        Forget();
         Launch();
         _addBias(n * b.Cols, yv, b.Vector, b.Cols);
     }
@@ -247,6 +276,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(xv, (long)n * heads * headDim, nameof(x));
         var p = new RopeParams { N = n, Heads = heads, HeadDim = headDim, Position0 = positions[0], NeoX = style == RopeStyle.NeoX ? 1 : 0 };
         var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
+        Forget();
         Launch();
         _rope(n * heads * (headDim / 2), xv, pos, RopeFrequencies(freqBase, headDim), p);
     }
@@ -278,13 +308,19 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(ov, (long)n * heads * headDim, nameof(output));
         var scores = Scratch(ref _scores, (long)n * heads * c.ContextLength);
         var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
+        bool quantize = headDim % 32 == 0;
         var p = new AttentionParams
         {
             N = n, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, KvDim = c.KvDim, ContextLength = c.ContextLength,
-            Position0 = positions[0], LayerBase = c.LayerBase(layer), Scale = 1f / MathF.Sqrt(headDim),
+            Position0 = positions[0], LayerBase = c.LayerBase(layer), Scale = 1f / MathF.Sqrt(headDim), Quantize = quantize ? 1 : 0,
         };
+        long width = (long)n * heads * headDim;
+        var xq = quantize ? Scratch(ref _xq, width / 4) : _dummyInt;
+        var xd = quantize ? Scratch(ref _xd, width / 32) : _dummyFloat;
+        Forget();
         Launch();
-        _attention(Config2D(heads, n, AttentionGroup()), qv, c.Keys, c.Values, scores, ov, pos, p);
+        _attention(Config2D(heads, n, AttentionGroup()), qv, c.Keys, c.Values, scores, ov, pos, xq, xd, p);
+        if (quantize) Remember(output, width);
     }
 
     public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer dst, int count)
@@ -296,8 +332,18 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(g, count, nameof(gate));
         CheckLength(u, count, nameof(up));
         CheckLength(d, count, nameof(dst));
+        Forget();
         Launch();
-        _swiGlu(count, g, u, d);
+        if (count % 32 == 0)
+        {
+            // Fused: the output also goes to Q8_0 for the down projection that normally follows.
+            _swiGluQ(count / 32, g, u, d, Scratch(ref _xq, count / 4), Scratch(ref _xd, count / 32));
+            Remember(dst, count);
+        }
+        else
+        {
+            _swiGlu(count, g, u, d);
+        }
     }
 
     public void Add(DeviceBuffer x, DeviceBuffer y, int count)
@@ -307,6 +353,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var yv = V(y);
         CheckLength(xv, count, nameof(x));
         CheckLength(yv, count, nameof(y));
+        Forget();
         Launch();
         _add(count, xv, yv);
     }
@@ -327,6 +374,14 @@ public sealed partial class IlgpuBackend : IComputeBackend
     // ---- helpers --------------------------------------------------------------------------------
 
     private void Launch() => KernelLaunches++;
+
+    private void Remember(DeviceBuffer source, long count)
+    {
+        _quantizedSource = source;
+        _quantizedCount = count;
+    }
+
+    private void Forget() => _quantizedSource = null;
 
     /// <summary>Attention groups: 128 threads on a GPU (two warps per 64-wide head), else the device group.</summary>
     private int AttentionGroup() => Math.Min(128, _group);

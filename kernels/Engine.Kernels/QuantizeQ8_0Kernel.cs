@@ -15,10 +15,16 @@ public static class QuantizeQ8_0Kernel
     public static void Kernel(Index1D index, ArrayView<float> x, ArrayView<int> xq, ArrayView<float> xd, int cols)
     {
         int block = index;
-        int nb = cols / 32;
-        long r = block / nb;
-        long b = block % nb;
-        long src = r * cols + b * 32;
+        QuantizeBlock(x, (long)block * 32, xq, xd, block);
+    }
+
+    /// <summary>
+    /// Quantizes the 32 floats at <paramref name="src"/> into block <paramref name="block"/> of xq/xd.
+    /// Blocks are numbered along the flat array, which equals per-row numbering when rows are a multiple of 32.
+    /// Also called by the fused producers (RMSNorm, SwiGLU, attention) that quantize their own output.
+    /// </summary>
+    public static void QuantizeBlock(ArrayView<float> x, long src, ArrayView<int> xq, ArrayView<float> xd, long block)
+    {
         float amax = 0;
         for (int j = 0; j < 32; j++)
         {
@@ -36,7 +42,7 @@ public static class QuantizeQ8_0Kernel
                 int q = RoundHalfAway(x[src + w * 4 + k] * id);
                 packed |= (q & 0xff) << (8 * k);
             }
-            xq[(long)block * 8 + w] = packed;
+            xq[block * 8 + w] = packed;
         }
     }
 

@@ -28,5 +28,22 @@ public static class RmsNormKernel
             dst[row + i] = x[row + i] * scale * w[i];
     }
 
+    /// <summary>
+    /// RMSNorm that also quantizes its output rows to Q8_0 for the matrix product that follows (one launch
+    /// instead of two). Needs dim % 32 == 0. The quantization reads dst after a group barrier, so it sees
+    /// exactly what the separate quantize kernel would.
+    /// </summary>
+    /// <param name="xq">[n, dim/4] int</param>
+    /// <param name="xd">[n, dim/32] f32</param>
+    public static void KernelQuantize(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, ArrayView<int> xq, ArrayView<float> xd, int dim, float eps)
+    {
+        Kernel(x, w, dst, dim, eps);
+        Group.Barrier();
+        long row = Grid.IdxX;
+        int blocks = dim / 32;
+        for (int b = Group.IdxX; b < blocks; b += Group.DimX)
+            QuantizeQ8_0Kernel.QuantizeBlock(dst, row * dim + b * 32, xq, xd, row * blocks + b);
+    }
+
     private static float XMathSqrt(float v) => ILGPU.Algorithms.XMath.Sqrt(v);
 }

@@ -29,7 +29,12 @@ public class BackendOpTests
     /// <summary>exp from another math library.</summary>
     private const double SwiGluTolerance = 1e-6;
     /// <summary>A whole small decoder step: ops chained, errors compound a little.</summary>
-    private const double ForwardTolerance = 1e-4;
+    /// <summary>
+    /// A whole decoder pass. Activations are re-quantized to int8 before every product, so a last-bit f32
+    /// difference upstream (f32 vs f64 RMSNorm sums, another exp) can move one value across a rounding
+    /// boundary and change an int8 by one step: measured 5e-3 on a 2-layer d=64 model. A wrong kernel gives ~1.
+    /// </summary>
+    private const double ForwardTolerance = 1e-2;
 
     public static TheoryData<string> Devices => Tests.Devices.Names;
 
@@ -269,23 +274,34 @@ public class BackendOpTests
         Assert.Equal(new float[] { 0, 0, 0, 0, 1, 2, 3, 0, 0, 0 }, all);
     }
 
+    /// <summary>
+    /// The decoder's op sequence on two shapes: head dim 16 (attention output quantized by the separate
+    /// kernel) and head dim 32 (attention, RMSNorm and SwiGLU all hand their output to the next product
+    /// already quantized).
+    /// </summary>
     [Theory, MemberData(nameof(Devices))]
     public void A_small_llama_forward_matches_reference_over_prefill_and_decode(string device)
     {
         var gpu = Tests.Devices.Get(device);
         var cpu = new ReferenceBackend();
         using var t = new HostTensors(29);
-        var shape = new TinyLlama.Shape(Layers: 2, Dim: 64, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 50, Context: 16);
-        var weights = TinyLlama.RandomWeights(t, shape);
-        using var g = new TinyLlama(gpu, shape, weights);
-        using var c = new TinyLlama(cpu, shape, weights);
-        int[] prompt = [1, 17, 42];
-        AssertClose(g.Forward(prompt, 0), c.Forward(prompt, 0), ForwardTolerance, "prefill logits");
-        for (int step = 0; step < 4; step++)
+        foreach (var shape in new[]
         {
-            int token = 5 + step * 9;
-            int pos = prompt.Length + step;
-            AssertClose(g.Forward([token], pos), c.Forward([token], pos), ForwardTolerance, $"decode step {step}");
+            new TinyLlama.Shape(Layers: 2, Dim: 64, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 50, Context: 16),
+            new TinyLlama.Shape(Layers: 2, Dim: 64, Heads: 2, KvHeads: 1, FeedForward: 128, Vocab: 40, Context: 16),
+        })
+        {
+            var weights = TinyLlama.RandomWeights(t, shape);
+            using var g = new TinyLlama(gpu, shape, weights);
+            using var c = new TinyLlama(cpu, shape, weights);
+            int[] prompt = [1, 17, 33];
+            AssertClose(g.Forward(prompt, 0), c.Forward(prompt, 0), ForwardTolerance, $"head dim {shape.HeadDim}: prefill logits");
+            for (int step = 0; step < 4; step++)
+            {
+                int token = 5 + step * 9;
+                int pos = prompt.Length + step;
+                AssertClose(g.Forward([token], pos), c.Forward([token], pos), ForwardTolerance, $"head dim {shape.HeadDim}: decode step {step}");
+            }
         }
     }
 
