@@ -5,6 +5,7 @@ using Engine.Core.Gguf;
 using Engine.Cpu.Reference;
 using Engine.Kernels;
 using Engine.Kernels.Testing;
+using Engine.Runtime.Llama;
 using ILGPU;
 using ILGPU.Runtime;
 using static Engine.GpuBench.Timing;
@@ -295,6 +296,65 @@ internal static class Benchmarks
             r.Row("decode", $"{model.Name} Q8_0 batch 1", $"{1 / sec:F0} tok/s, {launches:F0} launches/tok", Pct(bytesPerToken / sec, copyBw), verdict);
             r.Row("decode", $"{model.Name} enqueue-only", $"{1 / sec2:F0} tok/s", Pct(bytesPerToken / sec2, copyBw));
         }
+    }
+
+    /// <summary>
+    /// The real decoder (Engine.Runtime's LlamaDecoder) over the ILGPU backend, on a Q8_0 file written by the
+    /// synthetic-model generator (`engine synth-model`) to the temp folder: greedy decode at batch 1.
+    /// </summary>
+    public static void RealDecoder(IlgpuBackend g, SyntheticModelConfig config, Sizes s, double copyBw, Report r)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpubench-{config.EmbeddingLength}x{config.BlockCount}.q8_0.gguf");
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            long size = SyntheticModel.Write(path, config, seed: 1, type: GgmlType.Q8_0);
+            r.Line($"   {config.Name}: wrote {size / 1e6:F0} MB in {sw.Elapsed.TotalSeconds:F1} s");
+            sw.Restart();
+            using var model = LlamaModel.Load(path, g);
+            using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = 512 });
+            r.Line($"   loaded in {sw.Elapsed.TotalSeconds:F1} s");
+            var prompt = new[] { 1, 400, 401, 402, 403, 404, 405, 406 };
+            var logits = decoder.Forward(prompt);
+            int token = ArgMax(logits);
+            for (int i = 0; i < s.DecodeWarmup; i++) token = ArgMax(decoder.Forward(token));
+            long launches0 = g.KernelLaunches;
+            var timer = Stopwatch.StartNew();
+            bool finite = true;
+            for (int i = 0; i < s.DecodeTokens; i++)
+            {
+                logits = decoder.Forward(token);
+                token = ArgMax(logits);
+            }
+            double sec = timer.Elapsed.TotalSeconds / s.DecodeTokens;
+            foreach (float v in logits) finite &= float.IsFinite(v);
+            double launches = (double)(g.KernelLaunches - launches0) / s.DecodeTokens;
+            double bytes = WeightBytes(model);
+            string verdict = finite ? "PASS" : "FAIL (non-finite logits)";
+            r.Line($"   {verdict} LlamaDecoder greedy: {1 / sec:F0} tok/s ({sec * 1e3:F2} ms/token), {launches:F0} launches/token, {bytes / 1e6:F0} MB weights, effective {GBs(bytes, sec)} ({Pct(bytes / sec, copyBw)} of copy)");
+            r.Row("decoder", $"{config.Name} (LlamaDecoder, Q8_0 file)", $"{1 / sec:F0} tok/s, {launches:F0} launches/tok", Pct(bytes / sec, copyBw), verdict);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Bytes of the matrices a decode step reads (every weight but the token embedding, which is gathered one row).</summary>
+    private static double WeightBytes(LlamaModel model)
+    {
+        double total = 0;
+        foreach (var t in model.File.Tensors)
+            if (t.Name != "token_embd.weight" || !model.File.Tensors.Any(o => o.Name == "output.weight"))
+                total += t.ByteSize;
+        return total;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
     }
 
     private static int ArgMax(float[] v)

@@ -63,6 +63,8 @@ if (backend is not null)
     Section("op timings", () => Benchmarks.OpTimings(backend, sizes, copyBw, report));
     foreach (var model in sizes.Models)
         Section("decode " + model.Name, () => Benchmarks.Decode(backend, model, sizes, copyBw, report));
+    foreach (var config in sizes.SynthModels)
+        Section("decoder " + config.Name, () => Benchmarks.RealDecoder(backend, config, sizes, copyBw, report));
     Section("top-k", () => Benchmarks.TopK(device, sizes, copyBw, report));
 }
 

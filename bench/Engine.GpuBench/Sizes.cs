@@ -1,3 +1,4 @@
+using Engine.Core.Gguf;
 using Engine.Kernels.Testing;
 
 namespace Engine.GpuBench;
@@ -7,6 +8,7 @@ internal sealed record Sizes(
     long CopyBytes,
     (int Rows, int Cols)[] MatVecs,
     Sizes.Model[] Models,
+    SyntheticModelConfig[] SynthModels,
     int DecodeWarmup, int DecodeTokens,
     int TopKCount, int TopKQueries, int TopK, int TopKBatch,
     TinyLlama.Shape CheckShape,
@@ -24,6 +26,7 @@ internal sealed record Sizes(
         CopyBytes: 1L << 30,
         MatVecs: [(576, 1536), (2048, 5632), (5632, 2048), (32000, 2048)],
         Models: [new("SmolLM2-135M", SmolLM2_135M), new("TinyLlama-1.1B", TinyLlama_1_1B)],
+        SynthModels: [SyntheticModelConfig.SmolLM2_135M, SyntheticModelConfig.TinyLlama_1_1B],
         DecodeWarmup: 8, DecodeTokens: 128,
         TopKCount: 1_000_000, TopKQueries: 50, TopK: 50, TopKBatch: 16,
         CheckShape: new TinyLlama.Shape(2, 2048, 32, 4, 5632, 4096, 512),
@@ -33,6 +36,7 @@ internal sealed record Sizes(
         CopyBytes: 64L << 10,
         MatVecs: [(64, 96), (96, 64)],
         Models: [new("tiny", new TinyLlama.Shape(2, 64, 4, 2, 96, 100, 32))],
+        SynthModels: [SyntheticModelConfig.Tiny],
         DecodeWarmup: 2, DecodeTokens: 4,
         TopKCount: 2100, TopKQueries: 3, TopK: 4, TopKBatch: 2,
         CheckShape: new TinyLlama.Shape(2, 64, 4, 2, 96, 100, 32),
