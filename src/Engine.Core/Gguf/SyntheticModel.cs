@@ -12,13 +12,16 @@ namespace Engine.Core.Gguf;
 /// <remarks>
 /// Weights are deterministic in (seed, tensor name, row): the same seed gives the same values whatever the
 /// thread count, tensor type or tying, and the Q8_0 file is exactly <see cref="GgufQuantizer"/> applied
-/// to the F32 file. Scales keep activations sane and logits well apart:
-/// projections have standard deviation 1/sqrt(fan_in) (unit-variance outputs) and norm weights are
-/// uniform in 1 ± 0.1. Untied: the token embedding has 0.5 and the output head 4/sqrt(dim), so logits have a
-/// standard deviation of about 4 (a peaked softmax). Tied: the shared embedding has 1/sqrt(dim) and
-/// <c>output_norm</c> is 4 ± 0.4, which gives the same logit spread while keeping the current token's own
-/// embedding (its logit gets <c>|e|²</c>) a small share of the residual stream, so greedy decoding does not
-/// merely repeat the last token. Values are triangular (sum of two uniforms), a cheap bell shape without
+/// to the F32 file. Scales keep activations sane and logits well apart. With either
+/// <see cref="SyntheticWeightRecipe"/>, projections have standard deviation 1/sqrt(fan_in) (unit-variance
+/// outputs), norm weights are uniform in 1 ± 0.1, and logits have a standard deviation of about 4 (a peaked
+/// softmax). <see cref="SyntheticWeightRecipe.Basic"/>: token embedding 0.5 (untied) or 4/sqrt(dim) (tied),
+/// output head 4/sqrt(dim). <see cref="SyntheticWeightRecipe.TokenFocused"/> (the presets) changes two things
+/// so that greedy decoding of deep models varies instead of repeating one token: <c>attn_output</c> at a
+/// quarter of the scale (attention averages over positions, and summed over many layers that shared part
+/// swamps the token-specific signal), and, when tied, a shared embedding of 1/sqrt(dim) with
+/// <c>output_norm</c> 4 ± 0.4, which keeps the logit spread while making the current token's own pull
+/// (its logit gets <c>|e|²</c>) small. Values are triangular (sum of two uniforms), a cheap bell shape without
 /// outliers.
 /// </remarks>
 public static class SyntheticModel
@@ -247,21 +250,21 @@ public static class SyntheticModel
     /// <summary>Logit standard deviation aimed at: a peaked softmax whose greedy choice is rarely near a tie.</summary>
     private const float LogitScale = 4f;
 
-    /// <summary>Scale of <c>attn_output</c> relative to 1/sqrt(fan_in) (see <see cref="Sigma"/>).</summary>
+    /// <summary>Scale of <c>attn_output</c> relative to 1/sqrt(fan_in) in the TokenFocused recipe.</summary>
     private const float AttentionOutputScale = 0.25f;
 
     /// <summary>Spread of a tensor's values: the standard deviation, or for norms the half-width of the uniform spread.</summary>
     private static float Sigma(Spec s, SyntheticModelConfig c) => s.Kind switch
     {
         Kind.Norm or Kind.OutputNorm => 0.1f * Center(s, c),
-        // Tied: e·e stays small next to the layers' share of the residual; output_norm restores the logit scale.
-        Kind.Embedding => c.TiedEmbeddings ? 1f / MathF.Sqrt(c.EmbeddingLength) : 0.5f,
-        // Logits = normed hidden (rms ~1) · head row: standard deviation ~LogitScale.
+        // Basic: logits = normed hidden (rms ~1) · head row, standard deviation ~LogitScale, tied or not.
+        // TokenFocused, tied: e·e stays small next to the layers' share of the residual; output_norm restores the logit scale.
+        Kind.Embedding => !c.TiedEmbeddings ? 0.5f
+            : c.Recipe == SyntheticWeightRecipe.TokenFocused ? 1f / MathF.Sqrt(c.EmbeddingLength)
+            : LogitScale / MathF.Sqrt(c.EmbeddingLength),
         Kind.Output => LogitScale / MathF.Sqrt(c.EmbeddingLength),
-        // Attention averages over positions, so its output is much the same from one position to the next;
-        // at full scale, summed over many layers, it swamps the token-specific signal and greedy decoding
-        // keeps choosing the same token. A quarter keeps attention's effect on the logits clearly visible.
-        Kind.AttentionOutput => AttentionOutputScale / MathF.Sqrt(s.FanIn),
+        // TokenFocused: a quarter keeps attention's effect on the logits clearly visible without swamping the token.
+        Kind.AttentionOutput => (c.Recipe == SyntheticWeightRecipe.TokenFocused ? AttentionOutputScale : 1f) / MathF.Sqrt(s.FanIn),
         _ => 1f / MathF.Sqrt(s.FanIn),
     };
 
@@ -269,7 +272,7 @@ public static class SyntheticModel
     private static float Center(Spec s, SyntheticModelConfig c) => s.Kind switch
     {
         Kind.Norm => 1f,
-        Kind.OutputNorm => c.TiedEmbeddings ? LogitScale : 1f,
+        Kind.OutputNorm => c.TiedEmbeddings && c.Recipe == SyntheticWeightRecipe.TokenFocused ? LogitScale : 1f,
         _ => 0f,
     };
 
