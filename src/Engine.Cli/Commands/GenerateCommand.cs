@@ -34,6 +34,7 @@ internal static class GenerateCommand
         var repeatPenalty = new Option<float>("--repeat-penalty") { Description = "Repetition penalty over the last --repeat-last-n tokens; 1 disables", DefaultValueFactory = _ => defaults.RepeatPenalty };
         var repeatLastN = new Option<int>("--repeat-last-n") { Description = "Window of the repetition penalty; -1 the whole context", DefaultValueFactory = _ => defaults.RepeatLastN };
         var stop = new Option<string[]>("--stop") { Description = "Stop when the text contains this (repeatable)", DefaultValueFactory = _ => [] };
+        var logitBias = new Option<string[]>("--logit-bias", "-l") { Description = "Bias a token's logit, as llama.cpp: ID+BIAS or ID-BIAS (ID-inf bans it); repeatable", DefaultValueFactory = _ => [] };
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Keep generating past end-of-generation tokens" };
         var ctxSize = new Option<int>("--ctx-size", "-c") { Description = "KV cache positions (default: the model's context_length; larger is allowed with a warning)" };
         var batchSize = new Option<int>("--batch-size", "-b") { Description = "Most prompt tokens per forward step", DefaultValueFactory = _ => LlamaDecoderOptions.DefaultMaxBatch };
@@ -43,7 +44,7 @@ internal static class GenerateCommand
         var printIds = new Option<bool>("--print-token-ids") { Description = "Print the generated token ids, space-separated on one line, instead of the text" };
 
         var command = new Command("generate", "Generate text with a llama-family GGUF model");
-        foreach (var o in new Option[] { model, prompt, promptIds, maxTokens, temperature, seed, topK, topP, minP, repeatPenalty, repeatLastN, stop, ignoreEos, ctxSize, batchSize, threads, backend, printIds })
+        foreach (var o in new Option[] { model, prompt, promptIds, maxTokens, temperature, seed, topK, topP, minP, repeatPenalty, repeatLastN, logitBias, stop, ignoreEos, ctxSize, batchSize, threads, backend, printIds })
             command.Options.Add(o);
 
         command.SetAction(r => CliErrors.Run(() =>
@@ -57,6 +58,7 @@ internal static class GenerateCommand
                 RepeatPenalty = r.GetValue(repeatPenalty),
                 RepeatLastN = r.GetValue(repeatLastN),
                 Seed = r.GetValue(seed),
+                LogitBias = ParseLogitBias(r.GetValue(logitBias) ?? []),
             };
             var options = new GenerationOptions
             {
@@ -111,7 +113,8 @@ internal static class GenerateCommand
 
         // Ids in, ids out needs no tokenizer; otherwise it comes from the file's tokenizer.ggml.* metadata.
         bool textOut = !q.PrintTokenIds;
-        var tokenizer = q.Prompt is not null || textOut ? GgufTokenizer.Create(model.File.Metadata) : null;
+        bool needTokenizer = q.Prompt is not null || textOut || q.Options.StopSequences.Count > 0;
+        var tokenizer = needTokenizer ? GgufTokenizer.Create(model.File.Metadata) : null;
         using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = ctx, MaxBatch = q.BatchSize });
         var generator = new Generator(decoder, tokenizer);
         int[] ids = q.PromptIds is not null ? ParseIds(q.PromptIds, model.Config.VocabSize) : generator.Tokenize(q.Prompt!);
@@ -124,6 +127,11 @@ internal static class GenerateCommand
         }
         catch (PromptTooLongException e)
         {
+            throw new UserInputException(e.Message);
+        }
+        catch (ArgumentException e) when (e.ParamName is null)
+        {
+            // Options the model rejects (a logit bias outside its vocabulary); parameter-named ones are bugs.
             throw new UserInputException(e.Message);
         }
 
@@ -139,8 +147,32 @@ internal static class GenerateCommand
         Console.Error.WriteLine(string.Create(inv,
             $"decode: {result.TokenIds.Length} tokens, {result.DecodeSteps} steps in {result.DecodeTime.TotalMilliseconds:F1} ms ({result.DecodeTokensPerSecond:F1} tokens/s)"));
         Console.Error.WriteLine(string.Create(inv,
-            $"finish: {result.FinishReason}; seed {result.Seed}; backend {backend.Name}; ctx {ctx}"));
+            $"finish: {result.FinishReason}; {(q.Options.Sampling.Temperature <= 0 ? "greedy" : $"seed {result.Seed}")}; backend {backend.Name}; ctx {ctx}"));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>llama.cpp's <c>--logit-bias</c> syntax: <c>TOKEN_ID(+|-)BIAS</c>, BIAS a number or <c>inf</c>.</summary>
+    private static Dictionary<int, float>? ParseLogitBias(string[] specs)
+    {
+        if (specs.Length == 0) return null;
+        var bias = new Dictionary<int, float>();
+        foreach (var spec in specs)
+        {
+            int sign = spec.IndexOfAny(['+', '-'], 1);
+            bool ok = sign > 0 && int.TryParse(spec.AsSpan(0, sign), NumberStyles.None, CultureInfo.InvariantCulture, out int id);
+            float value = 0;
+            if (ok)
+            {
+                string magnitude = spec[(sign + 1)..];
+                ok = magnitude == "inf"
+                    ? (value = float.PositiveInfinity) > 0
+                    : float.TryParse(magnitude, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out value);
+                if (spec[sign] == '-') value = -value;
+            }
+            if (!ok) throw new UserInputException($"--logit-bias '{spec}': expected TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043+1 or 2-inf)");
+            bias[int.Parse(spec.AsSpan(0, sign), CultureInfo.InvariantCulture)] = value;
+        }
+        return bias;
     }
 
     private static int[] ParseIds(string text, int vocab)

@@ -36,7 +36,7 @@ public sealed class Sampler
         int i = 0;
         foreach (var (id, value) in bias)
         {
-            if ((uint)id >= (uint)vocabSize) throw new ArgumentException($"logit bias names token {id}, outside the vocabulary of {vocabSize}", nameof(options));
+            if ((uint)id >= (uint)vocabSize) throw new ArgumentException($"logit bias names token {id}, outside the vocabulary of {vocabSize}");
             _biasIds[i] = id;
             _biasValues[i++] = value;
         }

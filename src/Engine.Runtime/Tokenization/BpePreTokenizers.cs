@@ -19,18 +19,32 @@ internal static class BpePreTokenizers
     private const string Qwen2 =
         @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-    /// <summary>The expressions applied in turn, and llama.cpp's clean_spaces, for a pre-tokenizer type.</summary>
-    public static (string[] Patterns, bool CleanSpaces) For(string? pre, string file) => pre switch
+    // Llama 3: like Qwen2 but numbers in groups of up to three digits.
+    private const string Llama3 =
+        @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    /// <summary>How llama.cpp treats one pre-tokenizer type.</summary>
+    /// <param name="Patterns">Expressions applied in turn.</param>
+    /// <param name="CleanSpaces">llama.cpp's clean_spaces when detokenizing.</param>
+    /// <param name="IgnoreMerges">A pre-token that is itself in the vocabulary is emitted whole, without BPE
+    /// (llama.cpp's ignore_merges, for Llama 3).</param>
+    /// <param name="AddBos">The default of tokenizer.ggml.add_bos_token.</param>
+    public readonly record struct Kind(string[] Patterns, bool CleanSpaces, bool IgnoreMerges = false, bool AddBos = false);
+
+    /// <summary>The pre-tokenizer type named by <c>tokenizer.ggml.pre</c>.</summary>
+    public static Kind For(string? pre, string file) => pre switch
     {
         "gpt-2" or "phi-2" or "mpt" or "olmo" or "jina-es" or "jina-de" or "jina-v2-es" or "jina-v2-de" or "gigachat"
-            => ([Gpt2], true),
+            => new([Gpt2], CleanSpaces: true),
         // StarCoder family: every digit on its own, then GPT-2's split.
-        "starcoder" or "refact" or "codeshell" or "exaone" or "minerva-7b" => ([@"\p{N}", Gpt2], true),
-        "smollm" or "command-r" => ([@"\p{N}", Gpt2], false),
-        "qwen2" or "deepseek-r1-qwen" => ([Qwen2], false),
+        "starcoder" or "refact" or "codeshell" or "exaone" or "minerva-7b" => new([@"\p{N}", Gpt2], CleanSpaces: true),
+        "smollm" or "command-r" => new([@"\p{N}", Gpt2], CleanSpaces: false),
+        "qwen2" or "deepseek-r1-qwen" => new([Qwen2], CleanSpaces: false),
+        "llama3" or "llama-v3" or "llama-bpe" or "falcon3" => new([Llama3], CleanSpaces: true, IgnoreMerges: true, AddBos: true),
         _ => throw new GgufFormatException(file, GgufTokenizerKeys.Pre,
-            $"pre-tokenizer '{pre ?? "(missing)"}' is not supported for tokenizer model 'gpt2' " +
-            "(supported: gpt-2, phi-2, mpt, olmo, jina-*, gigachat, starcoder, refact, codeshell, exaone, minerva-7b, smollm, command-r, qwen2)"),
+            $"pre-tokenizer '{pre ?? "(missing)"}' is not supported for tokenizer model 'gpt2' (supported: gpt-2, phi-2, mpt, " +
+            "olmo, jina-es, jina-de, jina-v2-es, jina-v2-de, gigachat, starcoder, refact, codeshell, exaone, minerva-7b, smollm, " +
+            "command-r, qwen2, deepseek-r1-qwen, llama3, llama-v3, llama-bpe, falcon3)"),
     };
 
     /// <summary>A Microsoft.ML.Tokenizers pre-tokenizer that applies the expressions in turn.</summary>

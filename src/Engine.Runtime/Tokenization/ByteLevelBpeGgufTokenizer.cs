@@ -13,6 +13,8 @@ namespace Engine.Runtime.Tokenization;
 internal sealed class ByteLevelBpeGgufTokenizer : GgufTokenizer
 {
     private readonly BpeTokenizer _inner;
+    private readonly PreTokenizer _preTokenizer;
+    private readonly bool _ignoreMerges;
 
     public ByteLevelBpeGgufTokenizer(GgufMetadata metadata)
         : this(new GgufVocabulary(metadata, GgufVocabulary.None, GgufVocabulary.None, GgufVocabulary.None), metadata,
@@ -20,9 +22,9 @@ internal sealed class ByteLevelBpeGgufTokenizer : GgufTokenizer
     {
     }
 
-    private ByteLevelBpeGgufTokenizer(GgufVocabulary vocab, GgufMetadata metadata, (string[] Patterns, bool CleanSpaces) pre)
+    private ByteLevelBpeGgufTokenizer(GgufVocabulary vocab, GgufMetadata metadata, BpePreTokenizers.Kind pre)
         : base(vocab, "gpt2", metadata.GetStringOrNull(GgufTokenizerKeys.Pre),
-            addBos: metadata.GetBool(GgufTokenizerKeys.AddBos, false),
+            addBos: metadata.GetBool(GgufTokenizerKeys.AddBos, pre.AddBos),
             addEos: metadata.GetBool(GgufTokenizerKeys.AddEos, false),
             addSpacePrefix: false,
             cleanSpaces: pre.CleanSpaces)
@@ -39,18 +41,44 @@ internal sealed class ByteLevelBpeGgufTokenizer : GgufTokenizer
         var vocabulary = new KeyValuePair<string, int>[vocab.Count];
         for (int i = 0; i < vocabulary.Length; i++) vocabulary[i] = new(vocab.Tokens[i], i);
 
+        _preTokenizer = BpePreTokenizers.Create(pre.Patterns);
+        _ignoreMerges = pre.IgnoreMerges;
         _inner = BpeTokenizer.Create(new BpeOptions(vocabulary)
         {
             Merges = merges,
-            PreTokenizer = BpePreTokenizers.Create(pre.Patterns),
+            PreTokenizer = _preTokenizer,
             ByteLevel = true,
         });
     }
 
     internal override Tokenizer Inner => _inner;
 
-    private protected override void EncodeFragment(ReadOnlySpan<char> text, List<int> output) =>
-        output.AddRange(_inner.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true));
+    private protected override void EncodeFragment(ReadOnlySpan<char> text, List<int> output)
+    {
+        if (!_ignoreMerges)
+        {
+            output.AddRange(_inner.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true));
+            return;
+        }
+        // ignore_merges (Llama 3): a pre-token found whole in the vocabulary is that token, even where the
+        // merges would split it; others go through BPE on their own.
+        foreach (var (offset, length) in _preTokenizer.PreTokenize(text))
+        {
+            ReadOnlySpan<char> piece = text.Slice(offset, length);
+            if (TryGetTokenId(ToByteAlphabet(piece), out int id)) output.Add(id);
+            else output.AddRange(_inner.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: true));
+        }
+    }
+
+    // The vocabulary spelling of a text: its UTF-8 bytes written in GPT-2's byte alphabet.
+    private static string ToByteAlphabet(ReadOnlySpan<char> text)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(text.ToArray());
+        return string.Create(bytes.Length, bytes, static (dest, b) =>
+        {
+            for (int i = 0; i < b.Length; i++) dest[i] = ByteLevelAlphabet.CharOf(b[i]);
+        });
+    }
 
     // llama_token_to_piece for BPE: normal tokens map each character of the byte alphabet back to its
     // byte; control and user-defined tokens are their text; others print nothing. (llama.cpp writes

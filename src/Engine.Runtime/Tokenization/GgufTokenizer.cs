@@ -50,6 +50,8 @@ public abstract class GgufTokenizer
         _hasUserDefined = Array.Exists(vocab.Types, t => t == GgufTokenType.UserDefined);
         _endOfGeneration = [.. vocab.EndOfGeneration];
         (_pieceBytes, _pieceOffsets) = BuildPieceTable(vocab);
+        for (int i = 0; i < vocab.Count; i++)
+            MaxPieceBytes = Math.Max(MaxPieceBytes, _pieceOffsets[i + 1] - _pieceOffsets[i]);
     }
 
     /// <summary>Builds the tokenizer the metadata describes, chosen by <c>tokenizer.ggml.model</c>.</summary>
@@ -142,6 +144,9 @@ public abstract class GgufTokenizer
         if (!renderSpecial && IsSpecial(id)) return default;
         return _pieceBytes.AsSpan(_pieceOffsets[id], _pieceOffsets[id + 1] - _pieceOffsets[id]);
     }
+
+    /// <summary>The length in bytes of the longest token piece (<see cref="GetPieceBytes"/>).</summary>
+    public int MaxPieceBytes { get; }
 
     /// <summary>Tokenizes <paramref name="text"/>.</summary>
     /// <param name="text">The text.</param>

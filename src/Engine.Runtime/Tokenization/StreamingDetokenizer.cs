@@ -37,6 +37,25 @@ public sealed class StreamingDetokenizer
         return Convert(piece, flush: false);
     }
 
+    /// <summary>
+    /// Appends one token and writes the text it completes into <paramref name="destination"/> without
+    /// allocating; returns the number of chars written. <paramref name="destination"/> must hold at least
+    /// <see cref="MaxCharsPerToken"/> chars.
+    /// </summary>
+    public int Append(int id, Span<char> destination)
+    {
+        ReadOnlySpan<byte> piece = _tokenizer.GetPieceBytes(id, _renderSpecial);
+        if (_first && _removeLeadingSpace && piece.Length > 0 && piece[0] == (byte)' ') piece = piece[1..];
+        _first = false;
+        if (destination.Length < _decoder.GetCharCount(piece, flush: false))
+            throw new ArgumentException($"destination holds {destination.Length} chars; {nameof(MaxCharsPerToken)} = {MaxCharsPerToken}", nameof(destination));
+        return _decoder.GetChars(piece, destination, flush: false);
+    }
+
+    /// <summary>The most chars one <see cref="Append(int, Span{char})"/> can write: the longest token's bytes
+    /// plus a held-back character, each byte at most one char.</summary>
+    public int MaxCharsPerToken => _tokenizer.MaxPieceBytes + MaxUtf8Bytes;
+
     /// <summary>Ends the stream: bytes of an unfinished character come out as U+FFFD.</summary>
     public string Flush() => Convert(default, flush: true);
 

@@ -59,17 +59,38 @@ public sealed class ByteLevelBpeTokenizerTests
         Assert.Equal([258], t.Encode("_ab"));
     }
 
+    [Fact]
+    public void Llama3_emits_a_whole_pre_token_found_in_the_vocabulary_and_groups_digits_by_three()
+    {
+        // merges: "a b" (256), "ab c" (257: "abc"), "1 2" (258), "12 3" (259: "123"), "4 5" (260)
+        var llama3 = GgufTokenizer.Create(SyntheticVocabularies.Gpt2("llama-bpe", "a b", "ab c", "1 2", "12 3", "4 5"));
+        var gpt2 = GgufTokenizer.Create(SyntheticVocabularies.Gpt2("gpt-2", "a b", "ab c", "1 2", "12 3", "4 5"));
+        Assert.True(llama3.AddBos); // llama.cpp's default for Llama 3 vocabularies
+        Assert.Equal([llama3.BosId, 259, 260], llama3.Encode("12345"));
+        Assert.Equal([257], llama3.Encode("abc", addSpecial: false));
+
+        // ignore_merges: "ab" is a token that no merge makes here (only "a b" → "ab" exists, and "ba" is
+        // added whole); Llama 3 takes the pre-token "ba" whole, GPT-2's BPE cannot reach it.
+        var llama3Ba = GgufTokenizer.Create(SyntheticVocabularies.Gpt2("llama-bpe", ["ba"], "a b"));
+        var gpt2Ba = GgufTokenizer.Create(SyntheticVocabularies.Gpt2("gpt-2", ["ba"], "a b"));
+        Assert.True(llama3Ba.TryGetTokenId("ba", out int ba));
+        Assert.Equal([ba], llama3Ba.Encode("ba", addSpecial: false));
+        Assert.Equal([Byte('b'), Byte('a')], gpt2Ba.Encode("ba"));
+        Assert.Equal([Byte('x'), 256], llama3Ba.Encode("xab", addSpecial: false)); // not whole in the vocabulary: BPE
+    }
+
     [Theory]
     [InlineData("gpt-2")]
     [InlineData("phi-2")]
     [InlineData("starcoder")]
     [InlineData("smollm")]
     [InlineData("qwen2")]
+    [InlineData("llama-bpe")]
     public void Supported_pre_tokenizers_round_trip_mixed_text(string pre)
     {
         var t = GgufTokenizer.Create(SyntheticVocabularies.Gpt2(pre, "Ġ t", "h e", "Ġt he"));
         const string text = "the  the\n\t3.14 'll 🦙 déjà-vu ";
-        Assert.Equal(text, t.Decode(t.Encode(text), cleanSpaces: false));
+        Assert.Equal(text, t.Decode(t.Encode(text, addSpecial: false), cleanSpaces: false));
     }
 
     [RequiresSharedFact]

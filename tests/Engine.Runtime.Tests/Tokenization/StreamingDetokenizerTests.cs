@@ -21,6 +21,18 @@ public sealed class StreamingDetokenizerTests
     }
 
     [Fact]
+    public void Span_overload_writes_the_same_text_as_the_string_overload()
+    {
+        var t = GgufTokenizer.Create(SyntheticVocabularies.Spm(("▁", -10), ("a", -11), ("▁a", -1)));
+        int[] ids = [SyntheticVocabularies.SpmId(t, "▁a"), 3 + 0xE2, 3 + 0x80, 3 + 0x99, SyntheticVocabularies.SpmId(t, "a")];
+        var stream = t.CreateStreamingDetokenizer();
+        Span<char> buffer = stackalloc char[stream.MaxCharsPerToken];
+        var written = new List<string>();
+        foreach (int id in ids) written.Add(new string(buffer[..stream.Append(id, buffer)]));
+        Assert.Equal([" a", "", "", "’", "a"], written);
+    }
+
+    [Fact]
     public void A_four_byte_character_is_held_until_its_last_byte()
     {
         var t = GgufTokenizer.Create(SyntheticVocabularies.Spm(("▁", -10)));

@@ -39,11 +39,16 @@ public static class SyntheticVocabularies
     /// A gpt2 (byte-level BPE) vocabulary: the 256 characters of GPT-2's byte alphabet as ids 0..255 (in byte
     /// order), then the results of <paramref name="merges"/> in order, then &lt;|endoftext|&gt; as a control token.
     /// </summary>
-    public static GgufMetadata Gpt2(string pre, params string[] merges)
+    public static GgufMetadata Gpt2(string pre, params string[] merges) => Gpt2(pre, [], merges);
+
+    /// <summary>As <see cref="Gpt2(string, string[])"/>, with <paramref name="extraTokens"/> (no merge makes
+    /// them) after the merge results.</summary>
+    public static GgufMetadata Gpt2(string pre, string[] extraTokens, params string[] merges)
     {
         var tokens = new List<string>();
         for (int b = 0; b < 256; b++) tokens.Add(ByteChar(b).ToString());
         foreach (string merge in merges) tokens.Add(merge.Replace(" ", ""));
+        tokens.AddRange(extraTokens);
         tokens.Add("<|endoftext|>");
         var types = Enumerable.Repeat(1, tokens.Count).ToArray();
         types[^1] = 3;

@@ -80,8 +80,8 @@ public sealed class TokenizerMetadataErrorTests
     [Fact]
     public void Unsupported_gpt2_pre_tokenizer_names_the_value()
     {
-        var m = SyntheticVocabularies.Gpt2("llama-bpe");
-        Assert.Contains("'llama-bpe'", Fails(m, GgufTokenizerKeys.Pre).Message);
+        var m = SyntheticVocabularies.Gpt2("deepseek-coder");
+        Assert.Contains("'deepseek-coder'", Fails(m, GgufTokenizerKeys.Pre).Message);
     }
 
     [Fact]
