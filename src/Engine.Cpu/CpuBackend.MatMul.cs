@@ -34,7 +34,7 @@ public sealed unsafe partial class CpuBackend
 
         var job = _matMulJob;
         job.EnsureTargets(targets.Length);
-        bool anyQ8 = false, anyFloat = false;
+        bool anyQ8 = false;
         int chunkRows = n == 1 ? ChunkRowsVector : ChunkRowsBatch;
         int chunks = 0;
         long macs = 0;
@@ -45,7 +45,6 @@ public sealed unsafe partial class CpuBackend
             var y = Buf(targets[t].Output);
             if (y.Length < (long)n * w.Rows) ThrowOutputTooSmall(w, y, n);
             anyQ8 |= w.Type == GgmlType.Q8_0;
-            anyFloat |= w.Type != GgmlType.Q8_0;
             int c = (w.Rows + chunkRows - 1) / chunkRows;
             job.Targets[t] = new TargetInfo(w.Data, w.RowBytes, w.Rows, w.Type, y.Ptr, chunks);
             chunks += c;
@@ -59,8 +58,8 @@ public sealed unsafe partial class CpuBackend
         job.ChunkRows = chunkRows;
         job.Chunks = chunks;
         job.Next = 0;
-        if (anyFloat)
-            for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i].Ensure(cols);
+        // per worker: a widened weight row (float targets, cols) or the block scales of a 4-row group (cols / 4)
+        for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i].Ensure(cols);
         if (anyQ8)
         {
             job.Xq = _xq.Ensure((long)n * cols);
@@ -86,7 +85,7 @@ public sealed unsafe partial class CpuBackend
             return;
         }
         var q = _quantizeJob;
-        q.X = x; q.N = n; q.Cols = cols; q.Xq = xq; q.Xd = xd;
+        q.X = x; q.N = n; q.Cols = cols; q.Xq = xq; q.Xd = xd; q.Next = 0;
         _pool.Run(q);
     }
 
@@ -128,7 +127,8 @@ public sealed unsafe partial class CpuBackend
                 int r0 = (c - target.FirstChunk) * ChunkRows;
                 int r1 = Math.Min(r0 + ChunkRows, target.Rows);
                 if (target.Type == GgmlType.Q8_0)
-                    Q8_0Kernels.MatRows(owner.Path, target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows);
+                    Q8_0Kernels.MatRows(owner.Path, target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows,
+                                        owner._workerScratch[worker].Ptr);
                 else
                     FloatKernels.MatRows(owner.Path, target.Type, target.W, target.RowBytes, r0, r1, X, Cols, N, target.Y, target.Rows,
                                          owner._workerScratch[worker].Ptr);
@@ -136,20 +136,20 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>Activation quantization split by rows over the workers (batches / prefill).</summary>
+    /// <summary>Activation quantization of a batch, rows taken from a shared counter.</summary>
     private sealed class QuantizeJob(CpuBackend owner) : WorkerPool.Job
     {
         public float* X;
         public sbyte* Xq;
         public float* Xd;
         public int N, Cols;
+        public int Next;
 
         public override void Execute(int worker, int workers)
         {
-            int per = (N + workers - 1) / workers;
-            int j0 = worker * per, j1 = Math.Min(N, j0 + per);
             int nb = Cols / BlockQ8_0.Size;
-            for (int j = j0; j < j1; j++)
+            int j;
+            while ((j = Interlocked.Increment(ref Next) - 1) < N)
                 Q8_0Kernels.QuantizeRow(owner.Path, X + (long)j * Cols, Cols, Xq + (long)j * Cols, Xd + (long)j * nb);
         }
     }

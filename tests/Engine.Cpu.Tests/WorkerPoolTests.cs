@@ -4,40 +4,84 @@ namespace Engine.Cpu.Tests;
 
 public sealed class WorkerPoolTests
 {
-    private sealed class CountingJob : WorkerPool.Job
+    /// <summary>Items taken from a counter, each marked done; records which workers took part.</summary>
+    private sealed class ItemsJob : WorkerPool.Job
     {
-        public int Calls;
+        public readonly int[] Done = new int[64];
+        public int Next;
         public int WorkerMask;
+
         public override void Execute(int worker, int workers)
         {
-            Interlocked.Increment(ref Calls);
             Interlocked.Or(ref WorkerMask, 1 << worker);
+            int i;
+            while ((i = Interlocked.Increment(ref Next) - 1) < Done.Length)
+            {
+                Interlocked.Increment(ref Done[i]);
+                Thread.SpinWait(20);
+            }
+        }
+    }
+
+    /// <summary>Worker 0 (the caller) holds the job open until another worker has joined.</summary>
+    private sealed class WaitForHelpJob : WorkerPool.Job
+    {
+        public int Joined;
+        public override void Execute(int worker, int workers)
+        {
+            if (worker != 0)
+            {
+                Interlocked.Increment(ref Joined);
+                return;
+            }
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (Volatile.Read(ref Joined) == 0 && DateTime.UtcNow < deadline) Thread.Yield();
         }
     }
 
     private sealed class ThrowingJob : WorkerPool.Job
     {
+        private int _thrown;
         public override void Execute(int worker, int workers)
         {
-            if (worker == workers - 1) throw new InvalidOperationException("boom");
+            if (worker != 0)
+            {
+                Volatile.Write(ref _thrown, 1);
+                throw new InvalidOperationException("boom");
+            }
+            var deadline = DateTime.UtcNow.AddSeconds(10); // hold the job open until the worker has joined and thrown
+            while (Volatile.Read(ref _thrown) == 0 && DateTime.UtcNow < deadline) Thread.Yield();
         }
     }
 
     [Theory]
     [InlineData(1, 50)]
     [InlineData(3, 50)]
-    [InlineData(3, 0)] // workers block at once: every job goes through the sleep/wake handshake
-    public void Every_worker_runs_each_job_exactly_once(int threads, int spinMicroseconds)
+    [InlineData(3, 0)] // workers block at once: jobs go through the sleep/wake handshake
+    public void Every_item_of_every_job_is_done_exactly_once(int threads, int spinMicroseconds)
     {
         using var pool = new WorkerPool(threads, spinMicroseconds);
-        var job = new CountingJob();
-        const int jobs = 2000;
-        for (int i = 0; i < jobs; i++)
+        for (int j = 0; j < 500; j++)
         {
+            var job = new ItemsJob();
             pool.Run(job);
-            Assert.Equal((i + 1) * threads, Volatile.Read(ref job.Calls)); // Run returns only when all are done
+            Assert.All(job.Done, d => Assert.Equal(1, d)); // Run returns only when all items are done
+            Assert.True((job.WorkerMask & 1) == 1, "the caller takes part as worker 0");
         }
-        Assert.Equal((1 << threads) - 1, job.WorkerMask);
+    }
+
+    [Theory]
+    [InlineData(50)]
+    [InlineData(0)]
+    public void Workers_join_an_open_job(int spinMicroseconds)
+    {
+        using var pool = new WorkerPool(2, spinMicroseconds);
+        for (int j = 0; j < 20; j++)
+        {
+            var job = new WaitForHelpJob();
+            pool.Run(job);
+            Assert.Equal(1, job.Joined);
+        }
     }
 
     [Fact]
@@ -45,8 +89,8 @@ public sealed class WorkerPoolTests
     {
         using var pool = new WorkerPool(2, 10);
         Assert.Throws<InvalidOperationException>(() => pool.Run(new ThrowingJob()));
-        var job = new CountingJob();
+        var job = new ItemsJob();
         pool.Run(job);
-        Assert.Equal(2, job.Calls);
+        Assert.All(job.Done, d => Assert.Equal(1, d));
     }
 }

@@ -96,15 +96,21 @@ internal static unsafe class Q8_0Kernels
     /// <c>y[j * yStride + o] = w[o] · x[j]</c> for weight rows <c>o in [r0, r1)</c> and activation rows
     /// <c>j in [0, n)</c>. Rows are taken four at a time and each group of four is used for all n
     /// activation rows while it sits in L1, so every weight byte comes from memory once per call.
+    /// The SIMD paths first widen the group's f16 block scales to f32 (vectorized, once per group) and
+    /// multiply them by the activation scales (once per activation row), so the inner loop only broadcasts
+    /// a ready d_w·d_x from L1. <paramref name="scratch"/> holds at least <c>cols / 4</c> floats.
     /// </summary>
     public static void MatRows(CpuKernelPath path, byte* w, long rowBytes, int r0, int r1,
-                               sbyte* xq, float* xd, int cols, int n, float* y, int yStride)
+                               sbyte* xq, float* xd, int cols, int n, float* y, int yStride, float* scratch)
     {
         int nb = cols / QK;
+        float* wd = scratch;            // [4, nb] f32: weight block scales of the current group
+        float* pd = scratch + 4 * nb;   // [4, nb] f32: d_w · d_x for the current activation row
         int o = r0;
         for (; o + 4 <= r1; o += 4)
         {
             byte* wr = w + o * rowBytes;
+            if (path != CpuKernelPath.Scalar) WidenScales4(wr, rowBytes, nb, wd);
             for (int j = 0; j < n; j++)
             {
                 float* yj = y + (long)j * yStride + o;
@@ -112,8 +118,14 @@ internal static unsafe class Q8_0Kernels
                 float* dj = xd + (long)j * nb;
                 switch (path)
                 {
-                    case CpuKernelPath.Avx2: Avx2Rows4(wr, rowBytes, xj, dj, nb, yj); break;
-                    case CpuKernelPath.Vector256: VectorRows4(wr, rowBytes, xj, dj, nb, yj); break;
+                    case CpuKernelPath.Avx2:
+                        ScaleProducts4(wd, dj, nb, pd);
+                        Avx2Rows4(wr, rowBytes, xj, pd, nb, yj);
+                        break;
+                    case CpuKernelPath.Vector256:
+                        ScaleProducts4(wd, dj, nb, pd);
+                        VectorRows4(wr, rowBytes, xj, pd, nb, yj);
+                        break;
                     default:
                         for (int k = 0; k < 4; k++) yj[k] = ScalarRow(wr + k * rowBytes, xj, dj, nb);
                         break;
@@ -137,6 +149,39 @@ internal static unsafe class Q8_0Kernels
         }
     }
 
+    /// <summary><c>wd[k, b]</c> = f32 scale of block b of row k, for the four rows at <paramref name="w0"/>.</summary>
+    private static void WidenScales4(byte* w0, long rowBytes, int nb, float* wd)
+    {
+        for (int k = 0; k < 4; k++)
+        {
+            byte* row = w0 + k * rowBytes;
+            float* dst = wd + k * nb;
+            int b = 0;
+            for (; b + 8 <= nb; b += 8)
+            {
+                byte* p = row + b * BlockBytes;
+                var h = Vector256.Create(
+                    (uint)*(ushort*)p, *(ushort*)(p + BlockBytes), *(ushort*)(p + 2 * BlockBytes), *(ushort*)(p + 3 * BlockBytes),
+                    *(ushort*)(p + 4 * BlockBytes), *(ushort*)(p + 5 * BlockBytes), *(ushort*)(p + 6 * BlockBytes), *(ushort*)(p + 7 * BlockBytes));
+                HalfConversion.ToSingle(h).Store(dst + b);
+            }
+            for (; b < nb; b++) dst[b] = HalfConversion.ToSingle(*(ushort*)(row + b * BlockBytes));
+        }
+    }
+
+    /// <summary><c>pd[k, b] = wd[k, b] · xd[b]</c>: the f32 product of both block scales, as the reference forms it.</summary>
+    private static void ScaleProducts4(float* wd, float* xd, int nb, float* pd)
+    {
+        for (int k = 0; k < 4; k++)
+        {
+            float* src = wd + k * nb;
+            float* dst = pd + k * nb;
+            int b = 0;
+            for (; b + 8 <= nb; b += 8) (Vector256.Load(src + b) * Vector256.Load(xd + b)).Store(dst + b);
+            for (; b < nb; b++) dst[b] = src[b] * xd[b];
+        }
+    }
+
     /// <summary>Scalar ggml_vec_dot_q8_0_q8_0: exact int32 per block, then <c>sum += acc * (d_w * d_x)</c> in f32, as the reference.</summary>
     public static float ScalarRow(byte* w, sbyte* xq, float* xd, int nb)
     {
@@ -157,7 +202,7 @@ internal static unsafe class Q8_0Kernels
     // 2 · 128 · 127 = 32512, no saturation), pairs of s16 summed to s32 by madd with ones, converted to
     // f32 and accumulated by FMA with d_w · d_x. Four rows share each activation load.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Avx2Rows4(byte* w0, long rb, sbyte* xq, float* xd, int nb, float* y)
+    private static void Avx2Rows4(byte* w0, long rb, sbyte* xq, float* pd, int nb, float* y)
     {
         byte* w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
         var ones = Vector256.Create((short)1);
@@ -165,12 +210,11 @@ internal static unsafe class Q8_0Kernels
         for (int b = 0; b < nb; b++)
         {
             var x = Avx.LoadVector256(xq + b * QK);
-            float dx = xd[b];
             long off = (long)b * BlockBytes;
-            a0 = Avx2Block(w0 + off, x, dx, ones, a0);
-            a1 = Avx2Block(w1 + off, x, dx, ones, a1);
-            a2 = Avx2Block(w2 + off, x, dx, ones, a2);
-            a3 = Avx2Block(w3 + off, x, dx, ones, a3);
+            a0 = Fma.MultiplyAdd(Avx2Dot(w0 + off, x, ones), Vector256.Create(pd[b]), a0);
+            a1 = Fma.MultiplyAdd(Avx2Dot(w1 + off, x, ones), Vector256.Create(pd[nb + b]), a1);
+            a2 = Fma.MultiplyAdd(Avx2Dot(w2 + off, x, ones), Vector256.Create(pd[2 * nb + b]), a2);
+            a3 = Fma.MultiplyAdd(Avx2Dot(w3 + off, x, ones), Vector256.Create(pd[3 * nb + b]), a3);
         }
         y[0] = Vector256.Sum(a0);
         y[1] = Vector256.Sum(a1);
@@ -189,30 +233,33 @@ internal static unsafe class Q8_0Kernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Avx2Block(byte* blk, Vector256<sbyte> x, float dx, Vector256<short> ones, Vector256<float> acc)
+    private static Vector256<float> Avx2Block(byte* blk, Vector256<sbyte> x, float dx, Vector256<short> ones, Vector256<float> acc) =>
+        Fma.MultiplyAdd(Avx2Dot(blk, x, ones), Vector256.Create(HalfConversion.ToSingle(*(ushort*)blk) * dx), acc);
+
+    /// <summary>The eight partial int32 sums of one block's 32 products, as f32 (exact: |sum| &lt;= 4 · 32512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Avx2Dot(byte* blk, Vector256<sbyte> x, Vector256<short> ones)
     {
         var w = Avx.LoadVector256((sbyte*)(blk + 2));
         var s16 = Avx2.MultiplyAddAdjacent(Avx2.Sign(w, w).AsByte(), Avx2.Sign(x, w));
-        var f = Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(s16, ones));
-        return Fma.MultiplyAdd(f, Vector256.Create(HalfConversion.ToSingle(*(ushort*)blk) * dx), acc);
+        return Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(s16, ones));
     }
 
     // Portable: widen both operands to s16, multiply (|w·x| <= 128 · 127 fits s16), add the two halves
     // (<= 32512), widen to s32, add, convert, multiply-add with d_w · d_x.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void VectorRows4(byte* w0, long rb, sbyte* xq, float* xd, int nb, float* y)
+    private static void VectorRows4(byte* w0, long rb, sbyte* xq, float* pd, int nb, float* y)
     {
         byte* w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (int b = 0; b < nb; b++)
         {
             var (xl, xh) = Vector256.Widen(Vector256.Load(xq + b * QK));
-            float dx = xd[b];
             long off = (long)b * BlockBytes;
-            a0 = VectorBlock(w0 + off, xl, xh, dx, a0);
-            a1 = VectorBlock(w1 + off, xl, xh, dx, a1);
-            a2 = VectorBlock(w2 + off, xl, xh, dx, a2);
-            a3 = VectorBlock(w3 + off, xl, xh, dx, a3);
+            a0 = Vector256.MultiplyAddEstimate(VectorDot(w0 + off, xl, xh), Vector256.Create(pd[b]), a0);
+            a1 = Vector256.MultiplyAddEstimate(VectorDot(w1 + off, xl, xh), Vector256.Create(pd[nb + b]), a1);
+            a2 = Vector256.MultiplyAddEstimate(VectorDot(w2 + off, xl, xh), Vector256.Create(pd[2 * nb + b]), a2);
+            a3 = Vector256.MultiplyAddEstimate(VectorDot(w3 + off, xl, xh), Vector256.Create(pd[3 * nb + b]), a3);
         }
         y[0] = Vector256.Sum(a0);
         y[1] = Vector256.Sum(a1);
@@ -233,12 +280,15 @@ internal static unsafe class Q8_0Kernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> VectorBlock(byte* blk, Vector256<short> xl, Vector256<short> xh, float dx, Vector256<float> acc)
+    private static Vector256<float> VectorBlock(byte* blk, Vector256<short> xl, Vector256<short> xh, float dx, Vector256<float> acc) =>
+        Vector256.MultiplyAddEstimate(VectorDot(blk, xl, xh), Vector256.Create(HalfConversion.ToSingle(*(ushort*)blk) * dx), acc);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> VectorDot(byte* blk, Vector256<short> xl, Vector256<short> xh)
     {
         var (wl, wh) = Vector256.Widen(Vector256.Load((sbyte*)(blk + 2)));
         var s16 = wl * xl + wh * xh;
         var (s0, s1) = Vector256.Widen(s16);
-        var f = Vector256.ConvertToSingle(s0 + s1);
-        return Vector256.MultiplyAddEstimate(f, Vector256.Create(HalfConversion.ToSingle(*(ushort*)blk) * dx), acc);
+        return Vector256.ConvertToSingle(s0 + s1);
     }
 }
