@@ -1,0 +1,19 @@
+namespace Engine.Control.Sessions;
+
+/// <summary>One shopper's session (key: customer id). The one owner of that shopper's state
+/// (STYLE.md habit 8). Every call that changes state returns only once the change is durable.</summary>
+public interface ICustomerSessionGrain : IGrainWithStringKey
+{
+    /// <summary>Applies one event; returns once it is durable (writes are group-committed).</summary>
+    Task<EventOutcome> Record(CustomerEvent e);
+
+    /// <summary>Applies a batch with one write; outcomes in input order.</summary>
+    Task<IReadOnlyList<EventOutcome>> RecordBatch(IReadOnlyList<CustomerEvent> events);
+
+    /// <summary>Logs a recommendation served to (or computed in shadow for) this shopper, so later
+    /// events naming its id are rewarded to its arm.</summary>
+    Task RecordExposure(Exposure exposure);
+
+    /// <summary>The profile, recent items, cart and abandonment flag as of now.</summary>
+    Task<SessionProfile> GetProfile();
+}

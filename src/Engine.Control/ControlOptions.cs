@@ -1,0 +1,54 @@
+using Engine.Control.Feedback;
+
+namespace Engine.Control;
+
+/// <summary>Tunables of the control plane, bound from the "Control" configuration section.</summary>
+public sealed class ControlOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Control";
+
+    /// <summary>Half-life of an interaction's weight in the session profile: after it, a view counts half.</summary>
+    public TimeSpan ProfileHalfLife { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Idle time after which a non-empty cart counts as abandoned.</summary>
+    public TimeSpan AbandonAfter { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Recent items kept per session.</summary>
+    public int RecentItems { get; set; } = 20;
+
+    /// <summary>Event ids remembered per session for idempotency: a retry older than this many
+    /// newer events is applied again. Retries come within seconds; sessions see tens of events.</summary>
+    public int DedupWindow { get; set; } = 512;
+
+    /// <summary>Exposures remembered per session for reward attribution.</summary>
+    public int ExposureWindow { get; set; } = 64;
+
+    /// <summary>Reward per feedback kind.</summary>
+    public RewardValues Rewards { get; set; } = new();
+
+    /// <summary>Stats grains per (experiment, arm, model version): spreads a hot arm's writes.</summary>
+    public int StatsShards { get; set; } = 4;
+
+    /// <summary>How often pre-aggregators flush to stats grains.</summary>
+    public TimeSpan FeedbackFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Buffered signals that trigger a flush before the timer.</summary>
+    public int FeedbackFlushSize { get; set; } = 4096;
+
+    /// <summary>Decision records kept per stats shard for export (oldest dropped first).</summary>
+    public int DecisionLogCapacity { get; set; } = 5000;
+
+    /// <summary>Valid copy at or above this generator confidence is published without review.</summary>
+    public float AutoPublishConfidence { get; set; } = 0.8f;
+
+    /// <summary>Terms generated copy must never contain (case-insensitive, whole words).</summary>
+    public List<string> BannedTerms { get; set; } = ["guaranteed", "miracle", "cure", "risk-free", "best in the world"];
+}
+
+/// <summary>Name of the grain storage provider all control grains use.</summary>
+public static class ControlStorage
+{
+    /// <summary>Storage provider name.</summary>
+    public const string Name = "control";
+}

@@ -1,0 +1,78 @@
+using Engine.Control.Catalog;
+using Engine.Control.Experiments;
+using Engine.Control.Sessions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using StackExchange.Redis;
+
+namespace Engine.Control.Hosting;
+
+/// <summary>Configures a silo of the control plane.</summary>
+public static class ControlSiloBuilderExtensions
+{
+    /// <summary>Clustering and storage from <paramref name="hosting"/> (Redis when a connection string
+    /// is given, else localhost and memory with a warning), plus <see cref="AddControlServices"/>.</summary>
+    public static ISiloBuilder UseEngineControl(this ISiloBuilder silo, ControlHostingOptions hosting, Action<ControlOptions>? configure = null)
+    {
+        silo.Configure<ClusterOptions>(o => { o.ClusterId = hosting.ClusterId; o.ServiceId = hosting.ServiceId; });
+        if (hosting.Redis is null)
+        {
+            silo.UseLocalhostClustering(hosting.SiloPort, hosting.GatewayPort, null, hosting.ServiceId, hosting.ClusterId);
+            silo.AddMemoryGrainStorage(ControlStorage.Name);
+            silo.Services.AddHostedService<NonDurableStorageWarning>();
+        }
+        else
+        {
+            var redis = ParseRedis(hosting.Redis);
+            silo.ConfigureEndpoints(hosting.AdvertisedAddress, hosting.SiloPort, hosting.GatewayPort, listenOnAnyHostAddress: true);
+            silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+            silo.AddRedisGrainStorage(ControlStorage.Name, o => o.ConfigurationOptions = redis.Clone());
+        }
+        silo.Services.AddControlServices(configure);
+        return silo;
+    }
+
+    /// <summary>The services grains and servers need: options, clock, default product embeddings,
+    /// the event sink and the local experiment assigner (started as a hosted service).</summary>
+    public static IServiceCollection AddControlServices(this IServiceCollection services, Action<ControlOptions>? configure = null)
+    {
+        var options = services.AddOptions<ControlOptions>();
+        if (configure is not null) options.Configure(configure);
+        options.Validate(o => { o.Rewards.Validate(); return o.StatsShards > 0 && o.DedupWindow > 0 && o.ProfileHalfLife > TimeSpan.Zero; },
+            "Control options: rewards must be ordered, StatsShards, DedupWindow and ProfileHalfLife positive");
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IProductEmbeddings, GrainProductEmbeddings>();
+        services.TryAddSingleton<IEventSink, GrainEventSink>();
+        services.TryAddSingleton<ExperimentAssigner>();
+        services.TryAddSingleton<IExperimentAssigner>(sp => sp.GetRequiredService<ExperimentAssigner>());
+        services.AddHostedService(sp => sp.GetRequiredService<ExperimentAssigner>());
+        return services;
+    }
+
+    /// <summary>Parses "host:port[,options]" with settings for a store that must not lose
+    /// acknowledged writes silently: keep retrying the connection instead of failing once.</summary>
+    public static ConfigurationOptions ParseRedis(string connection)
+    {
+        ConfigurationOptions redis;
+        try { redis = ConfigurationOptions.Parse(connection); }
+        catch (ArgumentException ex) { throw new ArgumentException($"--redis '{connection}' is not a Redis connection string (host:port[,options]): {ex.Message}", ex); }
+        if (redis.EndPoints.Count == 0) throw new ArgumentException($"--redis '{connection}' names no endpoint (expected host:port)");
+        redis.AbortOnConnectFail = false;
+        return redis;
+    }
+
+    private sealed class NonDurableStorageWarning(ILogger<NonDurableStorageWarning> log) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            log.LogWarning("control plane: localhost clustering and in-memory grain storage; sessions, experiments and stats are NOT durable and are lost when this process stops (pass a Redis connection for durable state)");
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,97 @@
+using Engine.Control.Feedback;
+
+namespace Engine.Control.Sessions;
+
+internal sealed partial class CustomerSessionGrain
+{
+    /// <summary>Applies one event to the in-memory state (no await: one turn).</summary>
+    private EventOutcome Apply(CustomerEvent e, float[]? vector, List<FeedbackSignal> signals)
+    {
+        if (e.CustomerId != this.GetPrimaryKeyString() || e.Quantity <= 0 || e.DwellMs < 0 || !Enum.IsDefined(e.Kind))
+            return EventOutcome.Invalid;
+        if (e.NeedsProduct && string.IsNullOrEmpty(e.ProductId))
+            return EventOutcome.Invalid;
+        _seen ??= [.. S.SeenEvents];
+        if (_seen.Contains(e.EventId))
+            return EventOutcome.Duplicate;
+        if (e.NeedsProduct && vector is null)
+            return EventOutcome.UnknownProduct; // not remembered: a retry after the product is added applies
+        if (vector is { Length: > 0 } && S.Profile.Length > 0 && vector.Length != S.Profile.Length)
+            return EventOutcome.Invalid;
+
+        Remember(e.EventId);
+        var ticks = e.Timestamp.UtcTicks;
+        if (vector is { Length: > 0 }) AddToProfile(vector, ProfileWeights.For(e), ticks);
+        if (e.ProductId is { } pid && e.Kind is EventKind.View or EventKind.Click or EventKind.AddToCart or EventKind.Purchase or EventKind.Dwell)
+        {
+            S.Recent.Remove(pid);
+            S.Recent.Insert(0, pid);
+            if (S.Recent.Count > _options.RecentItems) S.Recent.RemoveAt(S.Recent.Count - 1);
+        }
+        switch (e.Kind)
+        {
+            case EventKind.AddToCart:
+                S.Cart[e.ProductId!] = S.Cart.GetValueOrDefault(e.ProductId!) + e.Quantity;
+                break;
+            case EventKind.RemoveFromCart:
+            case EventKind.Purchase:
+                var left = S.Cart.GetValueOrDefault(e.ProductId!) - e.Quantity;
+                if (left > 0) S.Cart[e.ProductId!] = left; else S.Cart.Remove(e.ProductId!);
+                break;
+        }
+        // Out-of-order events never move the clock back.
+        S.LastEventTicks = Math.Max(S.LastEventTicks, ticks);
+        S.EventsApplied++;
+        Reward(e, signals);
+        _commit.MarkDirty();
+        return EventOutcome.Accepted;
+    }
+
+    private void Remember(Guid id)
+    {
+        _seen!.Add(id);
+        S.SeenEvents.Add(id);
+        if (S.SeenEvents.Count > _options.DedupWindow)
+        {
+            _seen.Remove(S.SeenEvents[0]);
+            S.SeenEvents.RemoveAt(0);
+        }
+    }
+
+    /// <summary>profile = Σ w·exp(−Δt/τ)·embedding, kept decayed to the latest event's time;
+    /// an older (out-of-order) event is added already decayed.</summary>
+    private void AddToProfile(float[] vector, float weight, long ticks)
+    {
+        var tau = _options.ProfileHalfLife.Ticks / Math.Log(2);
+        if (S.Profile.Length == 0) { S.Profile = new float[vector.Length]; S.ProfileTicks = ticks; }
+        if (ticks > S.ProfileTicks)
+        {
+            var decay = (float)Math.Exp(-(ticks - S.ProfileTicks) / tau);
+            for (var i = 0; i < S.Profile.Length; i++) S.Profile[i] *= decay;
+            S.ProfileTicks = ticks;
+        }
+        else
+        {
+            weight *= (float)Math.Exp(-(S.ProfileTicks - ticks) / tau);
+        }
+        for (var i = 0; i < S.Profile.Length; i++) S.Profile[i] += weight * vector[i];
+    }
+
+    /// <summary>An event naming a served recommendation rewards that recommendation's arm.</summary>
+    private void Reward(CustomerEvent e, List<FeedbackSignal> signals)
+    {
+        if (e.RecommendationId is not { } rec) return;
+        FeedbackKind? kind = e.Kind switch
+        {
+            EventKind.Click => FeedbackKind.Click,
+            EventKind.AddToCart => FeedbackKind.AddToCart,
+            EventKind.Purchase => FeedbackKind.Purchase,
+            EventKind.Return => FeedbackKind.Return,
+            _ => null,
+        };
+        if (kind is null) return;
+        var exposure = S.Exposures.FindLast(x => x.RecommendationId == rec);
+        if (exposure is null || exposure.Shadow) return; // a shadow arm is never shown, so never rewarded
+        signals.Add(new FeedbackSignal(exposure.Arm, kind.Value, rec, e.ProductId, Quantity: e.Quantity));
+    }
+}

@@ -1,0 +1,112 @@
+using Engine.Control.Catalog;
+using Engine.Control.Feedback;
+using Engine.Control.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Engine.Control.Sessions;
+
+/// <summary>One shopper's session. Reentrant so concurrent events share one store write (group
+/// commit); each event's update is synchronous, so turns never interleave inside an update.</summary>
+[Reentrant]
+internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrain
+{
+    private readonly IPersistentState<SessionState> _state;
+    private readonly IProductEmbeddings _embeddings;
+    private readonly ControlOptions _options;
+    private readonly TimeProvider _time;
+    private readonly GroupCommit _commit;
+    private HashSet<Guid>? _seen; // mirror of _state.State.SeenEvents for O(1) lookups
+
+    public CustomerSessionGrain(
+        [PersistentState("session", ControlStorage.Name)] IPersistentState<SessionState> state,
+        IProductEmbeddings embeddings, IOptions<ControlOptions> options, TimeProvider time)
+    {
+        _state = state;
+        _embeddings = embeddings;
+        _options = options.Value;
+        _time = time;
+        _commit = new GroupCommit(() => _state.WriteStateAsync());
+    }
+
+    private SessionState S => _state.State;
+
+    async Task<EventOutcome> ICustomerSessionGrain.Record(CustomerEvent e) => (await RecordAll([e]))[0];
+
+    Task<IReadOnlyList<EventOutcome>> ICustomerSessionGrain.RecordBatch(IReadOnlyList<CustomerEvent> events) => RecordAll(events);
+
+    private async Task<IReadOnlyList<EventOutcome>> RecordAll(IReadOnlyList<CustomerEvent> events)
+    {
+        // Embeddings are fetched first so that applying the batch below has no await in it.
+        var vectors = new float[]?[events.Count];
+        for (var i = 0; i < events.Count; i++)
+            if (events[i] is { NeedsProduct: true, ProductId: { Length: > 0 } pid })
+                vectors[i] = await _embeddings.GetAsync(pid);
+
+        var outcomes = new EventOutcome[events.Count];
+        var signals = new List<FeedbackSignal>();
+        var views = new List<string>();
+        var accepted = 0;
+        for (var i = 0; i < events.Count; i++)
+        {
+            outcomes[i] = Apply(events[i], vectors[i], signals);
+            if (outcomes[i] != EventOutcome.Accepted) continue;
+            accepted++;
+            if (events[i].Kind == EventKind.View) views.Add(events[i].ProductId!);
+        }
+        await CommitAsync();
+        if (accepted > 0 || signals.Count > 0)
+        {
+            var aggregator = GrainFactory.GetGrain<IFeedbackAggregatorGrain>(0);
+            if (signals.Count > 0) await aggregator.Add(signals);
+            await aggregator.AddSessionActivity(accepted, views);
+        }
+        return outcomes;
+    }
+
+    async Task ICustomerSessionGrain.RecordExposure(Exposure exposure)
+    {
+        if (exposure.CustomerId != this.GetPrimaryKeyString())
+            throw new ArgumentException($"exposure for customer '{exposure.CustomerId}' sent to session '{this.GetPrimaryKeyString()}'");
+        if (S.Exposures.Any(x => x.RecommendationId == exposure.RecommendationId)) { await CommitAsync(); return; }
+        var signals = new List<FeedbackSignal>(2);
+        if (!exposure.Shadow && !S.Experiments.Contains(exposure.Arm.ExperimentId))
+        {
+            S.Experiments.Add(exposure.Arm.ExperimentId);
+            signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Assignment, exposure.RecommendationId));
+        }
+        signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Exposure, exposure.RecommendationId,
+            Context: exposure.Context, Actions: exposure.Actions));
+        S.Exposures.Add(exposure);
+        if (S.Exposures.Count > _options.ExposureWindow) S.Exposures.RemoveAt(0);
+        _commit.MarkDirty();
+        await CommitAsync();
+        await GrainFactory.GetGrain<IFeedbackAggregatorGrain>(0).Add(signals);
+    }
+
+    Task<SessionProfile> ICustomerSessionGrain.GetProfile()
+    {
+        var profile = (float[])S.Profile.Clone();
+        var norm = MathF.Sqrt(profile.Sum(x => x * x));
+        if (norm > 0) for (var i = 0; i < profile.Length; i++) profile[i] /= norm;
+        var idle = _time.GetUtcNow().UtcTicks - S.LastEventTicks;
+        var abandoned = S.Cart.Count > 0 && idle > _options.AbandonAfter.Ticks;
+        DateTimeOffset? last = S.EventsApplied > 0 ? new DateTimeOffset(S.LastEventTicks, TimeSpan.Zero) : null;
+        return Task.FromResult(new SessionProfile(this.GetPrimaryKeyString(), profile, S.Recent.ToArray(),
+            new Dictionary<string, int>(S.Cart), abandoned, last, S.EventsApplied));
+    }
+
+    private async Task CommitAsync()
+    {
+        try
+        {
+            await _commit.CommitAsync();
+        }
+        catch (Orleans.Storage.InconsistentStateException)
+        {
+            // Another activation wrote (a silo was declared dead while this one lived): reload on
+            // the next call rather than overwrite; the callers were not acknowledged.
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+}
