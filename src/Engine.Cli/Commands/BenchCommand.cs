@@ -1,18 +1,74 @@
 using System.CommandLine;
+using Engine.Cli.Bench;
+using Engine.Cpu.Diagnostics;
+using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
-/// <summary>`engine bench` (placeholder until its issue lands; replaced, not extended).</summary>
+/// <summary>
+/// <c>engine bench decode --model F [--threads T] [--tokens N] [--rounds R] [--prompt-tokens P] [--compare llama.cpp] [--profile]</c>:
+/// decode tokens/s of our engine, and of llama.cpp in the same process when asked, on the same file
+/// and thread count (see <see cref="DecodeBenchmark"/>). Progress goes to stderr; the table and, as the
+/// last stdout line, <c>decode engine=&lt;tok/s&gt; [llama.cpp=&lt;tok/s&gt; ratio=&lt;engine/llama.cpp&gt;]</c> to stdout.
+/// </summary>
 internal static class BenchCommand
 {
+    /// <summary>The only reference engine <c>--compare</c> knows.</summary>
+    private const string LlamaCpp = "llama.cpp";
+
+    /// <summary>Columns the report table needs without wrapping.</summary>
+    private const int TableWidth = 120;
+
     public static Command Create()
     {
-        var command = new Command("bench", "(not yet available)");
-        command.SetAction(_ =>
-        {
-            Console.Error.WriteLine("error: 'bench' is not available in this build");
-            return ExitCodes.Internal;
-        });
+        var command = new Command("bench", "Benchmarks of the engine against reference engines.");
+        command.Subcommands.Add(CreateDecode());
         return command;
     }
+
+    private static Command CreateDecode()
+    {
+        var model = new Option<string>("--model") { Description = "GGUF model file (llama family).", Required = true };
+        var threads = new Option<int>("--threads") { Description = "Threads for each engine.", DefaultValueFactory = _ => 1 };
+        var tokens = new Option<int>("--tokens") { Description = "Decode steps per round (prefill excluded).", DefaultValueFactory = _ => 128 };
+        var rounds = new Option<int>("--rounds") { Description = "Timed rounds per engine, after one warm-up round.", DefaultValueFactory = _ => 3 };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length prefilled before each round.", DefaultValueFactory = _ => 8 };
+        var compare = new Option<string?>("--compare") { Description = "Also run a reference engine in the same process: llama.cpp (through LLamaSharp)." };
+        compare.AcceptOnlyFromAmong(LlamaCpp);
+        var profile = new Option<bool>("--profile") { Description = "Also time every backend op of our engine in one extra round and print µs per token by op." };
+
+        var command = new Command("decode", "Decode tokens/s at batch 1 (greedy), optionally side by side with llama.cpp.");
+        foreach (var option in new Option[] { model, threads, tokens, rounds, promptTokens, compare, profile })
+            command.Options.Add(option);
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            var settings = new DecodeBenchSettings(
+                parse.GetValue(model)!,
+                Positive(parse.GetValue(threads), "--threads"),
+                Positive(parse.GetValue(tokens), "--tokens"),
+                Positive(parse.GetValue(rounds), "--rounds"),
+                Positive(parse.GetValue(promptTokens), "--prompt-tokens"),
+                parse.GetValue(compare) == LlamaCpp);
+            if (!File.Exists(settings.ModelPath))
+                throw new UserInputException($"{settings.ModelPath}: no such file");
+
+            var result = DecodeBenchmark.Run(
+                settings,
+                s => new EngineDecodeRunner(s.ModelPath, s.Threads, s.ContextSize),
+                settings.CompareLlamaCpp ? s => new LlamaCppDecodeRunner(s.ModelPath, s.Threads, s.ContextSize) : null,
+                t => MemoryBandwidthProbe.MeasureReadGBps(t) * 1e9,
+                message => Console.Error.WriteLine(message));
+            var console = AnsiConsole.Console;
+            // Redirected output defaults to 80 columns, which wraps the table.
+            if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, TableWidth);
+            if (parse.GetValue(profile))
+                DecodeProfiler.Run(settings, DecodeBenchmark.BuildPrompt(result.Model, settings.PromptTokens), result.BandwidthBytesPerSecond, console);
+            DecodeBenchReport.Write(result, console, Console.Out);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static int Positive(int value, string name) =>
+        value >= 1 ? value : throw new UserInputException($"{name} must be at least 1, got {value}");
 }
