@@ -1,0 +1,425 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Engine.Core.Backend;
+using Engine.Core.Gguf;
+using Engine.Cpu.Reference;
+using Engine.Kernels;
+using Engine.Kernels.Testing;
+using Engine.Runtime.Llama;
+using ILGPU;
+using ILGPU.Runtime;
+using static Engine.GpuBench.Timing;
+
+namespace Engine.GpuBench;
+
+/// <summary>The benchmark sections. Each checks its kernels against the scalar reference before timing them.</summary>
+internal static class Benchmarks
+{
+    // Normalized-error bounds, the same as tests/Engine.Kernels.Tests/BackendOpTests.cs.
+    private const double Q8MatMulTolerance = 1e-5;
+    private const double FloatMatMulTolerance = 1e-5;
+    private const double RmsNormTolerance = 1e-6;
+    private const double RopeTolerance = 1e-5;
+    private const double AttentionTolerance = 1e-5;
+    private const double SwiGluTolerance = 1e-6;
+    /// <summary>
+    /// A whole decoder pass. Activations are re-quantized to int8 before every product, so a last-bit f32
+    /// difference upstream (f32 vs f64 RMSNorm sums, another exp) can move one value across a rounding
+    /// boundary and change an int8 by one step: measured 5e-3 on a 2-layer d=64 model. A wrong kernel gives ~1.
+    /// </summary>
+    private const double ForwardTolerance = 1e-2;
+    private const double ScoreTolerance = 1e-5;
+
+    private static void CopyKernel(Index1D i, ArrayView<float> src, ArrayView<float> dst) => dst[i] = src[i];
+
+    /// <summary>Device-to-device copy bandwidth (bytes read + written per second); returns the larger of memcpy and a copy kernel.</summary>
+    public static double CopyBandwidth(IlgpuDevice d, Sizes s, Report r)
+    {
+        var acc = d.Accelerator;
+        long n = s.CopyBytes / 4;
+        using var a = acc.Allocate1D<float>(n);
+        using var b = acc.Allocate1D<float>(n);
+        a.MemSetToZero();
+        b.MemSetToZero();
+        ArrayView<float> av = a.View, bv = b.View;
+        double t = Median(() => av.CopyTo(bv), acc.Synchronize, perBatch: 5, batches: 5, warmup: 2);
+        double memcpy = 2.0 * s.CopyBytes / t;
+        var kernel = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(CopyKernel);
+        double tk = Median(() => kernel((int)n, av, bv), acc.Synchronize, perBatch: 5, batches: 5, warmup: 2);
+        double kcopy = 2.0 * s.CopyBytes / tk;
+        double best = Math.Max(memcpy, kcopy);
+        r.Line($"   memcpy {Size(s.CopyBytes)}: {GBs(2.0 * s.CopyBytes, t)} ({Us(t)}); copy kernel: {GBs(2.0 * s.CopyBytes, tk)} ({Us(tk)}); reference = {best / 1e9:F1} GB/s");
+        r.Row("copy", $"memcpy D2D {Size(s.CopyBytes)} (read+write)", GBs(2.0 * s.CopyBytes, t), Pct(memcpy, best));
+        r.Row("copy", "copy kernel (read+write)", GBs(2.0 * s.CopyBytes, tk), Pct(kcopy, best));
+        return best;
+    }
+
+    private static string Size(long bytes) => bytes >= 1L << 20 ? $"{bytes >> 20} MiB" : $"{bytes >> 10} KiB";
+
+    private static string Check(Report r, string section, string what, double err, double bound)
+    {
+        string verdict = err <= bound ? "PASS" : "FAIL";
+        r.Line($"   {verdict} {what}: normalized error {err:E2} (bound {bound:E0})");
+        r.Row(section, what, $"err {err:E1}", "", verdict);
+        return verdict;
+    }
+
+    private static float[] Read(IComputeBackend b, DeviceBuffer buf)
+    {
+        var a = new float[buf.Length];
+        b.Read(buf, a);
+        return a;
+    }
+
+    private static DeviceBuffer Up(IComputeBackend b, float[] v)
+    {
+        var buf = b.Allocate(v.Length);
+        b.Write(buf, v);
+        return buf;
+    }
+
+    /// <summary>Each op on fresh random inputs against <see cref="ReferenceBackend"/>, at the TinyLlama-1.1B width.</summary>
+    public static void OpChecks(IlgpuBackend g, Sizes s, Report r)
+    {
+        const string S = "check";
+        var c = new ReferenceBackend();
+        var shape = s.CheckShape;
+        int d = shape.Dim, heads = shape.Heads, kvHeads = shape.KvHeads, hd = shape.HeadDim, kvDim = shape.KvDim, ff = shape.FeedForward;
+        using var t = new HostTensors(1234);
+
+        var norm = t.Create("norm", GgmlType.F32, 1, d);
+        var x = t.Floats(2 * d, 3f);
+        var gy = g.Allocate(2 * d);
+        var cy = c.Allocate(2 * d);
+        g.RmsNorm(Up(g, x), g.LoadWeight(norm), gy, 2, d, 1e-5f);
+        c.RmsNorm(Up(c, x), c.LoadWeight(norm), cy, 2, d, 1e-5f);
+        Check(r, S, $"rmsnorm 2x{d}", HostTensors.NormalizedError(Read(g, gy), Read(c, cy)), RmsNormTolerance);
+
+        foreach (var (style, positions) in new[] { (RopeStyle.Normal, new[] { s.AttentionPositions }), (RopeStyle.NeoX, new[] { 0, 7, 511, 4000 }) })
+        {
+            int n = positions.Length;
+            var q = t.Floats(n * heads * hd);
+            var gq = Up(g, q);
+            var cq = Up(c, q);
+            g.Rope(gq, n, heads, hd, positions, 10000f, style);
+            c.Rope(cq, n, heads, hd, positions, 10000f, style);
+            Check(r, S, $"rope {style} n={n} {heads}x{hd}", HostTensors.NormalizedError(Read(g, gq), Read(c, cq)), RopeTolerance);
+        }
+
+        {
+            int p = s.AttentionPositions;
+            using var gc = g.AllocateKvCache(2, shape.Context, kvDim);
+            var cc = c.AllocateKvCache(2, shape.Context, kvDim);
+            foreach (var positions in new[] { Enumerable.Range(0, p).ToArray(), new[] { p } })
+            {
+                int n = positions.Length;
+                var k = t.Floats(n * kvDim);
+                var v = t.Floats(n * kvDim);
+                var q = t.Floats(n * heads * hd, 0.5f);
+                g.StoreKv(gc, 1, Up(g, k), Up(g, v), n, positions);
+                c.StoreKv(cc, 1, Up(c, k), Up(c, v), n, positions);
+                var go = g.Allocate(n * heads * hd);
+                var co = c.Allocate(n * heads * hd);
+                g.Attention(gc, 1, Up(g, q), go, n, positions, heads, kvHeads, hd);
+                c.Attention(cc, 1, Up(c, q), co, n, positions, heads, kvHeads, hd);
+                Check(r, S, $"kv store + attention n={n} {heads}/{kvHeads} heads", HostTensors.NormalizedError(Read(g, go), Read(c, co)), AttentionTolerance);
+            }
+        }
+
+        {
+            var a = t.Floats(ff, 6f);
+            var b = t.Floats(ff, 2f);
+            var ga = Up(g, a);
+            var ca = Up(c, a);
+            g.SwiGlu(ga, Up(g, b), ga, ff);
+            c.SwiGlu(ca, Up(c, b), ca, ff);
+            Check(r, S, $"swiglu {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), SwiGluTolerance);
+            g.Add(ga, Up(g, b), ff);
+            c.Add(ca, Up(c, b), ff);
+            Check(r, S, $"add {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), SwiGluTolerance);
+        }
+
+        {
+            var table = t.Create("tok", GgmlType.Q8_0, 1000, d);
+            int[] tokens = [3, 999, 0];
+            var ge = g.Allocate(tokens.Length * d);
+            var ce = c.Allocate(tokens.Length * d);
+            g.Embed(g.LoadWeight(table), tokens, ge);
+            c.Embed(c.LoadWeight(table), tokens, ce);
+            Check(r, S, "embed q8_0 3 tokens", HostTensors.NormalizedError(Read(g, ge), Read(c, ce)), 0);
+        }
+
+        foreach (var type in new[] { GgmlType.F16, GgmlType.BF16, GgmlType.F32 })
+        {
+            int rows = 512;
+            var w = t.Create("w", type, rows, d);
+            var xv = t.Floats(d);
+            var gyy = g.Allocate(rows);
+            var cyy = c.Allocate(rows);
+            g.MatMul(Up(g, xv), 1, [new(g.LoadWeight(w), gyy)]);
+            c.MatMul(Up(c, xv), 1, [new(c.LoadWeight(w), cyy)]);
+            Check(r, S, $"matvec {type} {rows}x{d}", HostTensors.NormalizedError(Read(g, gyy), Read(c, cyy)), FloatMatMulTolerance);
+        }
+
+        {
+            const int n = 8;
+            var wq = t.Create("q", GgmlType.Q8_0, d, d, 0.05f);
+            var wk = t.Create("k", GgmlType.Q8_0, kvDim, d, 0.05f);
+            var wv = t.Create("v", GgmlType.Q8_0, kvDim, d, 0.05f);
+            var xv = t.Floats(n * d);
+            var gt = new[] { wq, wk, wv }.Select(w => new MatMulTarget(g.LoadWeight(w), g.Allocate(n * w.Rows))).ToArray();
+            var ct = new[] { wq, wk, wv }.Select(w => new MatMulTarget(c.LoadWeight(w), c.Allocate(n * w.Rows))).ToArray();
+            g.MatMul(Up(g, xv), n, gt);
+            c.MatMul(Up(c, xv), n, ct);
+            double err = 0;
+            for (int i = 0; i < 3; i++) err = Math.Max(err, HostTensors.NormalizedError(Read(g, gt[i].Output), Read(c, ct[i].Output)));
+            Check(r, S, $"matmul q8_0 fused q/k/v n={n}", err, Q8MatMulTolerance);
+        }
+
+        {
+            var sw = Stopwatch.StartNew();
+            var weights = TinyLlama.RandomWeights(t, shape);
+            using var gm = new TinyLlama(g, shape, weights);
+            using var cm = new TinyLlama(c, shape, weights);
+            int[] prompt = [1, 200 % shape.Vocab, 3000 % shape.Vocab];
+            double err = HostTensors.NormalizedError(gm.Forward(prompt, 0).ToArray(), cm.Forward(prompt, 0));
+            for (int step = 0; step < 2; step++)
+            {
+                int token = 17 + step;
+                err = Math.Max(err, HostTensors.NormalizedError(gm.Forward([token], prompt.Length + step).ToArray(), cm.Forward([token], prompt.Length + step)));
+            }
+            Check(r, S, $"llama forward {shape.Layers} layers d={d}: prefill 3 + 2 decode", err, ForwardTolerance);
+            r.Line($"   (forward check {sw.Elapsed.TotalSeconds:F1} s)");
+        }
+    }
+
+    /// <summary>Q8_0 matrix-vector products at the decoder's shapes: correctness, then GB/s of the matvec kernel alone and of the op (quantize + matvec).</summary>
+    public static void MatVec(IlgpuBackend g, Sizes s, double copyBw, Report r)
+    {
+        var c = new ReferenceBackend();
+        int seed = 100;
+        foreach (var (rows, cols) in s.MatVecs)
+        {
+            using var t = new HostTensors(seed++);
+            var w = t.Create("w", GgmlType.Q8_0, rows, cols, 1f / MathF.Sqrt(cols));
+            var x = t.Floats(cols);
+            using var gw = g.LoadWeight(w);
+            using var gx = Up(g, x);
+            using var gy = g.Allocate(rows);
+            var cy = c.Allocate(rows);
+            MatMulTarget[] targets = [new(gw, gy)];
+            g.MatMul(gx, 1, targets);
+            c.MatMul(Up(c, x), 1, [new(c.LoadWeight(w), cy)]);
+            double err = HostTensors.NormalizedError(Read(g, gy), Read(c, cy));
+            string verdict = err <= Q8MatMulTolerance ? "PASS" : "FAIL";
+
+            double bytes = w.ByteLength + cols + cols / 32 * 4 + rows * 4.0;
+            double tk = Median(() => g.MatVecQ8_0Only(gw, gy, 1), g.Synchronize, perBatch: 100);
+            double top = Median(() => g.MatMul(gx, 1, targets), g.Synchronize, perBatch: 100);
+            r.Line($"   {verdict} {rows}x{cols}: err {err:E2}; matvec kernel {Us(tk)} = {GBs(bytes, tk)} ({Pct(bytes / tk, copyBw)} of copy); quantize+matvec {Us(top)} = {GBs(bytes, top)}");
+            r.Row("q8_0 matvec", $"{rows}x{cols} kernel ({bytes / 1e6:F1} MB)", $"{GBs(bytes, tk)} {Us(tk)}", Pct(bytes / tk, copyBw), verdict);
+            r.Row("q8_0 matvec", $"{rows}x{cols} op (quantize+matvec)", $"{GBs(bytes, top)} {Us(top)}", Pct(bytes / top, copyBw));
+        }
+    }
+
+    /// <summary>Time per launch of the other decode ops at the TinyLlama-1.1B width (launch-bound at batch 1).</summary>
+    public static void OpTimings(IlgpuBackend g, Sizes s, double copyBw, Report r)
+    {
+        var shape = s.CheckShape;
+        int d = shape.Dim, ff = shape.FeedForward, p = s.AttentionPositions;
+        using var t = new HostTensors(77);
+        using var norm = g.LoadWeight(t.Create("norm", GgmlType.F32, 1, d));
+        using var x = Up(g, t.Floats(d));
+        using var y = g.Allocate(d);
+        using var q = Up(g, t.Floats(shape.Heads * shape.HeadDim));
+        using var o = g.Allocate(shape.Heads * shape.HeadDim);
+        using var h1 = Up(g, t.Floats(ff));
+        using var h2 = Up(g, t.Floats(ff));
+        using var cache = g.AllocateKvCache(1, shape.Context, shape.KvDim);
+        var positions = Enumerable.Range(0, p).ToArray();
+        using (var k = Up(g, t.Floats(p * shape.KvDim)))
+            g.StoreKv(cache, 0, k, k, p, positions);
+        int[] pos = [p - 1];
+        void Time(string name, Action op, double bytes)
+        {
+            double sec = Median(op, g.Synchronize, perBatch: 200);
+            r.Line($"   {name}: {Us(sec)} per launch, {GBs(bytes, sec)}");
+            r.Row("op", name, Us(sec), Pct(bytes / sec, copyBw));
+        }
+        Time($"rmsnorm+quantize {d}", () => g.RmsNorm(x, norm, y, 1, d, 1e-5f), 3.0 * d * 4);
+        Time($"rope q {shape.Heads}x{shape.HeadDim}", () => g.Rope(q, 1, shape.Heads, shape.HeadDim, pos, 10000f, RopeStyle.Normal), 2.0 * d * 4);
+        Time($"attention+quantize decode at {p} positions", () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
+        Time($"swiglu+quantize {ff}", () => g.SwiGlu(h1, h2, h1, ff), 3.0 * ff * 4);
+        Time($"add {d}", () => g.Add(x, y, d), 3.0 * d * 4);
+    }
+
+    /// <summary>Greedy decode at batch 1 over synthetic Q8_0 weights of a real model's shape, through the ILGPU backend.</summary>
+    public static void Decode(IlgpuBackend g, Sizes.Model model, Sizes s, double copyBw, Report r)
+    {
+        var shape = model.Shape;
+        var sw = Stopwatch.StartNew();
+        var t = new HostTensors(9);
+        TinyLlama llama;
+        try
+        {
+            var weights = TinyLlama.RandomWeights(t, shape, fastQ8: true);
+            llama = new TinyLlama(g, shape, weights);
+        }
+        finally
+        {
+            t.Dispose(); // the device holds its own copy
+        }
+        using (llama)
+        {
+            long bytesPerToken = TinyLlama.WeightBytesPerToken(shape);
+            r.Line($"   {model.Name}: {shape}; {bytesPerToken / 1e6:F0} MB of weights per token; generated and uploaded in {sw.Elapsed.TotalSeconds:F1} s");
+            int token = 1, pos = 0;
+            float[] logits = [];
+            for (int i = 0; i < s.DecodeWarmup; i++) { logits = llama.Forward([token], pos++); token = ArgMax(logits); }
+            long launches0 = g.KernelLaunches;
+            var timer = Stopwatch.StartNew();
+            for (int i = 0; i < s.DecodeTokens; i++) { logits = llama.Forward([token], pos++); token = ArgMax(logits); }
+            double sec = timer.Elapsed.TotalSeconds / s.DecodeTokens;
+            double launches = (double)(g.KernelLaunches - launches0) / s.DecodeTokens;
+            bool finite = logits.All(float.IsFinite);
+            string verdict = finite ? "PASS" : "FAIL (non-finite logits)";
+
+            // Enqueue-only throughput: the same steps without reading logits back (an upper bound set by launches + kernels).
+            var timer2 = Stopwatch.StartNew();
+            int pos2 = pos;
+            for (int i = 0; i < s.DecodeTokens && pos2 < shape.Context; i++) llama.Enqueue([token], pos2++);
+            g.Synchronize();
+            double sec2 = timer2.Elapsed.TotalSeconds / Math.Max(1, pos2 - pos);
+
+            double limit = copyBw / bytesPerToken;
+            r.Line($"   {verdict} decode {1 / sec:F0} tok/s ({sec * 1e3:F2} ms/token), {launches:F0} launches/token, effective {GBs(bytesPerToken, sec)} ({Pct(bytesPerToken / sec, copyBw)} of copy; bandwidth limit {limit:F0} tok/s); without reading logits {1 / sec2:F0} tok/s");
+            r.Row("decode", $"{model.Name} Q8_0 batch 1", $"{1 / sec:F0} tok/s, {launches:F0} launches/tok", Pct(bytesPerToken / sec, copyBw), verdict);
+            r.Row("decode", $"{model.Name} enqueue-only", $"{1 / sec2:F0} tok/s", Pct(bytesPerToken / sec2, copyBw));
+        }
+    }
+
+    /// <summary>
+    /// The real decoder (Engine.Runtime's LlamaDecoder) over the ILGPU backend, on a Q8_0 file written by the
+    /// synthetic-model generator (`engine synth-model`) to the temp folder: greedy decode at batch 1.
+    /// </summary>
+    public static void RealDecoder(IlgpuBackend g, SyntheticModelConfig config, Sizes s, double copyBw, Report r)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpubench-{config.EmbeddingLength}x{config.BlockCount}.q8_0.gguf");
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            long size = SyntheticModel.Write(path, config, seed: 1, type: GgmlType.Q8_0);
+            r.Line($"   {config.Name}: wrote {size / 1e6:F0} MB in {sw.Elapsed.TotalSeconds:F1} s");
+            sw.Restart();
+            using var model = LlamaModel.Load(path, g);
+            using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = 512 });
+            r.Line($"   loaded in {sw.Elapsed.TotalSeconds:F1} s");
+            var prompt = new[] { 1, 400, 401, 402, 403, 404, 405, 406 };
+            var logits = decoder.Forward(prompt);
+            int token = ArgMax(logits);
+            for (int i = 0; i < s.DecodeWarmup; i++) token = ArgMax(decoder.Forward(token));
+            long launches0 = g.KernelLaunches;
+            var timer = Stopwatch.StartNew();
+            bool finite = true;
+            for (int i = 0; i < s.DecodeTokens; i++)
+            {
+                logits = decoder.Forward(token);
+                token = ArgMax(logits);
+            }
+            double sec = timer.Elapsed.TotalSeconds / s.DecodeTokens;
+            foreach (float v in logits) finite &= float.IsFinite(v);
+            double launches = (double)(g.KernelLaunches - launches0) / s.DecodeTokens;
+            double bytes = WeightBytes(model);
+            string verdict = finite ? "PASS" : "FAIL (non-finite logits)";
+            r.Line($"   {verdict} LlamaDecoder greedy: {1 / sec:F0} tok/s ({sec * 1e3:F2} ms/token), {launches:F0} launches/token, {bytes / 1e6:F0} MB weights, effective {GBs(bytes, sec)} ({Pct(bytes / sec, copyBw)} of copy)");
+            r.Row("decoder", $"{config.Name} (LlamaDecoder, Q8_0 file)", $"{1 / sec:F0} tok/s, {launches:F0} launches/tok", Pct(bytes / sec, copyBw), verdict);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Bytes of the matrices a decode step reads (every weight but the token embedding, which is gathered one row).</summary>
+    private static double WeightBytes(LlamaModel model)
+    {
+        double total = 0;
+        foreach (var t in model.File.Tensors)
+            if (t.Name != "token_embd.weight" || !model.File.Tensors.Any(o => o.Name == "output.weight"))
+                total += t.ByteSize;
+        return total;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    private static int ArgMax(float[] v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    /// <summary>Top-k over N × 384 int8 vectors at batch 1 (and a larger batch), unfiltered and with a half-empty filter.</summary>
+    public static void TopK(IlgpuDevice d, Sizes s, double copyBw, Report r)
+    {
+        const int dims = 384;
+        int count = s.TopKCount, k = s.TopK, nb = s.TopKBatch;
+        var rng = new Random(5);
+        var raw = new byte[(long)count * dims];
+        rng.NextBytes(raw);
+        var vectors = MemoryMarshal.Cast<byte, sbyte>(raw.AsSpan());
+        var scales = new float[count];
+        for (int i = 0; i < count; i++) scales[i] = 0.001f + 0.01f * (float)rng.NextDouble();
+        var query = new float[dims];
+        for (int i = 0; i < dims; i++) query[i] = (float)(rng.NextDouble() * 2 - 1);
+        var filter = new uint[(count + 31) / 32];
+        for (int i = 0; i < filter.Length; i++) filter[i] = (uint)rng.Next() ^ ((uint)rng.Next() << 16);
+
+        using var index = new IlgpuVectorIndex(d, vectors, scales, dims);
+        var ids = new int[nb * k];
+        var scores = new float[nb * k];
+        double bytes = (double)count * dims + count * 4.0;
+        foreach (bool filtered in new[] { false, true })
+        {
+            index.Search(query, k, filtered ? filter : default, ids, scores);
+            var expected = BruteForce(raw, scales, query, dims, count, k, filtered ? filter : null);
+            double scale = Math.Abs(expected[0].Score);
+            int bad = 0;
+            for (int i = 0; i < k; i++)
+                if (Math.Abs(scores[i] - expected[i].Score) > ScoreTolerance * scale || ids[i] < 0 ||
+                    Math.Abs(ScoreOf(raw, scales, query, dims, ids[i]) - scores[i]) > ScoreTolerance * scale) bad++;
+            string verdict = bad == 0 ? "PASS" : $"FAIL ({bad} of {k} ranks differ)";
+            double sec = Median(() => index.Search(query, k, filtered ? filter : default, ids, scores), () => { }, perBatch: Math.Max(1, s.TopKQueries / 5), batches: 5, warmup: 2);
+            string what = $"{count}x{dims} int8 top-{k} batch 1{(filtered ? ", filter ~50%" : "")}";
+            r.Line($"   {verdict} {what}: {1 / sec:F0} queries/s ({Us(sec)}/query, {index.LastLaunches} launches), {GBs(bytes, sec)} ({Pct(bytes / sec, copyBw)} of copy)");
+            r.Row("top-k", what, $"{1 / sec:F0} q/s {Us(sec)}", Pct(bytes / sec, copyBw), verdict);
+        }
+        {
+            var batch = new float[nb * dims];
+            for (int i = 0; i < batch.Length; i++) batch[i] = (float)(rng.NextDouble() * 2 - 1);
+            double sec = Median(() => index.Search(batch, k, default, ids, scores), () => { }, perBatch: Math.Max(1, s.TopKQueries / 10), batches: 3, warmup: 1);
+            r.Line($"   {count}x{dims} top-{k} batch {nb}: {nb / sec:F0} queries/s ({Us(sec)}/batch)");
+            r.Row("top-k", $"{count}x{dims} int8 top-{k} batch {nb}", $"{nb / sec:F0} q/s", Pct(bytes * nb / sec, copyBw));
+        }
+    }
+
+    private static double ScoreOf(byte[] raw, float[] scales, float[] q, int dims, int v)
+    {
+        double sum = 0;
+        long at = (long)v * dims;
+        for (int j = 0; j < dims; j++) sum += (double)q[j] * (sbyte)raw[at + j];
+        return sum * scales[v];
+    }
+
+    private static (int Id, double Score)[] BruteForce(byte[] raw, float[] scales, float[] q, int dims, int count, int k, uint[]? filter)
+    {
+        var all = new double[count];
+        Parallel.For(0, count, v => all[v] = filter is not null && ((filter[v >> 5] >> (v & 31)) & 1) == 0 ? double.NegativeInfinity : ScoreOf(raw, scales, q, dims, v));
+        return Enumerable.Range(0, count).Select(v => (v, all[v])).OrderByDescending(e => e.Item2).ThenBy(e => e.v).Take(k).ToArray();
+    }
+}

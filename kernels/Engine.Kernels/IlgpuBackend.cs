@@ -1,0 +1,436 @@
+using System.Diagnostics.CodeAnalysis;
+using Engine.Core.Backend;
+using Engine.Core.Gguf;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// <see cref="IComputeBackend"/> on an ILGPU accelerator: CUDA on a GPU, ILGPU's CPU accelerator in
+/// tests. Weights are uploaded once in their file type, the KV cache lives on the device, and ops only
+/// enqueue kernels: nothing comes back to the host until <see cref="Read"/>. Every launcher is compiled
+/// once, here in the constructor (so a PTX failure shows at creation, not mid-generation).
+/// Decode (n = 1) passes positions and tokens as kernel scalars, so a step uploads nothing.
+/// </summary>
+public sealed partial class IlgpuBackend : IComputeBackend
+{
+    private readonly IlgpuDevice _device;
+    private readonly bool _ownsDevice;
+    private readonly Accelerator _accelerator;
+    private readonly int _group;       // threads per group for the row kernels
+    private readonly int _warpsPerGroup;
+
+    // 1-element placeholders for views a kernel does not read in a given mode.
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummyF;
+    private readonly MemoryBuffer1D<ushort, Stride1D.Dense> _dummyU;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _dummyI;
+    private readonly ArrayView<float> _dummyFloat;
+    private readonly ArrayView<int> _dummyInt;
+
+    // Scratch, grown on demand (so only during warm-up).
+    private MemoryBuffer1D<int, Stride1D.Dense>? _xq;       // [n, cols/4] int: quantized activations
+    private MemoryBuffer1D<float, Stride1D.Dense>? _xd;     // [n, cols/32] f32: their scales
+    private MemoryBuffer1D<float, Stride1D.Dense>? _scores; // [n, heads, contextLength] f32
+    private MemoryBuffer1D<int, Stride1D.Dense>? _ints;     // [n] int: positions or tokens for n > 1
+    private readonly Dictionary<(float, int), MemoryBuffer1D<float, Stride1D.Dense>> _ropeFreqs = new();
+
+    // The buffer whose first _quantizedCount elements _xq/_xd hold in Q8_0, written by a fused producer
+    // (RMSNorm, SwiGLU, attention) for the MatMul that follows it; any other op forgets it.
+    private DeviceBuffer? _quantizedSource;
+    private long _quantizedCount;
+
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _quantize;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<int>, ArrayView<float>, Q8MatParams> _matQ8;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams> _matF;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _rmsNorm;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float> _rmsNormQ;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>> _swiGluQ;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, RopeParams> _rope;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, long> _kvStore;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+        ArrayView<int>, ArrayView<float>, AttentionParams> _attention;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _add;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addBias;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int, int, int> _embed;
+
+    /// <summary>Creates the backend on <paramref name="device"/>; disposing the backend disposes the device when <paramref name="ownsDevice"/>.</summary>
+    public IlgpuBackend(IlgpuDevice device, bool ownsDevice = true)
+    {
+        _device = device;
+        _ownsDevice = ownsDevice;
+        _accelerator = device.Accelerator;
+        _group = device.GroupSize;
+        _warpsPerGroup = _group / _accelerator.WarpSize;
+        _dummyF = _accelerator.Allocate1D<float>(1);
+        _dummyU = _accelerator.Allocate1D<ushort>(1);
+        _dummyI = _accelerator.Allocate1D<int>(1);
+        _dummyFloat = _dummyF.View;
+        _dummyInt = _dummyI.View;
+
+        var a = _accelerator;
+        _quantize = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(QuantizeQ8_0Kernel.Kernel);
+        _matQ8 = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.Kernel);
+        _matF = a.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams>(MatVecFloatKernel.Kernel);
+        _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RmsNormKernel.Kernel);
+        _rmsNormQ = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float>(RmsNormKernel.KernelQuantize);
+        _swiGluQ = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>>(SwiGluQuantizeKernel.Kernel);
+        _rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, RopeParams>(RopeKernel.Kernel);
+        _kvStore = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, long>(KvStoreKernel.Kernel);
+        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<int>, ArrayView<float>, AttentionParams>(AttentionKernel.Kernel);
+        _swiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SwiGluKernel.Kernel);
+        _add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(AddKernel.Kernel);
+        _addBias = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel.Kernel);
+        _embed = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int, int, int>(EmbedKernel.Kernel);
+    }
+
+    /// <summary>
+    /// Opens CUDA and builds the backend there. On any failure (no GPU, old driver, PTX compile error,
+    /// out of memory) returns false with a one-line reason so the caller can fall back to a CPU backend.
+    /// </summary>
+    public static bool TryCreateCuda([NotNullWhen(true)] out IlgpuBackend? backend, out string reason)
+    {
+        backend = null;
+        if (!IlgpuDevice.TryCreateCuda(out var device, out reason)) return false;
+        try
+        {
+            backend = new IlgpuBackend(device!);
+            return true;
+        }
+        catch (Exception e)
+        {
+            device!.Dispose();
+            reason = $"CUDA kernels failed to load: {e.GetType().Name}: {e.Message}";
+            return false;
+        }
+    }
+
+    /// <summary>A backend on ILGPU's CPU accelerator (tests; slow).</summary>
+    public static IlgpuBackend CreateCpu() => new(IlgpuDevice.CreateCpu());
+
+    /// <summary>CUDA when usable, else the ILGPU CPU accelerator; one line naming the device goes to <paramref name="log"/> (stderr by default).</summary>
+    public static IlgpuBackend Create(TextWriter? log = null)
+    {
+        log ??= Console.Error;
+        if (TryCreateCuda(out var gpu, out var reason))
+        {
+            log.WriteLine($"ilgpu: {gpu!.Device.Description}");
+            return gpu;
+        }
+        var cpu = CreateCpu();
+        log.WriteLine($"ilgpu: {cpu.Device.Description} ({reason})");
+        return cpu;
+    }
+
+    public string Name => _device.IsCuda ? $"ilgpu-cuda: {_accelerator.Name}" : "ilgpu-cpu";
+
+    /// <summary>The device this backend runs on.</summary>
+    public IlgpuDevice Device => _device;
+
+    /// <summary>Kernels launched so far (for launches-per-token figures).</summary>
+    public long KernelLaunches { get; private set; }
+
+    /// <summary>Waits for all enqueued work.</summary>
+    public void Synchronize() => _accelerator.Synchronize();
+
+    public void Embed(DeviceWeight table, ReadOnlySpan<int> tokens, DeviceBuffer dst)
+    {
+        var t = W(table);
+        int n = tokens.Length;
+        if (n == 0) return;
+        foreach (int token in tokens)
+            if ((uint)token >= (uint)t.Rows) throw new ArgumentOutOfRangeException(nameof(tokens), $"token {token} outside vocabulary of {t.Rows}");
+        var y = V(dst);
+        CheckLength(y, (long)n * t.Cols, nameof(dst));
+        var ids = n == 1 ? _dummyInt : Upload(tokens);
+        Forget();
+        Launch();
+        _embed(n * t.Cols, t.F32, t.U16, ids, y, tokens[0], n, t.Cols, t.TypeCode);
+    }
+
+    public void RmsNorm(DeviceBuffer x, DeviceWeight weight, DeviceBuffer dst, int n, int dim, float eps)
+    {
+        var w = W(weight);
+        if (w.Rows != 1 || w.Cols != dim) throw new ArgumentException($"norm weight {w} does not match dim {dim}", nameof(weight));
+        var xv = V(x);
+        var yv = V(dst);
+        CheckLength(xv, (long)n * dim, nameof(x));
+        CheckLength(yv, (long)n * dim, nameof(dst));
+        if (n == 0) return;
+        Forget();
+        Launch();
+        if (dim % 32 == 0)
+        {
+            // Fused: the output rows also go to Q8_0 for the matrix product that normally follows.
+            var xq = Scratch(ref _xq, (long)n * dim / 4);
+            var xd = Scratch(ref _xd, (long)n * dim / 32);
+            _rmsNormQ(new KernelConfig(n, _group), xv, w.Vector, yv, xq, xd, dim, eps);
+            Remember(dst, (long)n * dim);
+        }
+        else
+        {
+            _rmsNorm(new KernelConfig(n, _group), xv, w.Vector, yv, dim, eps);
+        }
+    }
+
+    public void MatMul(DeviceBuffer x, int n, ReadOnlySpan<MatMulTarget> targets)
+    {
+        if (targets.Length == 0 || n == 0) return;
+        int cols = targets[0].Weight.Cols;
+        var xv = V(x);
+        CheckLength(xv, (long)n * cols, nameof(x));
+        bool anyQ8 = false;
+        foreach (var t in targets)
+        {
+            if (t.Weight.Cols != cols) throw new ArgumentException($"targets differ in columns: {t.Weight} vs {cols}", nameof(targets));
+            CheckLength(V(t.Output), (long)n * t.Weight.Rows, "output of " + t.Weight.Name);
+            anyQ8 |= t.Weight.Type == GgmlType.Q8_0;
+        }
+
+        if (anyQ8)
+        {
+            // Quantize the input once for every Q8_0 target: xq [n, cols/4] int, xd [n, cols/32] f32.
+            int blocks = cols / 32;
+            var xq = Scratch(ref _xq, (long)n * cols / 4);
+            var xd = Scratch(ref _xd, (long)n * blocks);
+            if (!ReferenceEquals(x, _quantizedSource) || _quantizedCount != (long)n * cols)
+            {
+                Launch();
+                _quantize(n * blocks, xv, xq, xd, cols);
+            }
+
+            // Up to three Q8_0 targets per launch.
+            Span<int> pending = stackalloc int[3];
+            int count = 0;
+            for (int i = 0; i < targets.Length; i++)
+            {
+                if (targets[i].Weight.Type != GgmlType.Q8_0) continue;
+                pending[count++] = i;
+                if (count == 3) { LaunchQ8(targets, pending[..count], xq, xd, n, blocks); count = 0; }
+            }
+            if (count > 0) LaunchQ8(targets, pending[..count], xq, xd, n, blocks);
+        }
+
+        foreach (var t in targets)
+        {
+            if (t.Weight.Type == GgmlType.Q8_0) continue;
+            var w = W(t.Weight);
+            var p = new FloatMatParams { Rows = w.Rows, Cols = cols, Type = w.TypeCode };
+            Launch();
+            _matF(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.F32, w.U16, xv, V(t.Output), p);
+        }
+        Forget(); // the outputs were written
+    }
+
+    private void LaunchQ8(ReadOnlySpan<MatMulTarget> targets, ReadOnlySpan<int> which, ArrayView<int> xq, ArrayView<float> xd, int n, int blocks)
+    {
+        var w0 = W(targets[which[0]].Weight);
+        var y0 = V(targets[which[0]].Output);
+        var w1 = which.Length > 1 ? W(targets[which[1]].Weight) : null;
+        var y1 = which.Length > 1 ? V(targets[which[1]].Output) : _dummyFloat;
+        var w2 = which.Length > 2 ? W(targets[which[2]].Weight) : null;
+        var y2 = which.Length > 2 ? V(targets[which[2]].Output) : _dummyFloat;
+        var p = new Q8MatParams { Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Blocks = blocks };
+        int rows = p.Rows0 + p.Rows1 + p.Rows2;
+        Launch();
+        _matQ8(Config2D(DivUp(rows, _warpsPerGroup), n), w0.U16, w1?.U16 ?? _dummyU.View, w2?.U16 ?? _dummyU.View, y0, y1, y2, xq, xd, p);
+    }
+
+    /// <summary>
+    /// Benchmark hook: launches only the Q8_0 product of <paramref name="weight"/> on the input quantized
+    /// by the last <see cref="MatMul"/> with the same column count (so its time excludes quantization).
+    /// </summary>
+    internal void MatVecQ8_0Only(DeviceWeight weight, DeviceBuffer output, int n)
+    {
+        var w = W(weight);
+        if (w.Type != GgmlType.Q8_0 || _xq is null || _xd is null) throw new InvalidOperationException("run MatMul with a Q8_0 weight first");
+        int blocks = w.Cols / 32;
+        var p = new Q8MatParams { Rows0 = w.Rows, Blocks = blocks };
+        Launch();
+        _matQ8(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.U16, _dummyU.View, _dummyU.View, V(output), _dummyFloat, _dummyFloat,
+            _xq.View.SubView(0, (long)n * w.Cols / 4), _xd.View.SubView(0, (long)n * blocks), p);
+    }
+
+    public void AddBias(DeviceBuffer y, DeviceWeight bias, int n)
+    {
+        var b = W(bias);
+        if (b.Rows != 1) throw new ArgumentException($"bias {b} is not a vector", nameof(bias));
+        var yv = V(y);
+        CheckLength(yv, (long)n * b.Cols, nameof(y));
+        if (n == 0) return;
+        Forget();
+        Launch();
+        _addBias(n * b.Cols, yv, b.Vector, b.Cols);
+    }
+
+    public void Rope(DeviceBuffer x, int n, int heads, int headDim, ReadOnlySpan<int> positions, float freqBase, RopeStyle style)
+    {
+        if (n == 0) return;
+        if (positions.Length < n) throw new ArgumentException($"{positions.Length} positions for {n} rows", nameof(positions));
+        if (headDim % 2 != 0) throw new ArgumentException($"head dimension {headDim} is odd", nameof(headDim));
+        var xv = V(x);
+        CheckLength(xv, (long)n * heads * headDim, nameof(x));
+        var p = new RopeParams { N = n, Heads = heads, HeadDim = headDim, Position0 = positions[0], NeoX = style == RopeStyle.NeoX ? 1 : 0 };
+        var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
+        Forget();
+        Launch();
+        _rope(n * heads * (headDim / 2), xv, pos, RopeFrequencies(freqBase, headDim), p);
+    }
+
+    public void StoreKv(KvCache cache, int layer, DeviceBuffer k, DeviceBuffer v, int n, ReadOnlySpan<int> positions)
+    {
+        var c = C(cache);
+        if (n == 0) return;
+        CheckPositions(c, positions, n);
+        var kv = V(k);
+        var vv = V(v);
+        CheckLength(kv, (long)n * c.KvDim, nameof(k));
+        CheckLength(vv, (long)n * c.KvDim, nameof(v));
+        var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
+        Launch();
+        _kvStore(n * c.KvDim, kv, vv, c.Keys, c.Values, pos, positions[0], n, c.KvDim, c.LayerBase(layer));
+    }
+
+    public void Attention(KvCache cache, int layer, DeviceBuffer q, DeviceBuffer output, int n, ReadOnlySpan<int> positions, int heads, int kvHeads, int headDim)
+    {
+        var c = C(cache);
+        if (n == 0) return;
+        CheckPositions(c, positions, n);
+        if (kvHeads <= 0 || heads % kvHeads != 0) throw new ArgumentException($"{heads} heads are not a multiple of {kvHeads} KV heads");
+        if (kvHeads * headDim != c.KvDim) throw new ArgumentException($"{kvHeads} KV heads × {headDim} ≠ cache width {c.KvDim}");
+        var qv = V(q);
+        var ov = V(output);
+        CheckLength(qv, (long)n * heads * headDim, nameof(q));
+        CheckLength(ov, (long)n * heads * headDim, nameof(output));
+        var scores = Scratch(ref _scores, (long)n * heads * c.ContextLength);
+        var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
+        bool quantize = headDim % 32 == 0;
+        var p = new AttentionParams
+        {
+            N = n, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, KvDim = c.KvDim, ContextLength = c.ContextLength,
+            Position0 = positions[0], LayerBase = c.LayerBase(layer), Scale = 1f / MathF.Sqrt(headDim), Quantize = quantize ? 1 : 0,
+        };
+        long width = (long)n * heads * headDim;
+        var xq = quantize ? Scratch(ref _xq, width / 4) : _dummyInt;
+        var xd = quantize ? Scratch(ref _xd, width / 32) : _dummyFloat;
+        Forget();
+        Launch();
+        _attention(Config2D(heads, n, AttentionGroup()), qv, c.Keys, c.Values, scores, ov, pos, xq, xd, p);
+        if (quantize) Remember(output, width);
+    }
+
+    public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer dst, int count)
+    {
+        if (count == 0) return;
+        var g = V(gate);
+        var u = V(up);
+        var d = V(dst);
+        CheckLength(g, count, nameof(gate));
+        CheckLength(u, count, nameof(up));
+        CheckLength(d, count, nameof(dst));
+        Forget();
+        Launch();
+        if (count % 32 == 0)
+        {
+            // Fused: the output also goes to Q8_0 for the down projection that normally follows.
+            _swiGluQ(count / 32, g, u, d, Scratch(ref _xq, count / 4), Scratch(ref _xd, count / 32));
+            Remember(dst, count);
+        }
+        else
+        {
+            _swiGlu(count, g, u, d);
+        }
+    }
+
+    public void Add(DeviceBuffer x, DeviceBuffer y, int count)
+    {
+        if (count == 0) return;
+        var xv = V(x);
+        var yv = V(y);
+        CheckLength(xv, count, nameof(x));
+        CheckLength(yv, count, nameof(y));
+        Forget();
+        Launch();
+        _add(count, xv, yv);
+    }
+
+    public void Dispose()
+    {
+        _xq?.Dispose();
+        _xd?.Dispose();
+        _scores?.Dispose();
+        _ints?.Dispose();
+        foreach (var f in _ropeFreqs.Values) f.Dispose();
+        _dummyF.Dispose();
+        _dummyU.Dispose();
+        _dummyI.Dispose();
+        if (_ownsDevice) _device.Dispose();
+    }
+
+    // ---- helpers --------------------------------------------------------------------------------
+
+    private void Launch() => KernelLaunches++;
+
+    private void Remember(DeviceBuffer source, long count)
+    {
+        _quantizedSource = source;
+        _quantizedCount = count;
+    }
+
+    private void Forget() => _quantizedSource = null;
+
+    /// <summary>Attention groups: 128 threads on a GPU (two warps per 64-wide head), else the device group.</summary>
+    private int AttentionGroup() => Math.Min(128, _group);
+
+    private KernelConfig Config2D(int groupsX, int groupsY, int groupSize = 0) =>
+        new(new Index2D(groupsX, groupsY), new Index2D(groupSize == 0 ? _group : groupSize, 1));
+
+    private static int DivUp(int a, int b) => (a + b - 1) / b;
+
+    private ArrayView<T> Scratch<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long length) where T : unmanaged
+    {
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = _accelerator.Allocate1D<T>(Math.Max(length, 1));
+        }
+        return buffer.View.SubView(0, length);
+    }
+
+    private ArrayView<int> Upload(ReadOnlySpan<int> values)
+    {
+        var view = Scratch(ref _ints, values.Length);
+        view.CopyFromCPU(values);
+        return view;
+    }
+
+    /// <summary><c>freq[i] = base^(-2i/headDim)</c> with the reference's MathF.Pow, uploaded once per (base, headDim).</summary>
+    private ArrayView<float> RopeFrequencies(float freqBase, int headDim)
+    {
+        if (!_ropeFreqs.TryGetValue((freqBase, headDim), out var buffer))
+        {
+            var f = new float[headDim / 2];
+            for (int i = 0; i < f.Length; i++) f[i] = MathF.Pow(freqBase, -2f * i / headDim);
+            buffer = _accelerator.Allocate1D(f);
+            _ropeFreqs[(freqBase, headDim)] = buffer;
+        }
+        return buffer.View;
+    }
+
+    private static void CheckLength<T>(ArrayView<T> view, long needed, string name) where T : unmanaged
+    {
+        if (view.Length < needed) throw new ArgumentException($"{name}: buffer of {view.Length} elements, {needed} needed", name);
+    }
+
+    private static void CheckPositions(GpuKvCache c, ReadOnlySpan<int> positions, int n)
+    {
+        if (positions.Length < n) throw new ArgumentException($"{positions.Length} positions for {n} rows", nameof(positions));
+        for (int r = 0; r < n; r++)
+            if ((uint)positions[r] >= (uint)c.ContextLength)
+                throw new ArgumentOutOfRangeException(nameof(positions), $"position {positions[r]} outside the context of {c.ContextLength}");
+    }
+}

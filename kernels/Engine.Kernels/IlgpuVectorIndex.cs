@@ -1,0 +1,137 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// A product-vector index on the device: N vectors of <see cref="Dims"/> int8 values with one f32 scale
+/// each (vector v stands for <c>scale[v] · m[v, :]</c>). <see cref="Search"/> scores a batch of f32
+/// queries against every allowed vector and returns the top k by score, ties to the smaller id.
+/// Kernels: <see cref="SimilarityKernel"/> then <see cref="TopKSelectKernel"/> passes until one chunk is left.
+/// </summary>
+public sealed class IlgpuVectorIndex : IDisposable
+{
+    private readonly IlgpuDevice _device;
+    private readonly Accelerator _accelerator;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _vectors; // [count, dims/4] int: four int8 each
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _scales; // [count] f32
+    private readonly MemoryBuffer1D<uint, Stride1D.Dense> _filter;  // [ceil(count/32)] bitmap
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _dummyIds;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _queries; // [batch, dims]
+    private MemoryBuffer1D<float, Stride1D.Dense>? _scoresA; // [batch, count] then pass outputs
+    private MemoryBuffer1D<float, Stride1D.Dense>? _scoresB;
+    private MemoryBuffer1D<int, Stride1D.Dense>? _idsA;
+    private MemoryBuffer1D<int, Stride1D.Dense>? _idsB;
+
+    private readonly Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, SimilarityParams> _similarity;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TopKParams> _select;
+
+    /// <summary>Uploads <paramref name="vectors"/> (<c>[count, dims]</c> int8) and their <paramref name="scales"/>.</summary>
+    public IlgpuVectorIndex(IlgpuDevice device, ReadOnlySpan<sbyte> vectors, ReadOnlySpan<float> scales, int dims)
+    {
+        if (dims <= 0 || dims % 4 != 0) throw new ArgumentException($"dimension {dims} is not a positive multiple of 4", nameof(dims));
+        if (vectors.Length != (long)scales.Length * dims)
+            throw new ArgumentException($"{vectors.Length} int8 values are not {scales.Length} vectors of {dims}", nameof(vectors));
+        _device = device;
+        _accelerator = device.Accelerator;
+        Dims = dims;
+        Count = scales.Length;
+        _vectors = _accelerator.Allocate1D<int>(Math.Max(1, vectors.Length / 4));
+        ArrayView<int> v = _vectors.View;
+        if (vectors.Length > 0) v.SubView(0, vectors.Length / 4).CopyFromCPU(System.Runtime.InteropServices.MemoryMarshal.Cast<sbyte, int>(vectors));
+        _scales = _accelerator.Allocate1D<float>(Math.Max(1, Count));
+        ArrayView<float> s = _scales.View;
+        if (Count > 0) s.SubView(0, Count).CopyFromCPU(scales);
+        _filter = _accelerator.Allocate1D<uint>(Math.Max(1, (Count + 31) / 32));
+        _dummyIds = _accelerator.Allocate1D<int>(1);
+        _similarity = _accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, SimilarityParams>(SimilarityKernel.Kernel);
+        _select = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TopKParams>(TopKSelectKernel.Kernel);
+    }
+
+    /// <summary>Number of vectors.</summary>
+    public int Count { get; }
+
+    /// <summary>Values per vector.</summary>
+    public int Dims { get; }
+
+    /// <summary>Kernels launched by the last <see cref="Search"/>.</summary>
+    public int LastLaunches { get; private set; }
+
+    /// <summary>
+    /// Top <paramref name="k"/> vectors for each of the <c>queries.Length / Dims</c> queries (<c>[batch, dims]</c> f32).
+    /// <paramref name="filter"/>, when given, is a bitmap of <c>ceil(Count/32)</c> words: bit v set = vector v allowed.
+    /// Results go to <paramref name="ids"/> and <paramref name="scores"/>, <c>[batch, k]</c>, best first;
+    /// where fewer than k vectors are allowed the rest have id −1 and score −∞.
+    /// </summary>
+    public void Search(ReadOnlySpan<float> queries, int k, ReadOnlySpan<uint> filter, Span<int> ids, Span<float> scores)
+    {
+        if (queries.Length == 0 || queries.Length % Dims != 0) throw new ArgumentException($"queries: {queries.Length} floats are not a batch of {Dims}-vectors", nameof(queries));
+        int batch = queries.Length / Dims;
+        if (k <= 0 || k > TopKSelectKernel.Chunk / 2) throw new ArgumentOutOfRangeException(nameof(k), $"k = {k} must be in 1..{TopKSelectKernel.Chunk / 2}");
+        if (ids.Length < batch * k || scores.Length < batch * k) throw new ArgumentException($"results need room for {batch} × {k}");
+        bool useFilter = !filter.IsEmpty;
+        if (useFilter && filter.Length < (Count + 31) / 32) throw new ArgumentException($"filter has {filter.Length} words, {(Count + 31) / 32} needed", nameof(filter));
+        if (Count == 0) { ids[..(batch * k)].Fill(-1); scores[..(batch * k)].Fill(float.NegativeInfinity); return; }
+
+        int launches = 0;
+        ArrayView<float> q = Grow(ref _queries, queries.Length);
+        q.CopyFromCPU(queries);
+        if (useFilter) { ArrayView<uint> f = _filter.View; f.SubView(0, (Count + 31) / 32).CopyFromCPU(filter[..((Count + 31) / 32)]); }
+
+        int group = _device.GroupSize;
+        int warps = group / _accelerator.WarpSize;
+        var inScores = Grow(ref _scoresA, (long)batch * Count);
+        _similarity(new KernelConfig(new Index2D((Count + warps - 1) / warps, batch), new Index2D(group, 1)),
+            _vectors.View, _scales.View, _filter.View, q, inScores, new SimilarityParams { Count = Count, Dims = Dims, UseFilter = useFilter ? 1 : 0 });
+        launches++;
+
+        // Tree passes: each chunk of 2048 candidates keeps its best k.
+        int count = Count;
+        ArrayView<int> inIds = _dummyIds.View;
+        bool implicitIds = true;
+        bool toB = true;
+        while (true)
+        {
+            int chunks = (count + TopKSelectKernel.Chunk - 1) / TopKSelectKernel.Chunk;
+            int outStride = chunks * k;
+            var outScores = toB ? Grow(ref _scoresB, (long)batch * outStride) : Grow(ref _scoresA, (long)batch * outStride);
+            var outIds = toB ? Grow(ref _idsB, (long)batch * outStride) : Grow(ref _idsA, (long)batch * outStride);
+            _select(new KernelConfig(new Index2D(chunks, batch), new Index2D(group, 1)), inScores, inIds, outScores, outIds,
+                new TopKParams { Count = count, K = k, ImplicitIds = implicitIds ? 1 : 0, OutStride = outStride });
+            launches++;
+            inScores = outScores;
+            inIds = outIds;
+            implicitIds = false;
+            count = outStride;
+            toB = !toB;
+            if (chunks == 1) break;
+        }
+        _accelerator.Synchronize();
+        inIds.SubView(0, (long)batch * k).CopyToCPU(ids[..(batch * k)]);
+        inScores.SubView(0, (long)batch * k).CopyToCPU(scores[..(batch * k)]);
+        LastLaunches = launches;
+    }
+
+    private ArrayView<T> Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long length) where T : unmanaged
+    {
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = _accelerator.Allocate1D<T>(Math.Max(1, length));
+        }
+        return buffer.View.SubView(0, length);
+    }
+
+    public void Dispose()
+    {
+        _vectors.Dispose();
+        _scales.Dispose();
+        _filter.Dispose();
+        _dummyIds.Dispose();
+        _queries?.Dispose();
+        _scoresA?.Dispose();
+        _scoresB?.Dispose();
+        _idsA?.Dispose();
+        _idsB?.Dispose();
+    }
+}

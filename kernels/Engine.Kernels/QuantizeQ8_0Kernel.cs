@@ -1,0 +1,57 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// Quantizes activation rows to Q8_0 for the int8 products, with the rounding of
+/// <c>Engine.Core.Quant.Q8_0.QuantizeRow</c> (llama.cpp's quantize_row_q8_0_ref): per block of 32,
+/// <c>d = amax/127</c>, <c>q = round_half_away(x / d)</c>, and the scale kept as the f16 value.
+/// Output is split for aligned loads: <c>xq [n, cols/4]</c> int (four int8 each, little endian) and
+/// <c>xd [n, cols/32]</c> f32 (the f16-rounded scales). One thread per block.
+/// </summary>
+public static class QuantizeQ8_0Kernel
+{
+    public static void Kernel(Index1D index, ArrayView<float> x, ArrayView<int> xq, ArrayView<float> xd, int cols)
+    {
+        int block = index;
+        QuantizeBlock(x, (long)block * 32, xq, xd, block);
+    }
+
+    /// <summary>
+    /// Quantizes the 32 floats at <paramref name="src"/> into block <paramref name="block"/> of xq/xd.
+    /// Blocks are numbered along the flat array, which equals per-row numbering when rows are a multiple of 32.
+    /// Also called by the fused producers (RMSNorm, SwiGLU, attention) that quantize their own output.
+    /// </summary>
+    public static void QuantizeBlock(ArrayView<float> x, long src, ArrayView<int> xq, ArrayView<float> xd, long block)
+    {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+        {
+            float v = x[src + j];
+            amax = Reductions.Max(amax, v < 0 ? -v : v);
+        }
+        float d = amax / 127f;
+        float id = d != 0 ? 1f / d : 0f;
+        xd[block] = Half16.ToFloat(Half16.FromFloat(d));
+        for (int w = 0; w < 8; w++)
+        {
+            int packed = 0;
+            for (int k = 0; k < 4; k++)
+            {
+                int q = RoundHalfAway(x[src + w * 4 + k] * id);
+                packed |= (q & 0xff) << (8 * k);
+            }
+            xq[block * 8 + w] = packed;
+        }
+    }
+
+    /// <summary>C's roundf without a library call: |v| - trunc(|v|) is exact for |v| &lt; 2^23.</summary>
+    public static int RoundHalfAway(float v)
+    {
+        float a = v < 0 ? -v : v;
+        int t = (int)a;
+        if (a - t >= 0.5f) t++;
+        return v < 0 ? -t : t;
+    }
+}

@@ -1,0 +1,49 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// RMSNorm of each row, one group per row: <c>dst[r, i] = x[r, i] / sqrt(mean(x[r]²) + eps) * w[i]</c>.
+/// The sum of squares is f32 here (the reference sums in double, as ggml): the difference is within the
+/// op's tolerance. dst may equal x (each element is read before it is written by the same thread).
+/// </summary>
+public static class RmsNormKernel
+{
+    /// <param name="x">[n, dim] f32</param>
+    /// <param name="w">[dim] f32</param>
+    /// <param name="dst">[n, dim] f32</param>
+    public static void Kernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, int dim, float eps)
+    {
+        long row = (long)Grid.IdxX * dim;
+        float ss = 0;
+        for (int i = Group.IdxX; i < dim; i += Group.DimX)
+        {
+            float v = x[row + i];
+            ss += v * v;
+        }
+        ss = Reductions.GroupSum(ss);
+        float scale = 1f / XMathSqrt(ss / dim + eps);
+        for (int i = Group.IdxX; i < dim; i += Group.DimX)
+            dst[row + i] = x[row + i] * scale * w[i];
+    }
+
+    /// <summary>
+    /// RMSNorm that also quantizes its output rows to Q8_0 for the matrix product that follows (one launch
+    /// instead of two). Needs dim % 32 == 0. The quantization reads dst after a group barrier, so it sees
+    /// exactly what the separate quantize kernel would.
+    /// </summary>
+    /// <param name="xq">[n, dim/4] int</param>
+    /// <param name="xd">[n, dim/32] f32</param>
+    public static void KernelQuantize(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, ArrayView<int> xq, ArrayView<float> xd, int dim, float eps)
+    {
+        Kernel(x, w, dst, dim, eps);
+        Group.Barrier();
+        long row = Grid.IdxX;
+        int blocks = dim / 32;
+        for (int b = Group.IdxX; b < blocks; b += Group.DimX)
+            QuantizeQ8_0Kernel.QuantizeBlock(dst, row * dim + b * 32, xq, xd, row * blocks + b);
+    }
+
+    private static float XMathSqrt(float v) => ILGPU.Algorithms.XMath.Sqrt(v);
+}

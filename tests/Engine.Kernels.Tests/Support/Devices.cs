@@ -1,0 +1,46 @@
+using Engine.Kernels;
+
+namespace Engine.Kernels.Tests;
+
+/// <summary>
+/// The accelerators the kernel suite runs on: ILGPU's CPU accelerator always, CUDA when a GPU is
+/// present. One backend per device for the whole run (creating one compiles every kernel).
+/// </summary>
+public static class Devices
+{
+    private static readonly Lazy<IlgpuBackend> _cpu = new(IlgpuBackend.CreateCpu);
+    private static readonly Lazy<(IlgpuBackend? Backend, string Reason)> _cuda = new(() =>
+        IlgpuBackend.TryCreateCuda(out var b, out var reason) ? (b, "") : (null, reason));
+
+    /// <summary>Every backend's accelerator is used by one test at a time (the suite is one serial class).</summary>
+    public static IlgpuBackend Get(string name) => name switch
+    {
+        "cpu" => _cpu.Value,
+        "cuda" => _cuda.Value.Backend ?? throw new InvalidOperationException(_cuda.Value.Reason),
+        _ => throw new ArgumentException(name),
+    };
+
+    public static bool CudaPresent => _cuda.Value.Backend is not null;
+
+    public static string CudaReason => _cuda.Value.Reason;
+
+    /// <summary>Theory data: "cpu", plus "cuda" when a GPU is present.</summary>
+    public static TheoryData<string> Names
+    {
+        get
+        {
+            var data = new TheoryData<string> { "cpu" };
+            if (CudaPresent) data.Add("cuda");
+            return data;
+        }
+    }
+}
+
+/// <summary>A fact that is skipped, saying why, when no CUDA GPU is usable.</summary>
+public sealed class CudaFactAttribute : FactAttribute
+{
+    public CudaFactAttribute()
+    {
+        if (!Devices.CudaPresent) Skip = "no CUDA GPU: " + Devices.CudaReason;
+    }
+}
