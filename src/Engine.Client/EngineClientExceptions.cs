@@ -6,7 +6,9 @@ namespace Engine.Client;
 public class EngineRequestException : Exception
 {
     /// <summary>Creates the exception.</summary>
-    public EngineRequestException(ErrorCode code, string message) : base($"{code}: {message}") => Code = code;
+    public EngineRequestException(ErrorCode code, string message) : this(code, $"{code}: {message}", raw: true) { }
+
+    private protected EngineRequestException(ErrorCode code, string fullMessage, bool raw) : base(fullMessage) => Code = code;
 
     /// <summary>The wire code.</summary>
     public ErrorCode Code { get; }
@@ -16,7 +18,7 @@ public class EngineRequestException : Exception
 public sealed class EngineOverloadedException : EngineRequestException
 {
     /// <summary>Creates the exception.</summary>
-    public EngineOverloadedException(TimeSpan retryAfter, string message) : base(ErrorCode.None, message) => RetryAfter = retryAfter;
+    public EngineOverloadedException(TimeSpan retryAfter, string message) : base(ErrorCode.None, $"Overloaded (retry after {retryAfter.TotalMilliseconds:0} ms): {message}", raw: true) => RetryAfter = retryAfter;
 
     /// <summary>The server's suggested delay.</summary>
     public TimeSpan RetryAfter { get; }
