@@ -20,9 +20,13 @@ internal sealed class LlamaCppDecodeRunner : IDecodeRunner
     private readonly LLamaContext _context;
     private readonly LLamaBatch _batch = new();
 
-    public LlamaCppDecodeRunner(string modelPath, int threads, int contextSize)
+    /// <param name="modelPath">GGUF file.</param>
+    /// <param name="threads">llama.cpp threads (decode and batch).</param>
+    /// <param name="contextSize">KV cache positions.</param>
+    /// <param name="avx">Native build to load (LLamaSharp.Backend.Cpu ships noavx, avx, avx2 and avx512); null: LLamaSharp's pick for this CPU.</param>
+    public LlamaCppDecodeRunner(string modelPath, int threads, int contextSize, AvxLevel? avx = null)
     {
-        EnsureNativeLoaded();
+        EnsureNativeLoaded(avx);
         var parameters = new ModelParams(modelPath)
         {
             ContextSize = (uint)contextSize,
@@ -42,8 +46,8 @@ internal sealed class LlamaCppDecodeRunner : IDecodeRunner
             _weights.Dispose();
             throw;
         }
-        var avx = NativeApi.GetLoadedNativeLibrary(NativeLibraryName.LLama)?.Metadata?.AvxLevel;
-        Detail = $"LLamaSharp 0.30.0, native build {avx?.ToString() ?? "?"}, {threads} threads";
+        var loaded = NativeApi.GetLoadedNativeLibrary(NativeLibraryName.LLama)?.Metadata?.AvxLevel;
+        Detail = $"LLamaSharp 0.30.0, native build {loaded?.ToString() ?? "?"}, {threads} threads";
     }
 
     public string Name => "llama.cpp";
@@ -96,16 +100,25 @@ internal sealed class LlamaCppDecodeRunner : IDecodeRunner
         return best;
     }
 
+    /// <summary>llama.cpp's errors go to stderr; its info and debug lines (hundreds per model load) are dropped.</summary>
+    private static void LogErrors(LLamaLogLevel level, string message)
+    {
+        if (level == LLamaLogLevel.Error) Console.Error.Write($"llama.cpp: {message}");
+    }
+
     /// <summary>Loads the native library once, its log (hundreds of lines per model) silenced.</summary>
-    private static void EnsureNativeLoaded()
+    private static void EnsureNativeLoaded(AvxLevel? avx)
     {
         lock (_loadGate)
         {
             if (_systemInfo is not null) return;
             if (!NativeLibraryConfig.LLama.LibraryHasLoaded)
-                NativeLibraryConfig.All.WithLogCallback(static (_, _) => { });
+            {
+                NativeLibraryConfig.All.WithLogCallback(LogErrors);
+                if (avx is { } level) NativeLibraryConfig.All.WithCuda(false).WithVulkan(false).WithAvx(level);
+            }
             NativeApi.llama_empty_call();
-            NativeLogConfig.llama_log_set(static (_, _) => { });
+            NativeLogConfig.llama_log_set(LogErrors);
             _systemInfo = (Marshal.PtrToStringUTF8(NativeApi.llama_print_system_info()) ?? "").Trim();
         }
     }

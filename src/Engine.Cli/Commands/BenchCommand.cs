@@ -1,12 +1,13 @@
 using System.CommandLine;
 using Engine.Cli.Bench;
 using Engine.Cpu.Diagnostics;
+using LLama.Native;
 using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine bench decode --model F [--threads T] [--tokens N] [--rounds R] [--prompt-tokens P] [--compare llama.cpp] [--profile]</c>:
+/// <c>engine bench decode --model F [--threads T] [--tokens N] [--rounds R] [--prompt-tokens P] [--compare llama.cpp] [--llama-native auto|avx512|avx2|avx|noavx] [--profile]</c>:
 /// decode tokens/s of our engine, and of llama.cpp in the same process when asked, on the same file
 /// and thread count (see <see cref="DecodeBenchmark"/>). Progress goes to stderr; the table and, as the
 /// last stdout line, <c>decode engine=&lt;tok/s&gt; [llama.cpp=&lt;tok/s&gt; ratio=&lt;engine/llama.cpp&gt;]</c> to stdout.
@@ -35,10 +36,16 @@ internal static class BenchCommand
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length prefilled before each round.", DefaultValueFactory = _ => 8 };
         var compare = new Option<string?>("--compare") { Description = "Also run a reference engine in the same process: llama.cpp (through LLamaSharp)." };
         compare.AcceptOnlyFromAmong(LlamaCpp);
+        var llamaAvx = new Option<string>("--llama-native")
+        {
+            Description = "llama.cpp native build to load: auto (LLamaSharp's pick for this CPU), avx512, avx2, avx or noavx.",
+            DefaultValueFactory = _ => "auto",
+        };
+        llamaAvx.AcceptOnlyFromAmong("auto", "avx512", "avx2", "avx", "noavx");
         var profile = new Option<bool>("--profile") { Description = "Also time every backend op of our engine in one extra round and print µs per token by op." };
 
         var command = new Command("decode", "Decode tokens/s at batch 1 (greedy), optionally side by side with llama.cpp.");
-        foreach (var option in new Option[] { model, threads, tokens, rounds, promptTokens, compare, profile })
+        foreach (var option in new Option[] { model, threads, tokens, rounds, promptTokens, compare, llamaAvx, profile })
             command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -49,13 +56,21 @@ internal static class BenchCommand
                 Positive(parse.GetValue(rounds), "--rounds"),
                 Positive(parse.GetValue(promptTokens), "--prompt-tokens"),
                 parse.GetValue(compare) == LlamaCpp);
+            AvxLevel? avx = parse.GetValue(llamaAvx) switch
+            {
+                "avx512" => AvxLevel.Avx512,
+                "avx2" => AvxLevel.Avx2,
+                "avx" => AvxLevel.Avx,
+                "noavx" => AvxLevel.None,
+                _ => null,
+            };
             if (!File.Exists(settings.ModelPath))
                 throw new UserInputException($"{settings.ModelPath}: no such file");
 
             var result = DecodeBenchmark.Run(
                 settings,
                 s => new EngineDecodeRunner(s.ModelPath, s.Threads, s.ContextSize),
-                settings.CompareLlamaCpp ? s => new LlamaCppDecodeRunner(s.ModelPath, s.Threads, s.ContextSize) : null,
+                settings.CompareLlamaCpp ? s => new LlamaCppDecodeRunner(s.ModelPath, s.Threads, s.ContextSize, avx) : null,
                 t => MemoryBandwidthProbe.MeasureReadGBps(t) * 1e9,
                 message => Console.Error.WriteLine(message));
             var console = AnsiConsole.Console;
