@@ -39,32 +39,9 @@ public sealed class LlamaDecoder : IDisposable
     private readonly LlamaConfig _c;
     private readonly IComputeBackend _b;
     private readonly KvCache _cache;
+    private readonly LlamaForwardPass _pass;     // buffers, targets and layer loop shared with the batched decoder
     private readonly int _maxBatch;
     private readonly bool _allLogits;
-
-    // Activations, row-major [maxBatch, width] f32 on the backend.
-    private readonly DeviceBuffer _x;        // [maxBatch, dim] residual stream
-    private readonly DeviceBuffer _xb;       // [maxBatch, dim] normed input of a sub-layer
-    private readonly DeviceBuffer _q;        // [maxBatch, dim]
-    private readonly DeviceBuffer _k;        // [maxBatch, kvDim]
-    private readonly DeviceBuffer _v;        // [maxBatch, kvDim]
-    private readonly DeviceBuffer _att;      // [maxBatch, dim] attention output (heads concatenated)
-    private readonly DeviceBuffer _proj;     // [maxBatch, dim] attn_output / ffn_down result
-    private readonly DeviceBuffer _gate;     // [maxBatch, ffn] gate, then silu(gate) * up
-    private readonly DeviceBuffer _up;       // [maxBatch, ffn]
-    private readonly DeviceBuffer _logits;   // [maxBatch, vocab] with AllLogits, else [1, vocab]
-    private readonly DeviceBuffer[] _xRows;  // _xRows[r] = row r of _x, [dim]
-    private readonly DeviceBuffer _xbRow0;   // row 0 of _xb, [dim]
-
-    // Fused matrix products, one array per call site so no span is built per step.
-    private readonly MatMulTarget[][] _qkv;      // [layers][3]: q, k, v
-    private readonly MatMulTarget[][] _attnOut;  // [layers][1]
-    private readonly MatMulTarget[][] _gateUp;   // [layers][2]
-    private readonly MatMulTarget[][] _down;     // [layers][1]
-    private readonly MatMulTarget[] _headAll;    // [1]: all rows of _xb → _logits
-    private readonly MatMulTarget[] _headLast;   // [1]: _xbRow0 → _logits
-
-    private readonly int[] _positions;           // [maxBatch] positions of the rows of a step
     private readonly float[] _hostLogits;        // [vocab] logits of the last token, on the host
     private readonly int[] _one = new int[1];    // the token of a decode step
     private bool _disposed;
@@ -84,40 +61,10 @@ public sealed class LlamaDecoder : IDisposable
         _maxBatch = Math.Min(options.MaxBatch, ctx);
         _allLogits = options.AllLogits;
 
-        int dim = _c.Dim, kv = _c.KvDim, ffn = _c.FfnDim, vocab = _c.VocabSize, nb = _maxBatch;
-        _cache = _b.AllocateKvCache(_c.Layers, ctx, kv);
-        _x = _b.Allocate(nb * dim);
-        _xb = _b.Allocate(nb * dim);
-        _q = _b.Allocate(nb * dim);
-        _k = _b.Allocate(nb * kv);
-        _v = _b.Allocate(nb * kv);
-        _att = _b.Allocate(nb * dim);
-        _proj = _b.Allocate(nb * dim);
-        _gate = _b.Allocate(nb * ffn);
-        _up = _b.Allocate(nb * ffn);
-        _logits = _b.Allocate((_allLogits ? nb : 1) * vocab);
-        _xRows = new DeviceBuffer[nb];
-        for (int r = 0; r < nb; r++) _xRows[r] = _x.Slice(r * dim, dim);
-        _xbRow0 = _xb.Slice(0, dim);
-
-        var w = model.Weights;
-        _qkv = new MatMulTarget[_c.Layers][];
-        _attnOut = new MatMulTarget[_c.Layers][];
-        _gateUp = new MatMulTarget[_c.Layers][];
-        _down = new MatMulTarget[_c.Layers][];
-        for (int l = 0; l < _c.Layers; l++)
-        {
-            var lw = w.Layers[l];
-            _qkv[l] = [new(lw.Q, _q), new(lw.K, _k), new(lw.V, _v)];
-            _attnOut[l] = [new(lw.AttnOutput, _proj)];
-            _gateUp[l] = [new(lw.Gate, _gate), new(lw.Up, _up)];
-            _down[l] = [new(lw.Down, _proj)];
-        }
-        _headAll = [new(w.Output, _logits)];
-        _headLast = [new(w.Output, _logits)];
-
-        _positions = new int[nb];
-        _hostLogits = new float[vocab];
+        _cache = _b.AllocateKvCache(_c.Layers, ctx, _c.KvDim);
+        // Logits [maxBatch, vocab] with AllLogits, else [1, vocab].
+        _pass = new LlamaForwardPass(model, _maxBatch, _allLogits ? _maxBatch : 1);
+        _hostLogits = new float[_c.VocabSize];
     }
 
     /// <summary>The model this decoder runs.</summary>
@@ -163,7 +110,7 @@ public sealed class LlamaDecoder : IDisposable
             bool last = start + n == tokens.Length;
             Step(tokens.Slice(start, n), headRows: last ? HeadRows.Last : HeadRows.None);
         }
-        _b.Read(_logits, _hostLogits);
+        _b.Read(_pass.Logits, _hostLogits);
         return _hostLogits;
     }
 
@@ -188,7 +135,7 @@ public sealed class LlamaDecoder : IDisposable
         {
             int n = Math.Min(_maxBatch, tokens.Length - start);
             Step(tokens.Slice(start, n), HeadRows.All);
-            _b.Read(_logits, logits.Slice(start * vocab, n * vocab));
+            _b.Read(_pass.Logits, logits.Slice(start * vocab, n * vocab));
         }
         logits.Slice((tokens.Length - 1) * vocab, vocab).CopyTo(_hostLogits);
     }
@@ -210,50 +157,36 @@ public sealed class LlamaDecoder : IDisposable
     private void Step(ReadOnlySpan<int> tokens, HeadRows headRows)
     {
         int n = tokens.Length;
-        int dim = _c.Dim, ffn = _c.FfnDim, heads = _c.Heads, kvHeads = _c.KvHeads, headDim = _c.HeadDim;
-        float eps = _c.RmsEps;
-        var positions = _positions.AsSpan(0, n);
+        var positions = _pass.Positions[..n];
         for (int r = 0; r < n; r++) positions[r] = Position + r;
 
-        var w = _model.Weights;
-        _b.Embed(w.TokenEmbedding, tokens, _x);                                  // x [n, dim]
-        for (int l = 0; l < _c.Layers; l++)
-        {
-            var lw = w.Layers[l];
-
-            // Attention block.
-            _b.RmsNorm(_x, lw.AttnNorm, _xb, n, dim, eps);                        // xb [n, dim]
-            _b.MatMul(_xb, n, _qkv[l]);                                           // q [n, dim], k, v [n, kvDim]
-            if (lw.QBias is not null) _b.AddBias(_q, lw.QBias, n);
-            if (lw.KBias is not null) _b.AddBias(_k, lw.KBias, n);
-            if (lw.VBias is not null) _b.AddBias(_v, lw.VBias, n);
-            _b.Rope(_q, n, heads, headDim, positions, _c.RopeFreqBase, _c.RopeStyle);
-            _b.Rope(_k, n, kvHeads, headDim, positions, _c.RopeFreqBase, _c.RopeStyle);
-            _b.StoreKv(_cache, l, _k, _v, n, positions);
-            _b.Attention(_cache, l, _q, _att, n, positions, heads, kvHeads, headDim); // att [n, dim]
-            _b.MatMul(_att, n, _attnOut[l]);                                      // proj [n, dim]
-            _b.Add(_x, _proj, n * dim);
-
-            // Feed-forward block.
-            _b.RmsNorm(_x, lw.FfnNorm, _xb, n, dim, eps);
-            _b.MatMul(_xb, n, _gateUp[l]);                                        // gate, up [n, ffn]
-            _b.SwiGlu(_gate, _up, _gate, n * ffn);
-            _b.MatMul(_gate, n, _down[l]);                                        // proj [n, dim]
-            _b.Add(_x, _proj, n * dim);
-        }
+        var attention = new SequenceAttention(_cache);
+        _pass.Run(tokens, ref attention);
         Position += n;
 
         switch (headRows)
         {
             case HeadRows.All:
-                _b.RmsNorm(_x, w.OutputNorm, _xb, n, dim, eps);
-                _b.MatMul(_xb, n, _headAll);                                      // logits [n, vocab]
+                _pass.NormAllForHead(n);
+                _pass.Head(n);                                                    // logits [n, vocab]
                 break;
             case HeadRows.Last:
                 // Only the last row's logits are needed to sample the next token.
-                _b.RmsNorm(_xRows[n - 1], w.OutputNorm, _xbRow0, 1, dim, eps);
-                _b.MatMul(_xbRow0, 1, _headLast);                                 // logits [1, vocab]
+                _pass.NormRowForHead(n - 1, 0);
+                _pass.Head(1);                                                    // logits [1, vocab]
                 break;
+        }
+    }
+
+    /// <summary>One sequence: all rows of the step go to the one KV cache.</summary>
+    private readonly struct SequenceAttention(KvCache cache) : ILlamaAttentionStep
+    {
+        public void Attend(LlamaForwardPass pass, int layer, ReadOnlySpan<int> positions)
+        {
+            var c = pass.Config;
+            int n = positions.Length;
+            pass.Backend.StoreKv(cache, layer, pass.K, pass.V, n, positions);
+            pass.Backend.Attention(cache, layer, pass.Q, pass.Att, n, positions, c.Heads, c.KvHeads, c.HeadDim); // att [n, dim]
         }
     }
 
@@ -261,9 +194,7 @@ public sealed class LlamaDecoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var s in _xRows) s.Dispose();
-        _xbRow0.Dispose();
-        foreach (var buf in new[] { _x, _xb, _q, _k, _v, _att, _proj, _gate, _up, _logits }) buf.Dispose();
+        _pass.Dispose();
         _cache.Dispose();
     }
 }
