@@ -163,6 +163,26 @@ public class SyntheticModelTests
         Assert.True(norm.Std > 0.02, "norm weights are not all equal");
         // Different tensors get different values.
         Assert.False(f.GetTensor("blk.0.attn_q.weight").Bytes.SequenceEqual(f.GetTensor("blk.1.attn_q.weight").Bytes));
+
+        Assert.InRange(Stats(f, "output_norm.weight").Max, 0.9f, 1.1f);
+        Assert.InRange(Stats(f, "blk.0.attn_output.weight").Std, 0.9 / 4 / 8, 1.1 / 4 / 8); // TokenFocused: a quarter
+
+        // TokenFocused, tied: a small shared embedding, and output_norm around 4 to keep the logit spread.
+        using var tiedTmp = GgufTestFiles.Temp("tied.gguf");
+        SyntheticModel.Write(tiedTmp.Path, c with { TiedEmbeddings = true }, seed: 9, GgmlType.F32);
+        using var tied = GgufFile.Open(tiedTmp.Path);
+        Assert.InRange(Stats(tied, "token_embd.weight").Std, 0.9 / 8, 1.1 / 8);
+        var outNorm = Stats(tied, "output_norm.weight");
+        Assert.InRange(outNorm.Min, 3.6f, 4.4f);
+        Assert.InRange(outNorm.Max, 3.6f, 4.4f);
+
+        // Basic, tied: the head scale lives in the embedding; norms and attention at full scale.
+        using var basicTmp = GgufTestFiles.Temp("basic.gguf");
+        SyntheticModel.Write(basicTmp.Path, c with { TiedEmbeddings = true, Recipe = SyntheticWeightRecipe.Basic }, seed: 9, GgmlType.F32);
+        using var basic = GgufFile.Open(basicTmp.Path);
+        Assert.InRange(Stats(basic, "token_embd.weight").Std, 0.9 * 4 / 8, 1.1 * 4 / 8);
+        Assert.InRange(Stats(basic, "output_norm.weight").Max, 0.9f, 1.1f);
+        Assert.InRange(Stats(basic, "blk.0.attn_output.weight").Std, 0.9 / 8, 1.1 / 8);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Engine.Control.Catalog;
 using Engine.Control.Feedback;
 using Engine.Control.Storage;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Engine.Control.Sessions;
@@ -15,12 +16,14 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
     private readonly ControlOptions _options;
     private readonly TimeProvider _time;
     private readonly GroupCommit _commit;
+    private readonly ILogger<CustomerSessionGrain> _log;
     private HashSet<Guid>? _seen; // mirror of _state.State.SeenEvents for O(1) lookups
 
     public CustomerSessionGrain(
         [PersistentState("session", ControlStorage.Name)] IPersistentState<SessionState> state,
-        IProductEmbeddings embeddings, IOptions<ControlOptions> options, TimeProvider time)
+        IProductEmbeddings embeddings, IOptions<ControlOptions> options, TimeProvider time, ILogger<CustomerSessionGrain> log)
     {
+        _log = log;
         _state = state;
         _embeddings = embeddings;
         _options = options.Value;
@@ -55,12 +58,27 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
         }
         await CommitAsync();
         if (accepted > 0 || signals.Count > 0)
-        {
-            var aggregator = GrainFactory.GetGrain<IFeedbackAggregatorGrain>(0);
-            if (signals.Count > 0) await aggregator.Add(signals);
-            await aggregator.AddSessionActivity(accepted, views);
-        }
+            await ReportAsync(signals, accepted, views);
         return outcomes;
+    }
+
+    /// <summary>Hands signals and counts to the local pre-aggregator. The events are already durable,
+    /// so a failure here must not fail them: retried once (a stateless worker can be rejected while
+    /// it deactivates), then logged; only counts are lost.</summary>
+    private async Task ReportAsync(List<FeedbackSignal> signals, long accepted, List<string> views)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var aggregator = GrainFactory.GetGrain<IFeedbackAggregatorGrain>(0);
+                if (signals.Count > 0) await aggregator.Add(signals);
+                await aggregator.AddSessionActivity(accepted, views);
+                return;
+            }
+            catch (Exception ex) when (attempt < 2) { _log.LogDebug(ex, "pre-aggregator call failed; retrying"); }
+            catch (Exception ex) { _log.LogWarning(ex, "feedback for {Count} signals dropped (events are durable)", signals.Count); return; }
+        }
     }
 
     async Task ICustomerSessionGrain.RecordExposure(Exposure exposure)
@@ -80,7 +98,7 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
         if (S.Exposures.Count > _options.ExposureWindow) S.Exposures.RemoveAt(0);
         _commit.MarkDirty();
         await CommitAsync();
-        await GrainFactory.GetGrain<IFeedbackAggregatorGrain>(0).Add(signals);
+        await ReportAsync(signals, 0, []);
     }
 
     Task<SessionProfile> ICustomerSessionGrain.GetProfile()

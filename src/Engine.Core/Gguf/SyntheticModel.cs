@@ -12,11 +12,17 @@ namespace Engine.Core.Gguf;
 /// <remarks>
 /// Weights are deterministic in (seed, tensor name, row): the same seed gives the same values whatever the
 /// thread count, tensor type or tying, and the Q8_0 file is exactly <see cref="GgufQuantizer"/> applied
-/// to the F32 file. Scales keep activations sane and logits well apart:
-/// projections have standard deviation 1/sqrt(fan_in) (unit-variance outputs), norm weights are
-/// uniform in 1 ± 0.1, the token embedding 0.5, and the output head 4/sqrt(dim) (logits with standard deviation
-/// about 4, so that the greedy choice is rarely near a tie). Values are triangular (sum of two
-/// uniforms), a cheap bell shape without outliers.
+/// to the F32 file. Scales keep activations sane and logits well apart. With either
+/// <see cref="SyntheticWeightRecipe"/>, projections have standard deviation 1/sqrt(fan_in) (unit-variance
+/// outputs), norm weights are uniform in 1 ± 0.1, and logits have a standard deviation of about 4 (a peaked
+/// softmax). <see cref="SyntheticWeightRecipe.Basic"/>: token embedding 0.5 (untied) or 4/sqrt(dim) (tied),
+/// output head 4/sqrt(dim). <see cref="SyntheticWeightRecipe.TokenFocused"/> (the presets) changes two things
+/// so that greedy decoding of deep models varies instead of repeating one token: <c>attn_output</c> at a
+/// quarter of the scale (attention averages over positions, and summed over many layers that shared part
+/// swamps the token-specific signal), and, when tied, a shared embedding of 1/sqrt(dim) with
+/// <c>output_norm</c> 4 ± 0.4, which keeps the logit spread while making the current token's own pull
+/// (its logit gets <c>|e|²</c>) small. Values are triangular (sum of two uniforms), a cheap bell shape without
+/// outliers.
 /// </remarks>
 public static class SyntheticModel
 {
@@ -125,7 +131,7 @@ public static class SyntheticModel
     }
 
     /// <summary>How a tensor's values are drawn.</summary>
-    private enum Kind { Norm, Embedding, Output, Projection }
+    private enum Kind { Norm, OutputNorm, Embedding, Output, Projection, AttentionOutput }
 
     private readonly record struct Spec(string Name, long[] Shape, Kind Kind, int FanIn);
 
@@ -141,13 +147,13 @@ public static class SyntheticModel
             list.Add(new(p + "attn_q.weight", [dim, dim], Kind.Projection, dim));       // [dim, dim]
             list.Add(new(p + "attn_k.weight", [dim, kv], Kind.Projection, dim));        // [dim, n_kv_heads * head_dim]
             list.Add(new(p + "attn_v.weight", [dim, kv], Kind.Projection, dim));        // [dim, n_kv_heads * head_dim]
-            list.Add(new(p + "attn_output.weight", [dim, dim], Kind.Projection, dim));  // [dim, dim]
+            list.Add(new(p + "attn_output.weight", [dim, dim], Kind.AttentionOutput, dim)); // [dim, dim]
             list.Add(new(p + "ffn_norm.weight", [dim], Kind.Norm, dim));
             list.Add(new(p + "ffn_gate.weight", [dim, ffn], Kind.Projection, dim));     // [dim, ffn]
             list.Add(new(p + "ffn_up.weight", [dim, ffn], Kind.Projection, dim));       // [dim, ffn]
             list.Add(new(p + "ffn_down.weight", [ffn, dim], Kind.Projection, ffn));     // [ffn, dim]
         }
-        list.Add(new("output_norm.weight", [dim], Kind.Norm, dim));
+        list.Add(new("output_norm.weight", [dim], Kind.OutputNorm, dim));
         if (!c.TiedEmbeddings) list.Add(new("output.weight", [dim, c.VocabSize], Kind.Output, dim)); // [dim, vocab]
         return list;
     }
@@ -227,9 +233,10 @@ public static class SyntheticModel
             progress?.Report(new(i, layout.Count, info.Name, done, total));
             ulong tensorSeed = Mix(Mix(seed) ^ NameHash(spec.Name));
             float sigma = Sigma(spec, config);
+            float center = Center(spec, config);
             int index = i;
             RowParallel.Write(w, info, threads, ref buffer,
-                (first, count, dst) => FillRows(spec.Kind, sigma, tensorSeed, info.Type, (int)info.RowLength, first, count, dst),
+                (first, count, dst) => FillRows(center, sigma, tensorSeed, info.Type, (int)info.RowLength, first, count, dst),
                 bytes =>
                 {
                     done += bytes;
@@ -240,19 +247,36 @@ public static class SyntheticModel
         return w.BytesWritten;
     }
 
-    /// <summary>Standard deviation of a tensor's values (norms: half-width of the uniform 1 ± 0.1).</summary>
+    /// <summary>Logit standard deviation aimed at: a peaked softmax whose greedy choice is rarely near a tie.</summary>
+    private const float LogitScale = 4f;
+
+    /// <summary>Scale of <c>attn_output</c> relative to 1/sqrt(fan_in) in the TokenFocused recipe.</summary>
+    private const float AttentionOutputScale = 0.25f;
+
+    /// <summary>Spread of a tensor's values: the standard deviation, or for norms the half-width of the uniform spread.</summary>
     private static float Sigma(Spec s, SyntheticModelConfig c) => s.Kind switch
     {
-        Kind.Norm => 0.1f,
-        Kind.Embedding => c.TiedEmbeddings ? OutputSigma(c) : 0.5f,
-        Kind.Output => OutputSigma(c),
+        Kind.Norm or Kind.OutputNorm => 0.1f * Center(s, c),
+        // Basic: logits = normed hidden (rms ~1) · head row, standard deviation ~LogitScale, tied or not.
+        // TokenFocused, tied: e·e stays small next to the layers' share of the residual; output_norm restores the logit scale.
+        Kind.Embedding => !c.TiedEmbeddings ? 0.5f
+            : c.Recipe == SyntheticWeightRecipe.TokenFocused ? 1f / MathF.Sqrt(c.EmbeddingLength)
+            : LogitScale / MathF.Sqrt(c.EmbeddingLength),
+        Kind.Output => LogitScale / MathF.Sqrt(c.EmbeddingLength),
+        // TokenFocused: a quarter keeps attention's effect on the logits clearly visible without swamping the token.
+        Kind.AttentionOutput => (c.Recipe == SyntheticWeightRecipe.TokenFocused ? AttentionOutputScale : 1f) / MathF.Sqrt(s.FanIn),
         _ => 1f / MathF.Sqrt(s.FanIn),
     };
 
-    // Logits = normed hidden (rms ~1) · head row: standard deviation ~4, far from ties.
-    private static float OutputSigma(SyntheticModelConfig c) => 4f / MathF.Sqrt(c.EmbeddingLength);
+    /// <summary>Mean of a tensor's values: 1 for norms (LogitScale for a tied model's output norm), 0 otherwise.</summary>
+    private static float Center(Spec s, SyntheticModelConfig c) => s.Kind switch
+    {
+        Kind.Norm => 1f,
+        Kind.OutputNorm => c.TiedEmbeddings && c.Recipe == SyntheticWeightRecipe.TokenFocused ? LogitScale : 1f,
+        _ => 0f,
+    };
 
-    private static void FillRows(Kind kind, float sigma, ulong tensorSeed, GgmlType type, int cols, long first, int count, Span<byte> dst)
+    private static void FillRows(float center, float sigma, ulong tensorSeed, GgmlType type, int cols, long first, int count, Span<byte> dst)
     {
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         float[]? rented = null;
@@ -261,7 +285,7 @@ public static class SyntheticModel
         {
             for (int r = 0; r < count; r++)
             {
-                GenerateRow(kind, sigma, Mix(tensorSeed ^ (ulong)(first + r) * 0xD1B54A32D192ED03UL), row);
+                GenerateRow(center, sigma, Mix(tensorSeed ^ (ulong)(first + r) * 0xD1B54A32D192ED03UL), row);
                 var outRow = dst.Slice((int)(r * rowBytes), (int)rowBytes);
                 switch (type)
                 {
@@ -284,18 +308,18 @@ public static class SyntheticModel
     }
 
     /// <summary>One row of values from its own generator (SplitMix64 stream seeded per row).</summary>
-    private static void GenerateRow(Kind kind, float sigma, ulong state, Span<float> row)
+    private static void GenerateRow(float center, float sigma, ulong state, Span<float> row)
     {
         // Triangular on (-1, 1) has standard deviation 1/sqrt(6), hence the scale sigma * sqrt(6).
         const float Inv32 = 1f / 4294967296f;
-        if (kind == Kind.Norm)
+        if (center != 0)
         {
-            float scale = sigma; // half-width of the uniform spread around 1
+            float scale = sigma; // half-width of the uniform spread around the center (norm weights)
             for (int j = 0; j < row.Length; j++)
             {
                 state += 0x9E3779B97F4A7C15UL;
                 ulong z = Mix(state);
-                row[j] = 1f + scale * ((uint)z * (2 * Inv32) - 1f);
+                row[j] = center + scale * ((uint)z * (2 * Inv32) - 1f);
             }
         }
         else

@@ -1,5 +1,17 @@
 namespace Engine.Core.Gguf;
 
+/// <summary>How <see cref="SyntheticModel"/> scales the random weights (see its remarks). Values are frozen:
+/// tests pick seeds against the weights a recipe gives.</summary>
+public enum SyntheticWeightRecipe
+{
+    /// <summary>Every projection at 1/sqrt(fan_in); the default for custom shapes.</summary>
+    Basic = 0,
+
+    /// <summary>Attention output at a quarter scale and, when tied, a small shared embedding with output_norm ~4:
+    /// deep models then decode varied greedy text instead of repeating a token. The presets use it.</summary>
+    TokenFocused = 1,
+}
+
 /// <summary>
 /// The shape of a llama-family model for <see cref="SyntheticModel"/>: what a real file declares under
 /// <c>llama.*</c>. Presets copy the configs of real models (their Hugging Face config.json).
@@ -39,6 +51,9 @@ public sealed record SyntheticModelConfig
     /// <summary><c>llama.attention.layer_norm_rms_epsilon</c>.</summary>
     public float RmsNormEpsilon { get; init; } = 1e-5f;
 
+    /// <summary>How the weights are scaled (not written to the file).</summary>
+    public SyntheticWeightRecipe Recipe { get; init; } = SyntheticWeightRecipe.Basic;
+
     /// <summary>Width of one attention head.</summary>
     public int HeadDim => EmbeddingLength / HeadCount;
 
@@ -51,6 +66,7 @@ public sealed record SyntheticModelConfig
         Name = "synthetic SmolLM2-135M shape",
         EmbeddingLength = 576, BlockCount = 30, HeadCount = 9, HeadCountKv = 3, FeedForwardLength = 1536,
         VocabSize = 49152, ContextLength = 8192, TiedEmbeddings = true, RopeFreqBase = 100000f, RmsNormEpsilon = 1e-5f,
+        Recipe = SyntheticWeightRecipe.TokenFocused,
     };
 
     /// <summary>TinyLlama-1.1B (TinyLlama/TinyLlama-1.1B-Chat-v1.0 config.json): 2048 wide, 22 layers, 32/4 heads, separate output.</summary>
@@ -59,6 +75,7 @@ public sealed record SyntheticModelConfig
         Name = "synthetic TinyLlama-1.1B shape",
         EmbeddingLength = 2048, BlockCount = 22, HeadCount = 32, HeadCountKv = 4, FeedForwardLength = 5632,
         VocabSize = 32000, ContextLength = 2048, TiedEmbeddings = false, RopeFreqBase = 10000f, RmsNormEpsilon = 1e-5f,
+        Recipe = SyntheticWeightRecipe.TokenFocused,
     };
 
     /// <summary>A small model for tests: 64 wide, 2 layers, 4/2 heads (head dim 16), ffn 128, vocab 512, separate output.</summary>
@@ -67,6 +84,7 @@ public sealed record SyntheticModelConfig
         Name = "synthetic tiny",
         EmbeddingLength = 64, BlockCount = 2, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 128,
         VocabSize = 512, ContextLength = 512, TiedEmbeddings = false,
+        Recipe = SyntheticWeightRecipe.TokenFocused,
     };
 
     /// <summary>Preset names accepted by <see cref="FromPreset"/>.</summary>

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Sockets;
+using BenchmarkDotNet.Attributes;
+using Engine.Control;
+using Engine.Control.Catalog;
+using Engine.Control.Hosting;
+using Engine.Control.Sessions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans;
+
+namespace Engine.Benchmarks.Control;
+
+/// <summary>Event ingestion through one silo (issue 6 target: ≥ 50,000 events/s with batching).
+/// Events enter through <see cref="IEventSink"/> in the silo's process, as `engine serve` calls it;
+/// in-memory storage, so the figure is the grains' cost, not Redis'. Each view event also reads
+/// the product's embedding from its grain.</summary>
+[MemoryDiagnoser]
+[InProcess, WarmupCount(2), IterationCount(6)] // in process: a separate build times out on this 2-core machine
+public class EventIngestionBenchmarks
+{
+    private const int Events = 16_384;
+    private const int Customers = 512;
+    private const int Products = 100;
+    private IHost _host = null!;
+    private IEventSink _sink = null!;
+
+    /// <summary>Events per call per customer: 1 is one call per event; larger is the batched path.</summary>
+    [Params(1, 32)]
+    public int BatchSize { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.UseOrleans(silo => silo.UseEngineControl(new ControlHostingOptions { SiloPort = FreePort(), GatewayPort = FreePort() }));
+        _host = builder.Build();
+        _host.StartAsync().GetAwaiter().GetResult();
+        _sink = _host.Services.GetRequiredService<IEventSink>();
+        var grains = _host.Services.GetRequiredService<IGrainFactory>();
+        var rng = new Random(1);
+        Task.WhenAll(Enumerable.Range(0, Products).Select(p => grains.GetGrain<IProductGrain>($"p{p}").Upsert(
+            new ProductUpdate($"Product {p}", "bench", new Dictionary<string, string>(), 10m, 5, 0f,
+                Enumerable.Range(0, 384).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray())))).GetAwaiter().GetResult();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _host.StopAsync().GetAwaiter().GetResult();
+        _host.Dispose();
+    }
+
+    [Benchmark(OperationsPerInvoke = Events)]
+    public Task Ingest()
+    {
+        var perCustomer = Events / Customers;
+        var now = DateTimeOffset.UtcNow;
+        return Task.WhenAll(Enumerable.Range(0, Customers).Select(async c =>
+        {
+            var customer = $"c{c}";
+            for (var sent = 0; sent < perCustomer; sent += BatchSize)
+            {
+                var batch = new CustomerEvent[Math.Min(BatchSize, perCustomer - sent)];
+                for (var i = 0; i < batch.Length; i++)
+                    batch[i] = new CustomerEvent(Guid.NewGuid(), customer, EventKind.View, $"p{(c + sent + i) % Products}", now);
+                if (batch.Length == 1) await _sink.RecordAsync(batch[0]);
+                else await _sink.RecordBatchAsync(batch);
+            }
+        }));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
