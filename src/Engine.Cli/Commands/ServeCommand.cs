@@ -14,7 +14,8 @@ namespace Engine.Cli.Commands;
 /// <c>engine serve</c>: the storefront server (docs/PROTOCOL.md). Keys from flags or ENGINE_API_KEY /
 /// ENGINE_ADMIN_KEY; with none it accepts loopback clients only. With --model, Generate runs on the
 /// continuous-batching scheduler; without, it answers "no generator model configured". Recommend
-/// answers "ranking not available in this build" until the ranking lands. Events are counted in process
+/// ranks a seeded demo catalog (--demo-catalog N, default 100k; 0 = "ranking not available in this
+/// build") until issue 4's ranking lands. Events are counted in process
 /// until the control plane takes them. Ctrl+C / SIGTERM drains gracefully.
 /// </summary>
 internal static class ServeCommand
@@ -30,8 +31,9 @@ internal static class ServeCommand
         var ctxSize = new Option<int>("--ctx-size") { Description = "KV positions per generation stream", DefaultValueFactory = _ => 512 };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var certificate = new Option<FileInfo?>("--tls-cert") { Description = "PKCS#12 certificate file: serve TLS" };
+        var demoCatalog = new Option<int>("--demo-catalog") { Description = "Products in the seeded demo catalog that Recommend ranks (exact int8 scan); 0 = no ranking", DefaultValueFactory = _ => 100_000 };
         var command = new Command("serve", "Serve the storefront protocol over TCP");
-        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate }) command.Options.Add(o);
+        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog }) command.Options.Add(o);
 
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -73,10 +75,17 @@ internal static class ServeCommand
             {
                 Console.Error.WriteLine("engine: no --model: Generate answers \"no generator model configured\"");
             }
-            Console.Error.WriteLine("engine: Recommend answers \"ranking not available in this build\"; Events are counted in process");
+            int demoProducts = r.GetValue(demoCatalog);
+            if (demoProducts < 0) throw new UserInputException("--demo-catalog must be ≥ 0");
+            DemoCatalogRecommender? recommend = demoProducts > 0 ? new DemoCatalogRecommender(demoProducts) : null;
+            Console.Error.WriteLine(recommend is null
+                ? "engine: --demo-catalog 0: Recommend answers \"ranking not available in this build\""
+                : $"engine: Recommend ranks a seeded demo catalog of {demoProducts} products (exact int8 scan, 384 dims) until the real ranking lands");
+            Console.Error.WriteLine("engine: Events are counted in process until the control plane takes them");
 
             var handlers = new ServerHandlers
             {
+                Recommend = recommend,
                 Generate = generate,
                 Events = sink,
                 StatsSources = generate is null ? [sink] : [sink, generate],
