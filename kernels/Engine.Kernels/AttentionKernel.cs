@@ -76,9 +76,12 @@ public static class AttentionKernel
             for (int t = 0; t < len; t++)
                 acc += scores[sBase + t] * values[kvOff + (long)t * p.KvDim + i];
             output[qBase + i] = acc * inv;
+            // CUDA: quantize lane by lane (headDim % 32 == 0 when Quantize is set, so whole warps are here).
+            if (p.Quantize != 0 && Warp.WarpSize % 32 == 0)
+                QuantizeQ8_0Kernel.QuantizeLane(acc * inv, qBase + i, xq, xd);
         }
 
-        if (p.Quantize != 0)
+        if (p.Quantize != 0 && Warp.WarpSize % 32 != 0)
         {
             // This head's output is whole Q8_0 blocks of the row [heads * headDim]: quantize them here.
             Group.Barrier();

@@ -31,6 +31,20 @@ public static class SwiGluQuantizeKernel
         }
         QuantizeQ8_0Kernel.QuantizeBlock(dst, start, xq, xd, (int)block);
     }
+
+    /// <summary>
+    /// The same, one thread per element, for warps of a multiple of 32 lanes (CUDA): see
+    /// <see cref="QuantizeQ8_0Kernel.QuantizeLane"/>. The grid covers count (count % 32 == 0) rounded up to groups.
+    /// </summary>
+    public static void KernelLanes(ArrayView<float> gate, ArrayView<float> up, ArrayView<float> dst, ArrayView<int> xq, ArrayView<float> xd, int count)
+    {
+        int i = Grid.GlobalIndex.X;
+        if (i >= count) return; // whole warps: count % 32 == 0
+        float g = gate[i];
+        float v = g / (1f + ILGPU.Algorithms.XMath.Exp(-g)) * up[i];
+        dst[i] = v;
+        QuantizeQ8_0Kernel.QuantizeLane(v, i, xq, xd);
+    }
 }
 
 /// <summary>Residual add in place: <c>x[i] += y[i]</c>.</summary>

@@ -20,6 +20,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private readonly Accelerator _accelerator;
     private readonly int _group;       // threads per group for the row kernels
     private readonly int _warpsPerGroup;
+    // Warps of 32 lanes (CUDA; or a CPU device built so): quantizing producers run one thread per element.
+    private readonly bool _lanes32;
 
     // 1-element placeholders for views a kernel does not read in a given mode.
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummyF;
@@ -41,6 +43,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private long _quantizedCount;
 
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _quantize;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _quantizeLanes;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _swiGluQLanes;
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, ArrayView<float>, Q8MatParams> _matQ8;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams> _matF;
@@ -64,6 +68,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _accelerator = device.Accelerator;
         _group = device.GroupSize;
         _warpsPerGroup = _group / _accelerator.WarpSize;
+        _lanes32 = _accelerator.WarpSize % 32 == 0 && _group % 32 == 0;
         _dummyF = _accelerator.Allocate1D<float>(1);
         _dummyU = _accelerator.Allocate1D<ushort>(1);
         _dummyI = _accelerator.Allocate1D<int>(1);
@@ -72,6 +77,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
         var a = _accelerator;
         _quantize = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(QuantizeQ8_0Kernel.Kernel);
+        _quantizeLanes = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(QuantizeQ8_0Kernel.KernelLanes);
+        _swiGluQLanes = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(SwiGluQuantizeKernel.KernelLanes);
         _matQ8 = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.Kernel);
         _matF = a.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams>(MatVecFloatKernel.Kernel);
@@ -200,7 +207,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
             if (!ReferenceEquals(x, _quantizedSource) || _quantizedCount != (long)n * cols)
             {
                 Launch();
-                _quantize(n * blocks, xv, xq, xd, cols);
+                if (_lanes32) _quantizeLanes(new KernelConfig(DivUp(n * cols, _group), _group), xv, xq, xd, n * cols);
+                else _quantize(n * blocks, xv, xq, xd, cols);
             }
 
             // Up to three Q8_0 targets per launch.
@@ -337,7 +345,10 @@ public sealed partial class IlgpuBackend : IComputeBackend
         if (count % 32 == 0)
         {
             // Fused: the output also goes to Q8_0 for the down projection that normally follows.
-            _swiGluQ(count / 32, g, u, d, Scratch(ref _xq, count / 4), Scratch(ref _xd, count / 32));
+            if (_lanes32)
+                _swiGluQLanes(new KernelConfig(DivUp(count, _group), _group), g, u, d, Scratch(ref _xq, count / 4), Scratch(ref _xd, count / 32), count);
+            else
+                _swiGluQ(count / 32, g, u, d, Scratch(ref _xq, count / 4), Scratch(ref _xd, count / 32));
             Remember(dst, count);
         }
         else

@@ -46,6 +46,43 @@ public static class QuantizeQ8_0Kernel
         }
     }
 
+    /// <summary>
+    /// Thread-per-element quantize for warps of a multiple of 32 lanes (CUDA): the grid covers
+    /// <paramref name="count"/> elements (count % 32 == 0), so each Q8_0 block is 32 consecutive lanes of one
+    /// warp and whole warps past the end leave together. 32 lanes load in parallel instead of one thread
+    /// walking a block (which was latency bound: ~5 µs for 1.5k elements on an H200).
+    /// </summary>
+    /// <param name="x">[count] f32</param>
+    /// <param name="xq">[count/4] int</param>
+    /// <param name="xd">[count/32] f32</param>
+    public static void KernelLanes(ArrayView<float> x, ArrayView<int> xq, ArrayView<float> xd, int count)
+    {
+        int i = Grid.GlobalIndex.X;
+        if (i >= count) return;
+        QuantizeLane(x[i], i, xq, xd);
+    }
+
+    /// <summary>
+    /// Quantizes element <paramref name="i"/> (value <paramref name="v"/>) of a flat array whose Q8_0 block
+    /// of 32 lies in 32 consecutive lanes of this warp (lane % 32 == i % 32; warp size a multiple of 32).
+    /// Every lane of those 32 must call it. Same rounding as <see cref="QuantizeBlock"/>: the block's amax
+    /// comes from a 5-step shuffle, and each fourth lane packs its neighbours' bytes into one int.
+    /// </summary>
+    public static void QuantizeLane(float v, long i, ArrayView<int> xq, ArrayView<float> xd)
+    {
+        float amax = v < 0 ? -v : v;
+        for (int offset = 16; offset > 0; offset >>= 1)
+            amax = Reductions.Max(amax, Warp.ShuffleXor(amax, offset));
+        float d = amax / 127f;
+        float id = d != 0 ? 1f / d : 0f;
+        int q = RoundHalfAway(v * id) & 0xff;
+        int q1 = Warp.ShuffleDown(q, 1);
+        int q2 = Warp.ShuffleDown(q, 2);
+        int q3 = Warp.ShuffleDown(q, 3);
+        if ((i & 3) == 0) xq[i >> 2] = q | (q1 << 8) | (q2 << 16) | (q3 << 24);
+        if ((i & 31) == 0) xd[i >> 5] = Half16.ToFloat(Half16.FromFloat(d));
+    }
+
     /// <summary>C's roundf without a library call: |v| - trunc(|v|) is exact for |v| &lt; 2^23.</summary>
     public static int RoundHalfAway(float v)
     {

@@ -37,6 +37,27 @@ public static class RmsNormKernel
     /// <param name="xd">[n, dim/32] f32</param>
     public static void KernelQuantize(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, ArrayView<int> xq, ArrayView<float> xd, int dim, float eps)
     {
+        if (Warp.WarpSize % 32 == 0)
+        {
+            // CUDA: each element is quantized by its own lane (32 lanes = one block), no second pass over dst.
+            long start = (long)Grid.IdxX * dim;
+            float ss = 0;
+            for (int i = Group.IdxX; i < dim; i += Group.DimX)
+            {
+                float v = x[start + i];
+                ss += v * v;
+            }
+            ss = Reductions.GroupSum(ss);
+            float scale = 1f / XMathSqrt(ss / dim + eps);
+            // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps.
+            for (int i = Group.IdxX; i < dim; i += Group.DimX)
+            {
+                float v = x[start + i] * scale * w[i];
+                dst[start + i] = v;
+                QuantizeQ8_0Kernel.QuantizeLane(v, start + i, xq, xd);
+            }
+            return;
+        }
         Kernel(x, w, dst, dim, eps);
         Group.Barrier();
         long row = Grid.IdxX;

@@ -14,26 +14,26 @@ namespace Engine.Kernels.Tests;
 /// </summary>
 public class PtxCompileTests
 {
-    public static TheoryData<string, bool> Kernels => new()
+    public static TheoryData<string> Kernels => new()
     {
-        { nameof(QuantizeQ8_0Kernel), false },
-        { nameof(MatVecQ8_0Kernel), true },
-        { nameof(MatVecFloatKernel), true },
-        { nameof(RmsNormKernel), true },
-        { nameof(RopeKernel), false },
-        { nameof(KvStoreKernel), false },
-        { nameof(AttentionKernel), true },
-        { nameof(SwiGluKernel), false },
-        { nameof(SwiGluQuantizeKernel), false },
-        { nameof(AddKernel), false },
-        { nameof(AddBiasKernel), false },
-        { nameof(EmbedKernel), false },
-        { nameof(SimilarityKernel), true },
-        { nameof(TopKSelectKernel), true },
+        nameof(QuantizeQ8_0Kernel),
+        nameof(MatVecQ8_0Kernel),
+        nameof(MatVecFloatKernel),
+        nameof(RmsNormKernel),
+        nameof(RopeKernel),
+        nameof(KvStoreKernel),
+        nameof(AttentionKernel),
+        nameof(SwiGluKernel),
+        nameof(SwiGluQuantizeKernel),
+        nameof(AddKernel),
+        nameof(AddBiasKernel),
+        nameof(EmbedKernel),
+        nameof(SimilarityKernel),
+        nameof(TopKSelectKernel),
     };
 
     [Theory, MemberData(nameof(Kernels))]
-    public void Kernel_compiles_to_ptx_for_sm_90(string kernelClass, bool explicitlyGrouped)
+    public void Kernel_compiles_to_ptx_for_sm_90(string kernelClass)
     {
         var type = typeof(IlgpuBackend).Assembly.GetType("Engine.Kernels." + kernelClass)!;
         var methods = type.GetMethods(BindingFlags.Public | BindingFlags.Static).Where(m => m.Name.StartsWith("Kernel", StringComparison.Ordinal)).ToArray();
@@ -42,9 +42,12 @@ public class PtxCompileTests
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
         foreach (var method in methods)
         {
-            var entry = explicitlyGrouped
-                ? EntryPointDescription.FromExplicitlyGroupedKernel(method)
-                : EntryPointDescription.FromImplicitlyGroupedKernel(method);
+            // An index first parameter marks an implicitly grouped kernel; the others take a KernelConfig.
+            var first = method.GetParameters()[0].ParameterType;
+            bool implicitlyGrouped = first == typeof(Index1D) || first == typeof(Index2D) || first == typeof(Index3D);
+            var entry = implicitlyGrouped
+                ? EntryPointDescription.FromImplicitlyGroupedKernel(method)
+                : EntryPointDescription.FromExplicitlyGroupedKernel(method);
             var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
             Assert.Contains(".entry", compiled.PTXAssembly);
             string? dump = Environment.GetEnvironmentVariable("ENGINE_PTX_DUMP");

@@ -3,6 +3,7 @@ using System.Globalization;
 using Engine.Core.Backend;
 using Engine.Cpu;
 using Engine.Cpu.Reference;
+using Engine.Kernels;
 using Engine.Runtime.Generation;
 using Engine.Runtime.Llama;
 using Engine.Runtime.Sampling;
@@ -17,7 +18,7 @@ namespace Engine.Cli.Commands;
 internal static class GenerateCommand
 {
     /// <summary>Backends the CLI can run on (the only place that picks a concrete backend).</summary>
-    public static readonly string[] BackendNames = ["cpu", "reference"];
+    public static readonly string[] BackendNames = ["cpu", "reference", "ilgpu", "ilgpu-cpu"];
 
     public static Command Create()
     {
@@ -39,7 +40,7 @@ internal static class GenerateCommand
         var ctxSize = new Option<int>("--ctx-size", "-c") { Description = "KV cache positions (default: the model's context_length; larger is allowed with a warning)" };
         var batchSize = new Option<int>("--batch-size", "-b") { Description = "Most prompt tokens per forward step", DefaultValueFactory = _ => LlamaDecoderOptions.DefaultMaxBatch };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (cpu backend)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var backend = new Option<string>("--backend") { Description = "Compute backend: cpu or reference (scalar, slow)", DefaultValueFactory = _ => "cpu" };
+        var backend = new Option<string>("--backend") { Description = "Compute backend: cpu, reference (scalar, slow), ilgpu (CUDA GPU; falls back to cpu) or ilgpu-cpu (ILGPU CPU accelerator, for testing)", DefaultValueFactory = _ => "cpu" };
         backend.AcceptOnlyFromAmong(BackendNames);
         var printIds = new Option<bool>("--print-token-ids") { Description = "Print the generated token ids, space-separated on one line, instead of the text" };
 
@@ -86,8 +87,18 @@ internal static class GenerateCommand
         {
             "reference" => new ReferenceBackend(),
             "cpu" => new CpuBackend(new CpuBackendOptions { Threads = threads }),
+            "ilgpu" => CreateCuda(threads),
+            "ilgpu-cpu" => IlgpuBackend.CreateCpu(),
             _ => throw new UserInputException($"unknown backend '{name}' (expected one of: {string.Join(", ", BackendNames)})"),
         };
+    }
+
+    /// <summary>The CUDA backend, or (one stderr line saying why) the cpu backend when CUDA is not usable.</summary>
+    private static IComputeBackend CreateCuda(int threads)
+    {
+        if (IlgpuBackend.TryCreateCuda(out var gpu, out var reason)) return gpu;
+        Console.Error.WriteLine($"ilgpu: CUDA unavailable ({reason}); using the cpu backend");
+        return new CpuBackend(new CpuBackendOptions { Threads = threads });
     }
 
     private static int Run(Request q)

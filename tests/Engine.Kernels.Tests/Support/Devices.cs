@@ -9,6 +9,8 @@ namespace Engine.Kernels.Tests;
 public static class Devices
 {
     private static readonly Lazy<IlgpuBackend> _cpu = new(IlgpuBackend.CreateCpu);
+    // 32-lane warps on the CPU: runs the thread-per-element quantizing paths that CUDA takes.
+    private static readonly Lazy<IlgpuBackend> _cpu32 = new(() => new IlgpuBackend(IlgpuDevice.CreateCpu(threadsPerWarp: 32, warpsPerGroup: 1)));
     private static readonly Lazy<(IlgpuBackend? Backend, string Reason)> _cuda = new(() =>
         IlgpuBackend.TryCreateCuda(out var b, out var reason) ? (b, "") : (null, reason));
 
@@ -16,6 +18,7 @@ public static class Devices
     public static IlgpuBackend Get(string name) => name switch
     {
         "cpu" => _cpu.Value,
+        "cpu32" => _cpu32.Value,
         "cuda" => _cuda.Value.Backend ?? throw new InvalidOperationException(_cuda.Value.Reason),
         _ => throw new ArgumentException(name),
     };
