@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Net;
 using System.Runtime.InteropServices;
+using Engine.Cli.Hosting;
+using Engine.Control.Hosting;
 using Engine.Cpu;
 using Engine.Runtime.Llama;
 using Engine.Runtime.Scheduling;
@@ -15,8 +17,10 @@ namespace Engine.Cli.Commands;
 /// ENGINE_ADMIN_KEY; with none it accepts loopback clients only. With --model, Generate runs on the
 /// continuous-batching scheduler; without, it answers "no generator model configured". Recommend
 /// ranks a seeded demo catalog (--demo-catalog N, default 100k; 0 = "ranking not available in this
-/// build") until issue 4's ranking lands. Events are counted in process
-/// until the control plane takes them. Ctrl+C / SIGTERM drains gracefully.
+/// build") until issue 4's ranking lands. The same process hosts a silo of the control plane
+/// (<see cref="ServeHost"/>): Events are acknowledged once the sessions stored them; --redis makes
+/// that store Redis (and lets several serve processes form one cluster), without it state is in
+/// memory and not durable. Ctrl+C / SIGTERM drains the server, then stops the silo.
 /// </summary>
 internal static class ServeCommand
 {
@@ -32,8 +36,11 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var certificate = new Option<FileInfo?>("--tls-cert") { Description = "PKCS#12 certificate file: serve TLS" };
         var demoCatalog = new Option<int>("--demo-catalog") { Description = "Products in the seeded demo catalog that Recommend ranks (exact int8 scan); 0 = no ranking", DefaultValueFactory = _ => 100_000 };
-        var command = new Command("serve", "Serve the storefront protocol over TCP");
-        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog }) command.Options.Add(o);
+        var redis = new Option<string?>("--redis") { Description = "Redis HOST:PORT[,options] for the control plane's clustering and storage; none = one silo, in-memory state (NOT durable)" };
+        var siloPort = new Option<int>("--silo-port") { Description = "Control-plane silo-to-silo port", DefaultValueFactory = _ => 11111 };
+        var gatewayPort = new Option<int>("--gateway-port") { Description = "Control-plane client gateway port", DefaultValueFactory = _ => 30000 };
+        var command = new Command("serve", "Serve the storefront protocol over TCP, with the control plane in the same process");
+        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog, redis, siloPort, gatewayPort }) command.Options.Add(o);
 
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -51,7 +58,15 @@ internal static class ServeCommand
                     : null,
             };
 
-            var sink = new CountingEventSink();
+            string? redisConnection = NonEmpty(r.GetValue(redis));
+            if (redisConnection is not null)
+            {
+                try { ControlSiloBuilderExtensions.ParseRedis(redisConnection); }
+                catch (ArgumentException e) { throw new UserInputException(e.Message); }
+            }
+            foreach (var (name, value) in new[] { ("--silo-port", r.GetValue(siloPort)), ("--gateway-port", r.GetValue(gatewayPort)) })
+                if (value is < 1 or > 65535) throw new UserInputException($"{name} must be in 1..65535, got {value}");
+            var control = new ControlHostingOptions { Redis = redisConnection, SiloPort = r.GetValue(siloPort), GatewayPort = r.GetValue(gatewayPort) };
             CpuBackend? backend = null;
             LlamaModel? llama = null;
             GenerationScheduler? scheduler = null;
@@ -81,17 +96,19 @@ internal static class ServeCommand
             Console.Error.WriteLine(recommend is null
                 ? "engine: --demo-catalog 0: Recommend answers \"ranking not available in this build\""
                 : $"engine: Recommend ranks a seeded demo catalog of {demoProducts} products (exact int8 scan, 384 dims) until the real ranking lands");
-            Console.Error.WriteLine("engine: Events are counted in process until the control plane takes them");
+            Console.Error.WriteLine(redisConnection is null
+                ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
+                : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
-            var handlers = new ServerHandlers
+            var host = ServeHost.StartAsync(options, (events, controlStats) => new ServerHandlers
             {
                 Recommend = recommend,
                 Generate = generate,
-                Events = sink,
-                StatsSources = generate is null ? [sink] : [sink, generate],
-            };
-            var server = new EngineServer(options, handlers);
-            server.StartAsync().GetAwaiter().GetResult();
+                Events = events,
+                StatsSources = generate is null ? [controlStats] : [controlStats, generate],
+            }, control).GetAwaiter().GetResult();
+            var server = host.Server;
+            Console.Error.WriteLine($"engine: control plane silo up (silo port {control.SiloPort}, gateway port {control.GatewayPort}); Events are acknowledged once stored");
             if (options.LoopbackOnly)
                 Console.Error.WriteLine("engine: no API keys configured (--api-key/--admin-key or ENGINE_API_KEY/ENGINE_ADMIN_KEY): accepting loopback clients only");
             Console.Error.WriteLine($"engine: listening on {server.EndPoint}{(options.Certificate is null ? "" : " (TLS)")}; Ctrl+C to stop");
@@ -103,11 +120,14 @@ internal static class ServeCommand
             stop.Wait();
             Console.CancelKeyPress -= onCancel;
             Console.Error.WriteLine("engine: draining");
-            server.StopAsync().GetAwaiter().GetResult();
+            string finalStats;
+            try { finalStats = host.ControlStatsJsonAsync(indented: false).GetAwaiter().GetResult(); }
+            catch (Exception e) when (e is not OutOfMemoryException) { finalStats = $"(control stats unavailable: {e.Message})"; }
+            host.DisposeAsync().AsTask().GetAwaiter().GetResult();
             scheduler?.Dispose();
             llama?.Dispose();
             backend?.Dispose();
-            Console.Error.WriteLine($"engine: stopped ({sink.Total} events counted)");
+            Console.Error.WriteLine($"engine: stopped; control plane stats: {finalStats}");
             return ExitCodes.Ok;
         }));
         return command;
