@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(HealthCommand.Create());
         root.Subcommands.Add(LoadgenCommand.Create());
+        root.Subcommands.Add(StatsCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
