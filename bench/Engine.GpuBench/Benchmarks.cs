@@ -15,20 +15,6 @@ namespace Engine.GpuBench;
 /// <summary>The benchmark sections. Each checks its kernels against the scalar reference before timing them.</summary>
 internal static class Benchmarks
 {
-    // Normalized-error bounds, the same as tests/Engine.Kernels.Tests/BackendOpTests.cs.
-    private const double Q8MatMulTolerance = 1e-5;
-    private const double FloatMatMulTolerance = 1e-5;
-    private const double RmsNormTolerance = 1e-6;
-    private const double RopeTolerance = 1e-5;
-    private const double AttentionTolerance = 1e-5;
-    private const double SwiGluTolerance = 1e-6;
-    /// <summary>
-    /// A whole decoder pass. Activations are re-quantized to int8 before every product, so a last-bit f32
-    /// difference upstream (f32 vs f64 RMSNorm sums, another exp) can move one value across a rounding
-    /// boundary and change an int8 by one step: measured 5e-3 on a 2-layer d=64 model. A wrong kernel gives ~1.
-    /// </summary>
-    private const double ForwardTolerance = 1e-2;
-    private const double ScoreTolerance = 1e-5;
 
     private static void CopyKernel(Index1D i, ArrayView<float> src, ArrayView<float> dst) => dst[i] = src[i];
 
@@ -93,7 +79,7 @@ internal static class Benchmarks
         var cy = c.Allocate(2 * d);
         g.RmsNorm(Up(g, x), g.LoadWeight(norm), gy, 2, d, 1e-5f);
         c.RmsNorm(Up(c, x), c.LoadWeight(norm), cy, 2, d, 1e-5f);
-        Check(r, S, $"rmsnorm 2x{d}", HostTensors.NormalizedError(Read(g, gy), Read(c, cy)), RmsNormTolerance);
+        Check(r, S, $"rmsnorm 2x{d}", HostTensors.NormalizedError(Read(g, gy), Read(c, cy)), KernelTolerances.RmsNorm);
 
         foreach (var (style, positions) in new[] { (RopeStyle.Normal, new[] { s.AttentionPositions }), (RopeStyle.NeoX, new[] { 0, 7, 511, 4000 }) })
         {
@@ -103,7 +89,7 @@ internal static class Benchmarks
             var cq = Up(c, q);
             g.Rope(gq, n, heads, hd, positions, 10000f, style);
             c.Rope(cq, n, heads, hd, positions, 10000f, style);
-            Check(r, S, $"rope {style} n={n} {heads}x{hd}", HostTensors.NormalizedError(Read(g, gq), Read(c, cq)), RopeTolerance);
+            Check(r, S, $"rope {style} n={n} {heads}x{hd}", HostTensors.NormalizedError(Read(g, gq), Read(c, cq)), KernelTolerances.Rope);
         }
 
         {
@@ -122,7 +108,7 @@ internal static class Benchmarks
                 var co = c.Allocate(n * heads * hd);
                 g.Attention(gc, 1, Up(g, q), go, n, positions, heads, kvHeads, hd);
                 c.Attention(cc, 1, Up(c, q), co, n, positions, heads, kvHeads, hd);
-                Check(r, S, $"kv store + attention n={n} {heads}/{kvHeads} heads", HostTensors.NormalizedError(Read(g, go), Read(c, co)), AttentionTolerance);
+                Check(r, S, $"kv store + attention n={n} {heads}/{kvHeads} heads", HostTensors.NormalizedError(Read(g, go), Read(c, co)), KernelTolerances.Attention);
             }
         }
 
@@ -133,10 +119,10 @@ internal static class Benchmarks
             var ca = Up(c, a);
             g.SwiGlu(ga, Up(g, b), ga, ff);
             c.SwiGlu(ca, Up(c, b), ca, ff);
-            Check(r, S, $"swiglu {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), SwiGluTolerance);
+            Check(r, S, $"swiglu {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), KernelTolerances.SwiGlu);
             g.Add(ga, Up(g, b), ff);
             c.Add(ca, Up(c, b), ff);
-            Check(r, S, $"add {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), SwiGluTolerance);
+            Check(r, S, $"add {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), KernelTolerances.SwiGlu);
         }
 
         {
@@ -158,7 +144,7 @@ internal static class Benchmarks
             var cyy = c.Allocate(rows);
             g.MatMul(Up(g, xv), 1, [new(g.LoadWeight(w), gyy)]);
             c.MatMul(Up(c, xv), 1, [new(c.LoadWeight(w), cyy)]);
-            Check(r, S, $"matvec {type} {rows}x{d}", HostTensors.NormalizedError(Read(g, gyy), Read(c, cyy)), FloatMatMulTolerance);
+            Check(r, S, $"matvec {type} {rows}x{d}", HostTensors.NormalizedError(Read(g, gyy), Read(c, cyy)), KernelTolerances.FloatMatMul);
         }
 
         {
@@ -173,7 +159,7 @@ internal static class Benchmarks
             c.MatMul(Up(c, xv), n, ct);
             double err = 0;
             for (int i = 0; i < 3; i++) err = Math.Max(err, HostTensors.NormalizedError(Read(g, gt[i].Output), Read(c, ct[i].Output)));
-            Check(r, S, $"matmul q8_0 fused q/k/v n={n}", err, Q8MatMulTolerance);
+            Check(r, S, $"matmul q8_0 fused q/k/v n={n}", err, KernelTolerances.Q8MatMul);
         }
 
         {
@@ -188,7 +174,7 @@ internal static class Benchmarks
                 int token = 17 + step;
                 err = Math.Max(err, HostTensors.NormalizedError(gm.Forward([token], prompt.Length + step).ToArray(), cm.Forward([token], prompt.Length + step)));
             }
-            Check(r, S, $"llama forward {shape.Layers} layers d={d}: prefill 3 + 2 decode", err, ForwardTolerance);
+            Check(r, S, $"llama forward {shape.Layers} layers d={d}: prefill 3 + 2 decode", err, KernelTolerances.Forward);
             r.Line($"   (forward check {sw.Elapsed.TotalSeconds:F1} s)");
         }
     }
@@ -211,7 +197,7 @@ internal static class Benchmarks
             g.MatMul(gx, 1, targets);
             c.MatMul(Up(c, x), 1, [new(c.LoadWeight(w), cy)]);
             double err = HostTensors.NormalizedError(Read(g, gy), Read(c, cy));
-            string verdict = err <= Q8MatMulTolerance ? "PASS" : "FAIL";
+            string verdict = err <= KernelTolerances.Q8MatMul ? "PASS" : "FAIL";
 
             double bytes = w.ByteLength + cols + cols / 32 * 4 + rows * 4.0;
             double tk = Median(() => g.MatVecQ8_0Only(gw, gy, 1), g.Synchronize, perBatch: 100);
@@ -391,8 +377,8 @@ internal static class Benchmarks
             double scale = Math.Abs(expected[0].Score);
             int bad = 0;
             for (int i = 0; i < k; i++)
-                if (Math.Abs(scores[i] - expected[i].Score) > ScoreTolerance * scale || ids[i] < 0 ||
-                    Math.Abs(ScoreOf(raw, scales, query, dims, ids[i]) - scores[i]) > ScoreTolerance * scale) bad++;
+                if (Math.Abs(scores[i] - expected[i].Score) > KernelTolerances.Score * scale || ids[i] < 0 ||
+                    Math.Abs(ScoreOf(raw, scales, query, dims, ids[i]) - scores[i]) > KernelTolerances.Score * scale) bad++;
             string verdict = bad == 0 ? "PASS" : $"FAIL ({bad} of {k} ranks differ)";
             double sec = Median(() => index.Search(query, k, filtered ? filter : default, ids, scores), () => { }, perBatch: Math.Max(1, s.TopKQueries / 5), batches: 5, warmup: 2);
             string what = $"{count}x{dims} int8 top-{k} batch 1{(filtered ? ", filter ~50%" : "")}";

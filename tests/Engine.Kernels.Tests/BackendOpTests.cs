@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using Engine.Core.Backend;
 using Engine.Core.Gguf;
 using Engine.Core.Quant;
@@ -16,26 +17,6 @@ namespace Engine.Kernels.Tests;
 [Collection("ilgpu")] // one accelerator, one test at a time
 public class BackendOpTests
 {
-    /// <summary>Same quantized inputs, same int32 block sums: only the f32 order of summing blocks differs.</summary>
-    private const double Q8MatMulTolerance = 1e-5;
-    /// <summary>f32 products summed in another order.</summary>
-    private const double FloatMatMulTolerance = 1e-5;
-    /// <summary>The reference sums squares in f64, the kernel in f32.</summary>
-    private const double RmsNormTolerance = 1e-6;
-    /// <summary>theta reduced mod 2π in f64 before an f32 sine/cosine, against MathF on the full angle.</summary>
-    private const double RopeTolerance = 1e-5;
-    /// <summary>Softmax with a different exp and summation order; p·v normalized at the end.</summary>
-    private const double AttentionTolerance = 1e-5;
-    /// <summary>exp from another math library.</summary>
-    private const double SwiGluTolerance = 1e-6;
-    /// <summary>A whole small decoder step: ops chained, errors compound a little.</summary>
-    /// <summary>
-    /// A whole decoder pass. Activations are re-quantized to int8 before every product, so a last-bit f32
-    /// difference upstream (f32 vs f64 RMSNorm sums, another exp) can move one value across a rounding
-    /// boundary and change an int8 by one step: measured 5e-3 on a 2-layer d=64 model. A wrong kernel gives ~1.
-    /// </summary>
-    private const double ForwardTolerance = 1e-2;
-
     public static TheoryData<string> Devices => Tests.Devices.Names;
 
     private static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double bound, string what)
@@ -114,7 +95,7 @@ public class BackendOpTests
             gpu.MatMul(gx, n, gTargets); // four targets: one fused launch of three, then one
             cpu.MatMul(cx, n, cTargets);
             for (int i = 0; i < views.Length; i++)
-                AssertClose(ReadAll(gpu, gTargets[i].Output), ReadAll(cpu, cTargets[i].Output), Q8MatMulTolerance, $"Q8_0 target {i}, n={n}");
+                AssertClose(ReadAll(gpu, gTargets[i].Output), ReadAll(cpu, cTargets[i].Output), KernelTolerances.Q8MatMul, $"Q8_0 target {i}, n={n}");
             foreach (var g in gTargets) { g.Weight.Dispose(); g.Output.Dispose(); }
             gx.Dispose();
         }
@@ -136,7 +117,7 @@ public class BackendOpTests
             var cy = cpu.Allocate(n * rows);
             gpu.MatMul(Upload(gpu, x), n, [new MatMulTarget(gw, gy)]);
             cpu.MatMul(Upload(cpu, x), n, [new MatMulTarget(cpu.LoadWeight(w), cy)]);
-            AssertClose(ReadAll(gpu, gy), ReadAll(cpu, cy), FloatMatMulTolerance, type.ToString());
+            AssertClose(ReadAll(gpu, gy), ReadAll(cpu, cy), KernelTolerances.FloatMatMul, type.ToString());
         }
     }
 
@@ -156,9 +137,9 @@ public class BackendOpTests
         var gw = gpu.LoadWeight(w);
         gpu.RmsNorm(gx, gw, gy, n, dim, 1e-5f);
         cpu.RmsNorm(cx, cpu.LoadWeight(w), cy, n, dim, 1e-5f);
-        AssertClose(ReadAll(gpu, gy), ReadAll(cpu, cy), RmsNormTolerance, "out of place");
+        AssertClose(ReadAll(gpu, gy), ReadAll(cpu, cy), KernelTolerances.RmsNorm, "out of place");
         gpu.RmsNorm(gx, gw, gx, n, dim, 1e-5f);
-        AssertClose(ReadAll(gpu, gx), ReadAll(cpu, cy), RmsNormTolerance, "in place");
+        AssertClose(ReadAll(gpu, gx), ReadAll(cpu, cy), KernelTolerances.RmsNorm, "in place");
     }
 
     [Theory, MemberData(nameof(Devices))]
@@ -178,7 +159,7 @@ public class BackendOpTests
                 var cx = Upload(cpu, x);
                 gpu.Rope(gx, n, heads, headDim, positions, 10000f, style);
                 cpu.Rope(cx, n, heads, headDim, positions, 10000f, style);
-                AssertClose(ReadAll(gpu, gx), ReadAll(cpu, cx), RopeTolerance, $"{style} at {string.Join(",", positions)}");
+                AssertClose(ReadAll(gpu, gx), ReadAll(cpu, cx), KernelTolerances.Rope, $"{style} at {string.Join(",", positions)}");
             }
         }
     }
@@ -206,7 +187,7 @@ public class BackendOpTests
             var co = cpu.Allocate(n * heads * headDim);
             gpu.Attention(gc, layer, Upload(gpu, q), go, n, positions, heads, kvHeads, headDim);
             cpu.Attention(cc, layer, Upload(cpu, q), co, n, positions, heads, kvHeads, headDim);
-            AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), AttentionTolerance, $"n={n}");
+            AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), KernelTolerances.Attention, $"n={n}");
         }
     }
 
@@ -255,7 +236,7 @@ public class BackendOpTests
         var cg = Upload(cpu, g);
         gpu.SwiGlu(gg, Upload(gpu, u), gg, count); // dst == gate
         cpu.SwiGlu(cg, Upload(cpu, u), cg, count);
-        AssertClose(ReadAll(gpu, gg), ReadAll(cpu, cg), SwiGluTolerance, "swiglu");
+        AssertClose(ReadAll(gpu, gg), ReadAll(cpu, cg), KernelTolerances.SwiGlu, "swiglu");
 
         var ga = Upload(gpu, g);
         var ca = Upload(cpu, g);
@@ -336,12 +317,12 @@ public class BackendOpTests
             using var g = new TinyLlama(gpu, shape, weights);
             using var c = new TinyLlama(cpu, shape, weights);
             int[] prompt = [1, 17, 33];
-            AssertClose(g.Forward(prompt, 0), c.Forward(prompt, 0), ForwardTolerance, $"head dim {shape.HeadDim}: prefill logits");
+            AssertClose(g.Forward(prompt, 0), c.Forward(prompt, 0), KernelTolerances.Forward, $"head dim {shape.HeadDim}: prefill logits");
             for (int step = 0; step < 4; step++)
             {
                 int token = 5 + step * 9;
                 int pos = prompt.Length + step;
-                AssertClose(g.Forward([token], pos), c.Forward([token], pos), ForwardTolerance, $"head dim {shape.HeadDim}: decode step {step}");
+                AssertClose(g.Forward([token], pos), c.Forward([token], pos), KernelTolerances.Forward, $"head dim {shape.HeadDim}: decode step {step}");
             }
         }
     }

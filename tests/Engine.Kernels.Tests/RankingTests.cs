@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using Engine.Kernels.Testing;
 
 namespace Engine.Kernels.Tests;
@@ -6,8 +7,6 @@ namespace Engine.Kernels.Tests;
 [Collection("ilgpu")]
 public class RankingTests
 {
-    /// <summary>f32 sums of 384 products against f64: scores agree to this relative bound.</summary>
-    private const double ScoreTolerance = 1e-5;
 
     public static TheoryData<string> Devices => Tests.Devices.Names;
 
@@ -42,8 +41,8 @@ public class RankingTests
                     int id = ids[b * k + r];
                     Assert.InRange(id, 0, count - 1);
                     Assert.True(!filtered || ((filter[id >> 5] >> (id & 31)) & 1) != 0, $"filtered-out vector {id} returned");
-                    Assert.True(Math.Abs(scores[b * k + r] - expected[r].Score) <= ScoreTolerance * scale, $"rank {r}: {scores[b * k + r]} vs {expected[r].Score}");
-                    Assert.True(Math.Abs(Score(vectors, scales, queries, b, id, dims) - scores[b * k + r]) <= ScoreTolerance * scale, $"rank {r}: id {id} has another score");
+                    Assert.True(Math.Abs(scores[b * k + r] - expected[r].Score) <= KernelTolerances.Score * scale, $"rank {r}: {scores[b * k + r]} vs {expected[r].Score}");
+                    Assert.True(Math.Abs(Score(vectors, scales, queries, b, id, dims) - scores[b * k + r]) <= KernelTolerances.Score * scale, $"rank {r}: id {id} has another score");
                 }
             }
         }
