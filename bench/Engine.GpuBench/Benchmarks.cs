@@ -5,6 +5,7 @@ using Engine.Core.Gguf;
 using Engine.Cpu.Reference;
 using Engine.Kernels;
 using Engine.Kernels.Testing;
+using static Engine.Kernels.Testing.HostTensors;
 using Engine.Runtime.Llama;
 using ILGPU;
 using ILGPU.Runtime;
@@ -50,20 +51,6 @@ internal static class Benchmarks
         return verdict;
     }
 
-    private static float[] Read(IComputeBackend b, DeviceBuffer buf)
-    {
-        var a = new float[buf.Length];
-        b.Read(buf, a);
-        return a;
-    }
-
-    private static DeviceBuffer Up(IComputeBackend b, float[] v)
-    {
-        var buf = b.Allocate(v.Length);
-        b.Write(buf, v);
-        return buf;
-    }
-
     /// <summary>Each op on fresh random inputs against <see cref="ReferenceBackend"/>, at the TinyLlama-1.1B width.</summary>
     public static void OpChecks(IlgpuBackend g, Sizes s, Report r)
     {
@@ -77,19 +64,19 @@ internal static class Benchmarks
         var x = t.Floats(2 * d, 3f);
         var gy = g.Allocate(2 * d);
         var cy = c.Allocate(2 * d);
-        g.RmsNorm(Up(g, x), g.LoadWeight(norm), gy, 2, d, 1e-5f);
-        c.RmsNorm(Up(c, x), c.LoadWeight(norm), cy, 2, d, 1e-5f);
-        Check(r, S, $"rmsnorm 2x{d}", HostTensors.NormalizedError(Read(g, gy), Read(c, cy)), KernelTolerances.RmsNorm);
+        g.RmsNorm(Upload(g, x), g.LoadWeight(norm), gy, 2, d, 1e-5f);
+        c.RmsNorm(Upload(c, x), c.LoadWeight(norm), cy, 2, d, 1e-5f);
+        Check(r, S, $"rmsnorm 2x{d}", HostTensors.NormalizedError(ReadAll(g, gy), ReadAll(c, cy)), KernelTolerances.RmsNorm);
 
         foreach (var (style, positions) in new[] { (RopeStyle.Normal, new[] { s.AttentionPositions }), (RopeStyle.NeoX, new[] { 0, 7, 511, 4000 }) })
         {
             int n = positions.Length;
             var q = t.Floats(n * heads * hd);
-            var gq = Up(g, q);
-            var cq = Up(c, q);
+            var gq = Upload(g, q);
+            var cq = Upload(c, q);
             g.Rope(gq, n, heads, hd, positions, 10000f, style);
             c.Rope(cq, n, heads, hd, positions, 10000f, style);
-            Check(r, S, $"rope {style} n={n} {heads}x{hd}", HostTensors.NormalizedError(Read(g, gq), Read(c, cq)), KernelTolerances.Rope);
+            Check(r, S, $"rope {style} n={n} {heads}x{hd}", HostTensors.NormalizedError(ReadAll(g, gq), ReadAll(c, cq)), KernelTolerances.Rope);
         }
 
         {
@@ -102,27 +89,27 @@ internal static class Benchmarks
                 var k = t.Floats(n * kvDim);
                 var v = t.Floats(n * kvDim);
                 var q = t.Floats(n * heads * hd, 0.5f);
-                g.StoreKv(gc, 1, Up(g, k), Up(g, v), n, positions);
-                c.StoreKv(cc, 1, Up(c, k), Up(c, v), n, positions);
+                g.StoreKv(gc, 1, Upload(g, k), Upload(g, v), n, positions);
+                c.StoreKv(cc, 1, Upload(c, k), Upload(c, v), n, positions);
                 var go = g.Allocate(n * heads * hd);
                 var co = c.Allocate(n * heads * hd);
-                g.Attention(gc, 1, Up(g, q), go, n, positions, heads, kvHeads, hd);
-                c.Attention(cc, 1, Up(c, q), co, n, positions, heads, kvHeads, hd);
-                Check(r, S, $"kv store + attention n={n} {heads}/{kvHeads} heads", HostTensors.NormalizedError(Read(g, go), Read(c, co)), KernelTolerances.Attention);
+                g.Attention(gc, 1, Upload(g, q), go, n, positions, heads, kvHeads, hd);
+                c.Attention(cc, 1, Upload(c, q), co, n, positions, heads, kvHeads, hd);
+                Check(r, S, $"kv store + attention n={n} {heads}/{kvHeads} heads", HostTensors.NormalizedError(ReadAll(g, go), ReadAll(c, co)), KernelTolerances.Attention);
             }
         }
 
         {
             var a = t.Floats(ff, 6f);
             var b = t.Floats(ff, 2f);
-            var ga = Up(g, a);
-            var ca = Up(c, a);
-            g.SwiGlu(ga, Up(g, b), ga, ff);
-            c.SwiGlu(ca, Up(c, b), ca, ff);
-            Check(r, S, $"swiglu {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), KernelTolerances.SwiGlu);
-            g.Add(ga, Up(g, b), ff);
-            c.Add(ca, Up(c, b), ff);
-            Check(r, S, $"add {ff}", HostTensors.NormalizedError(Read(g, ga), Read(c, ca)), KernelTolerances.SwiGlu);
+            var ga = Upload(g, a);
+            var ca = Upload(c, a);
+            g.SwiGlu(ga, Upload(g, b), ga, ff);
+            c.SwiGlu(ca, Upload(c, b), ca, ff);
+            Check(r, S, $"swiglu {ff}", HostTensors.NormalizedError(ReadAll(g, ga), ReadAll(c, ca)), KernelTolerances.SwiGlu);
+            g.Add(ga, Upload(g, b), ff);
+            c.Add(ca, Upload(c, b), ff);
+            Check(r, S, $"add {ff}", HostTensors.NormalizedError(ReadAll(g, ga), ReadAll(c, ca)), KernelTolerances.SwiGlu);
         }
 
         {
@@ -132,7 +119,7 @@ internal static class Benchmarks
             var ce = c.Allocate(tokens.Length * d);
             g.Embed(g.LoadWeight(table), tokens, ge);
             c.Embed(c.LoadWeight(table), tokens, ce);
-            Check(r, S, "embed q8_0 3 tokens", HostTensors.NormalizedError(Read(g, ge), Read(c, ce)), 0);
+            Check(r, S, "embed q8_0 3 tokens", HostTensors.NormalizedError(ReadAll(g, ge), ReadAll(c, ce)), 0);
         }
 
         foreach (var type in new[] { GgmlType.F16, GgmlType.BF16, GgmlType.F32 })
@@ -142,9 +129,9 @@ internal static class Benchmarks
             var xv = t.Floats(d);
             var gyy = g.Allocate(rows);
             var cyy = c.Allocate(rows);
-            g.MatMul(Up(g, xv), 1, [new(g.LoadWeight(w), gyy)]);
-            c.MatMul(Up(c, xv), 1, [new(c.LoadWeight(w), cyy)]);
-            Check(r, S, $"matvec {type} {rows}x{d}", HostTensors.NormalizedError(Read(g, gyy), Read(c, cyy)), KernelTolerances.FloatMatMul);
+            g.MatMul(Upload(g, xv), 1, [new(g.LoadWeight(w), gyy)]);
+            c.MatMul(Upload(c, xv), 1, [new(c.LoadWeight(w), cyy)]);
+            Check(r, S, $"matvec {type} {rows}x{d}", HostTensors.NormalizedError(ReadAll(g, gyy), ReadAll(c, cyy)), KernelTolerances.FloatMatMul);
         }
 
         {
@@ -155,10 +142,10 @@ internal static class Benchmarks
             var xv = t.Floats(n * d);
             var gt = new[] { wq, wk, wv }.Select(w => new MatMulTarget(g.LoadWeight(w), g.Allocate(n * w.Rows))).ToArray();
             var ct = new[] { wq, wk, wv }.Select(w => new MatMulTarget(c.LoadWeight(w), c.Allocate(n * w.Rows))).ToArray();
-            g.MatMul(Up(g, xv), n, gt);
-            c.MatMul(Up(c, xv), n, ct);
+            g.MatMul(Upload(g, xv), n, gt);
+            c.MatMul(Upload(c, xv), n, ct);
             double err = 0;
-            for (int i = 0; i < 3; i++) err = Math.Max(err, HostTensors.NormalizedError(Read(g, gt[i].Output), Read(c, ct[i].Output)));
+            for (int i = 0; i < 3; i++) err = Math.Max(err, HostTensors.NormalizedError(ReadAll(g, gt[i].Output), ReadAll(c, ct[i].Output)));
             Check(r, S, $"matmul q8_0 fused q/k/v n={n}", err, KernelTolerances.Q8MatMul);
         }
 
@@ -190,13 +177,13 @@ internal static class Benchmarks
             var w = t.Create("w", GgmlType.Q8_0, rows, cols, 1f / MathF.Sqrt(cols));
             var x = t.Floats(cols);
             using var gw = g.LoadWeight(w);
-            using var gx = Up(g, x);
+            using var gx = Upload(g, x);
             using var gy = g.Allocate(rows);
             var cy = c.Allocate(rows);
             MatMulTarget[] targets = [new(gw, gy)];
             g.MatMul(gx, 1, targets);
-            c.MatMul(Up(c, x), 1, [new(c.LoadWeight(w), cy)]);
-            double err = HostTensors.NormalizedError(Read(g, gy), Read(c, cy));
+            c.MatMul(Upload(c, x), 1, [new(c.LoadWeight(w), cy)]);
+            double err = HostTensors.NormalizedError(ReadAll(g, gy), ReadAll(c, cy));
             string verdict = err <= KernelTolerances.Q8MatMul ? "PASS" : "FAIL";
 
             double bytes = w.ByteLength + cols + cols / 32 * 4 + rows * 4.0;
@@ -215,15 +202,15 @@ internal static class Benchmarks
         int d = shape.Dim, ff = shape.FeedForward, p = s.AttentionPositions;
         using var t = new HostTensors(77);
         using var norm = g.LoadWeight(t.Create("norm", GgmlType.F32, 1, d));
-        using var x = Up(g, t.Floats(d));
+        using var x = Upload(g, t.Floats(d));
         using var y = g.Allocate(d);
-        using var q = Up(g, t.Floats(shape.Heads * shape.HeadDim));
+        using var q = Upload(g, t.Floats(shape.Heads * shape.HeadDim));
         using var o = g.Allocate(shape.Heads * shape.HeadDim);
-        using var h1 = Up(g, t.Floats(ff));
-        using var h2 = Up(g, t.Floats(ff));
+        using var h1 = Upload(g, t.Floats(ff));
+        using var h2 = Upload(g, t.Floats(ff));
         using var cache = g.AllocateKvCache(1, shape.Context, shape.KvDim);
         var positions = Enumerable.Range(0, p).ToArray();
-        using (var k = Up(g, t.Floats(p * shape.KvDim)))
+        using (var k = Upload(g, t.Floats(p * shape.KvDim)))
             g.StoreKv(cache, 0, k, k, p, positions);
         int[] pos = [p - 1];
         void Time(string name, Action op, double bytes)

@@ -4,6 +4,7 @@ using Engine.Core.Gguf;
 using Engine.Core.Quant;
 using Engine.Cpu.Reference;
 using Engine.Kernels.Testing;
+using static Engine.Kernels.Testing.HostTensors;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -23,20 +24,6 @@ public class BackendOpTests
     {
         double err = HostTensors.NormalizedError(actual, expected);
         Assert.True(err <= bound, $"{what}: normalized error {err:E3} > {bound:E1}");
-    }
-
-    private static float[] ReadAll(IComputeBackend b, DeviceBuffer buf)
-    {
-        var a = new float[buf.Length];
-        b.Read(buf, a);
-        return a;
-    }
-
-    private static DeviceBuffer Upload(IComputeBackend b, float[] values)
-    {
-        var buf = b.Allocate(values.Length);
-        b.Write(buf, values);
-        return buf;
     }
 
     [Theory, MemberData(nameof(Devices)), InlineData("cpu32")]

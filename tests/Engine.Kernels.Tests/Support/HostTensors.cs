@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Engine.Core.Backend;
 using Engine.Core.Gguf;
 using Engine.Core.Quant;
 using Engine.Core.Tensors;
@@ -17,6 +18,22 @@ public sealed unsafe class HostTensors : IDisposable
     private readonly Random _rng;
 
     public HostTensors(int seed) => _rng = new Random(seed);
+
+    /// <summary>A new backend buffer holding <paramref name="values"/>.</summary>
+    public static DeviceBuffer Upload(IComputeBackend backend, float[] values)
+    {
+        var buffer = backend.Allocate(values.Length);
+        backend.Write(buffer, values);
+        return buffer;
+    }
+
+    /// <summary>The whole content of a backend buffer, copied to the host.</summary>
+    public static float[] ReadAll(IComputeBackend backend, DeviceBuffer buffer)
+    {
+        var values = new float[buffer.Length];
+        backend.Read(buffer, values);
+        return values;
+    }
 
     public Random Rng => _rng;
 
