@@ -16,14 +16,7 @@ public static class RmsNormKernel
     public static void Kernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, int dim, float eps)
     {
         long row = (long)Grid.IdxX * dim;
-        float ss = 0;
-        for (int i = Group.IdxX; i < dim; i += Group.DimX)
-        {
-            float v = x[row + i];
-            ss += v * v;
-        }
-        ss = Reductions.GroupSum(ss);
-        float scale = 1f / XMathSqrt(ss / dim + eps);
+        float scale = InverseRms(x, row, dim, eps);
         for (int i = Group.IdxX; i < dim; i += Group.DimX)
             dst[row + i] = x[row + i] * scale * w[i];
     }
@@ -41,14 +34,7 @@ public static class RmsNormKernel
         {
             // CUDA: each element is quantized by its own lane (32 lanes = one block), no second pass over dst.
             long start = (long)Grid.IdxX * dim;
-            float ss = 0;
-            for (int i = Group.IdxX; i < dim; i += Group.DimX)
-            {
-                float v = x[start + i];
-                ss += v * v;
-            }
-            ss = Reductions.GroupSum(ss);
-            float scale = 1f / XMathSqrt(ss / dim + eps);
+            float scale = InverseRms(x, start, dim, eps);
             // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps.
             for (int i = Group.IdxX; i < dim; i += Group.DimX)
             {
@@ -66,5 +52,16 @@ public static class RmsNormKernel
             QuantizeQ8_0Kernel.QuantizeBlock(dst, row * dim + b * 32, xq, xd, row * blocks + b);
     }
 
-    private static float XMathSqrt(float v) => ILGPU.Algorithms.XMath.Sqrt(v);
+    /// <summary>1 / sqrt(mean(x[start..start+dim)²) + eps), summed by the whole group (every thread gets it).</summary>
+    private static float InverseRms(ArrayView<float> x, long start, int dim, float eps)
+    {
+        float ss = 0;
+        for (int i = Group.IdxX; i < dim; i += Group.DimX)
+        {
+            float v = x[start + i];
+            ss += v * v;
+        }
+        ss = Reductions.GroupSum(ss);
+        return 1f / ILGPU.Algorithms.XMath.Sqrt(ss / dim + eps);
+    }
 }
