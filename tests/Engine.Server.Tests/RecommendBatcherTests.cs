@@ -18,7 +18,7 @@ public sealed class RecommendBatcherTests
         var first = batcher.RecommendAsync(Request("c0", 2), CancellationToken.None).AsTask();
         await ranking.ScanStarted.Task.WaitAsync(Wait);
         var rest = Enumerable.Range(1, 20).Select(i => batcher.RecommendAsync(Request($"c{i}", 1 + i % 5), CancellationToken.None).AsTask()).ToArray();
-        while (batcher.Queued < 20) await Task.Delay(1);
+        while (batcher.Batcher.Queued < 20) await Task.Delay(1);
         ranking.Release.Set();
 
         var firstResult = await first.WaitAsync(Wait);
@@ -32,20 +32,20 @@ public sealed class RecommendBatcherTests
         }
         Assert.Equal(2, ranking.Scans);
         Assert.Equal([1, 20], ranking.BatchSizes);
-        Assert.Equal(2, batcher.Batches);
-        Assert.Equal(21, batcher.Requests);
-        Assert.Equal(20, batcher.LargestBatch);
+        Assert.Equal(2, batcher.Batcher.Batches);
+        Assert.Equal(21, batcher.Batcher.Items);
+        Assert.Equal(20, batcher.Batcher.LargestBatch);
     }
 
     [Fact]
     public async Task A_batch_never_exceeds_the_maximum_and_every_request_is_answered()
     {
         var ranking = new GatedBatchRanking();
-        await using var batcher = new RecommendBatcher(ranking, new RecommendBatcherOptions { MaxBatch = 8 });
+        await using var batcher = new RecommendBatcher(ranking, new MicroBatcherOptions { MaxBatch = 8 });
         var first = batcher.RecommendAsync(Request("c0", 1), CancellationToken.None).AsTask();
         await ranking.ScanStarted.Task.WaitAsync(Wait);
         var rest = Enumerable.Range(1, 20).Select(i => batcher.RecommendAsync(Request($"c{i}", 1), CancellationToken.None).AsTask()).ToArray();
-        while (batcher.Queued < 20) await Task.Delay(1);
+        while (batcher.Batcher.Queued < 20) await Task.Delay(1);
         ranking.Release.Set();
         await first.WaitAsync(Wait);
         var results = await Task.WhenAll(rest).WaitAsync(Wait);
@@ -57,14 +57,14 @@ public sealed class RecommendBatcherTests
     public async Task Past_the_queue_bound_a_request_is_refused_as_overloaded_and_the_queued_ones_still_answer()
     {
         var ranking = new GatedBatchRanking();
-        await using var batcher = new RecommendBatcher(ranking, new RecommendBatcherOptions { MaxQueue = 3, RetryAfter = TimeSpan.FromMilliseconds(75) });
+        await using var batcher = new RecommendBatcher(ranking, new MicroBatcherOptions { MaxQueue = 3, RetryAfter = TimeSpan.FromMilliseconds(75) });
         var first = batcher.RecommendAsync(Request("c0", 1), CancellationToken.None).AsTask();
         await ranking.ScanStarted.Task.WaitAsync(Wait);
         var queued = Enumerable.Range(1, 3).Select(i => batcher.RecommendAsync(Request($"c{i}", 1), CancellationToken.None).AsTask()).ToArray();
 
         var refused = Assert.Throws<ServerOverloadedException>(() => { _ = batcher.RecommendAsync(Request("c4", 1), CancellationToken.None); });
         Assert.Equal(TimeSpan.FromMilliseconds(75), refused.RetryAfter);
-        Assert.Equal(1, batcher.Rejected);
+        Assert.Equal(1, batcher.Batcher.Rejected);
 
         ranking.Release.Set();
         await first.WaitAsync(Wait);
@@ -109,6 +109,23 @@ public sealed class RecommendBatcherTests
     }
 
     [Fact]
+    public async Task An_item_that_fails_alone_gets_its_error_and_its_batch_neighbours_their_results()
+    {
+        var ranking = new GatedBatchRanking();
+        await using var batcher = new RecommendBatcher(ranking);
+        var first = batcher.RecommendAsync(Request("c0", 1), CancellationToken.None).AsTask();
+        await ranking.ScanStarted.Task.WaitAsync(Wait);
+        var invalid = batcher.RecommendAsync(Request("invalid", 1), CancellationToken.None).AsTask();
+        var neighbour = batcher.RecommendAsync(Request("n", 2), CancellationToken.None).AsTask();
+        ranking.Release.Set();
+        await first.WaitAsync(Wait);
+        var e = await Assert.ThrowsAsync<Protocol.ProtocolException>(() => invalid.WaitAsync(Wait));
+        Assert.Equal("invalid alone", e.Message);
+        Assert.Equal(2, (await neighbour.WaitAsync(Wait)).Items.Length);
+        Assert.Equal([1, 2], ranking.BatchSizes);
+    }
+
+    [Fact]
     public async Task Concurrent_recommends_over_the_wire_are_batched_and_each_client_gets_its_own_answer()
     {
         var ranking = new GatedBatchRanking();
@@ -122,7 +139,7 @@ public sealed class RecommendBatcherTests
         var calls = Enumerable.Range(0, 30)
             .Select(i => (i % 2 == 0 ? a : b).RecommendAsync(new RecommendRequest { CustomerId = $"w{i}", K = 3, Category = "cat-" + i }))
             .ToArray();
-        while (batcher.Queued < 30) await Task.Delay(1);
+        while (batcher.Batcher.Queued < 30) await Task.Delay(1);
         ranking.Release.Set();
         Assert.Equal("first", (await first.WaitAsync(Wait)).RecommendationId);
         var results = await Task.WhenAll(calls).WaitAsync(Wait);
@@ -157,7 +174,7 @@ public sealed class RecommendBatcherTests
         public int[] BatchSizes { get { lock (_sizes) return [.. _sizes]; } }
         public string[] Seen { get { lock (_sizes) return [.. _seen]; } }
 
-        public RecommendResult[] RecommendBatch(IReadOnlyList<RecommendRequest> requests)
+        public BatchAnswer<RecommendResult>[] RecommendBatch(IReadOnlyList<RecommendRequest> requests)
         {
             Interlocked.Increment(ref _scans);
             lock (_sizes)
@@ -169,12 +186,14 @@ public sealed class RecommendBatcherTests
             if (!Release.Wait(Wait)) throw new TimeoutException("the test never released the scan");
             if (FailFor is not null && requests.Any(r => r.CustomerId == FailFor))
                 throw new Protocol.ProtocolException(Protocol.ErrorCode.InvalidArgument, "bad request in batch");
-            return requests.Select(r => new RecommendResult
-            {
-                RecommendationId = r.CustomerId,
-                Items = Enumerable.Range(0, r.K).Select(i => new RecommendedItem { ProductId = $"{r.CustomerId}/{r.Category}/{i}", Score = -i }).ToArray(),
-                ModelVersion = "gated",
-            }).ToArray();
+            return requests.Select(r => r.CustomerId == "invalid"
+                ? BatchAnswer<RecommendResult>.Fail(new Protocol.ProtocolException(Protocol.ErrorCode.InvalidArgument, "invalid alone"))
+                : new RecommendResult
+                {
+                    RecommendationId = r.CustomerId,
+                    Items = Enumerable.Range(0, r.K).Select(i => new RecommendedItem { ProductId = $"{r.CustomerId}/{r.Category}/{i}", Score = -i }).ToArray(),
+                    ModelVersion = "gated",
+                }).ToArray();
         }
     }
 }

@@ -41,14 +41,14 @@ internal sealed class DemoCatalogRecommender : IRecommendHandler, IBatchRecommen
     public int Count => _count;
 
     public ValueTask<RecommendResult> RecommendAsync(RecommendRequest request, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(RecommendBatch([request])[0]);
+        ValueTask.FromResult(RecommendBatch([request])[0].Result!);
 
     /// <summary>
     /// One pass over the catalog for the whole batch: each product's vector is loaded once and scored
     /// against every query of the batch while it sits in L1, so b requests read the 384-byte rows once,
     /// not b times.
     /// </summary>
-    public RecommendResult[] RecommendBatch(IReadOnlyList<RecommendRequest> requests)
+    public BatchAnswer<RecommendResult>[] RecommendBatch(IReadOnlyList<RecommendRequest> requests)
     {
         int b = requests.Count;
         var queries = new short[b * Dim];                     // [b, Dim] int16 shopper vectors
@@ -80,7 +80,7 @@ internal sealed class DemoCatalogRecommender : IRecommendHandler, IBatchRecommen
             }
         }
 
-        var results = new RecommendResult[b];
+        var results = new BatchAnswer<RecommendResult>[b];
         const float scale = 1f / (127 * 128 * Dim); // scores into roughly [-1, 1]
         for (int q = 0; q < b; q++)
         {
