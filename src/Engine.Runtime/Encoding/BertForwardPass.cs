@@ -4,7 +4,7 @@ namespace Engine.Runtime.Encoding;
 
 /// <summary>
 /// The BERT encoder forward pass over <see cref="IComputeBackend"/> ops, for several texts packed into one
-/// batch of rows (no padding: <c>IComputeBackend.EncoderAttention</c> keeps each sequence to itself),
+/// batch of rows (no padding: <see cref="IComputeBackend.EncoderAttention"/> keeps each sequence to itself),
 /// followed by sentence-transformers' pooling: the mean of every token's last hidden state (special tokens
 /// included, as its attention mask does), then L2 normalization.
 /// <code>
