@@ -1,0 +1,149 @@
+namespace Engine.Runtime.Ranking;
+
+/// <summary>
+/// Ranks catalog products for a shopper or a search text: candidates by vector similarity from the
+/// <see cref="ProductIndex"/> (exact filtered top-k) → the four <see cref="ScoringHeads"/> → business rules (stock,
+/// backorder risk, margin, boosts, pins) → top k with a reason per item. Immutable after construction and safe to
+/// call from many threads (the index's searches are). See Ranking/README.md for the score formula and the reasons.
+/// </summary>
+public sealed partial class RankingPipeline
+{
+    /// <summary>Largest K a request may ask for.</summary>
+    public const int MaxK = 1000;
+
+    private readonly CatalogProduct[] _products;
+    private readonly Dictionary<string, int> _byId;
+    private readonly int[] _category;               // [products] category id
+    private readonly float[] _medianLogPrice;       // [categories] median ln(1 + price)
+    private readonly int[] _byPopularity;           // product positions, most popular first
+    private readonly ProductIndex _index;
+    private readonly ITextEmbedder? _embedder;
+
+    /// <summary>
+    /// A pipeline over <paramref name="products"/> whose vectors are in <paramref name="index"/> (built with
+    /// <see cref="CatalogIndex"/>, so its category facets are <see cref="CategoryVocabulary"/> ids of these products).
+    /// <paramref name="embedder"/> embeds query texts (null: only profile and popularity requests are served).
+    /// </summary>
+    public RankingPipeline(IReadOnlyList<CatalogProduct> products, ProductIndex index, ITextEmbedder? embedder,
+                           ScoringHeads? heads = null, RankingOptions? options = null, string catalogVersion = "unversioned")
+    {
+        ArgumentNullException.ThrowIfNull(products);
+        ArgumentNullException.ThrowIfNull(index);
+        if (embedder is not null && embedder.Dimensions != index.Dimensions)
+            throw new ArgumentException($"the encoder makes {embedder.Dimensions}-dim vectors, the index holds {index.Dimensions}", nameof(embedder));
+        _products = [.. products];
+        _byId = new Dictionary<string, int>(_products.Length, StringComparer.Ordinal);
+        for (int i = 0; i < _products.Length; i++)
+            if (!_byId.TryAdd(_products[i].Id, i)) throw new ArgumentException($"duplicate product id \"{_products[i].Id}\"", nameof(products));
+        _index = index;
+        _embedder = embedder;
+        Heads = heads ?? ScoringHeads.Default;
+        Options = options ?? new RankingOptions();
+        if (Options.Blend.Validate() is { } bad) throw new ArgumentException(bad, nameof(options));
+        CatalogVersion = catalogVersion;
+        Categories = new CategoryVocabulary(_products);
+        _category = _products.Select(p => Categories.IdOf(p.Category)).ToArray();
+        _medianLogPrice = new float[Categories.Count];
+        for (int c = 0; c < Categories.Count; c++)
+        {
+            var prices = _products.Where((_, i) => _category[i] == c).Select(p => MathF.Log(1 + p.Price)).Order().ToArray();
+            _medianLogPrice[c] = prices.Length == 0 ? 0 : prices[prices.Length / 2];
+        }
+        _byPopularity = Enumerable.Range(0, _products.Length)
+            .OrderByDescending(i => _products[i].Popularity).ThenBy(i => _products[i].Id, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>The scoring heads in use.</summary>
+    public ScoringHeads Heads { get; }
+
+    /// <summary>Service-level options (default blend, merchandising, candidate counts).</summary>
+    public RankingOptions Options { get; }
+
+    /// <summary>The catalog's version (e.g. <see cref="LoadedCatalog.Version"/>).</summary>
+    public string CatalogVersion { get; }
+
+    /// <summary>The catalog's categories and the words that name them.</summary>
+    public CategoryVocabulary Categories { get; }
+
+    /// <summary>The products ranked, in catalog order.</summary>
+    public IReadOnlyList<CatalogProduct> Products => _products;
+
+    /// <summary>The vector dimensions a profile vector must have.</summary>
+    public int Dimensions => _index.Dimensions;
+
+    /// <summary>A product by id, or null.</summary>
+    public CatalogProduct? Find(string productId) => _byId.TryGetValue(productId, out int i) ? _products[i] : null;
+
+    /// <summary>
+    /// Everything that produced an answer: heads version, encoder model version, catalog version and index version,
+    /// e.g. "heads-default-1+all-MiniLM-L6-v2/q8_0+catalog-3f2a…+index-7".
+    /// </summary>
+    public string ModelVersion => $"{Heads.Version}+{_embedder?.ModelVersion ?? "no-encoder"}+catalog-{CatalogVersion}+index-{_index.Version}";
+
+    /// <summary>Checks a request without running it; false with a one-line reason when <see cref="Rank"/> would reject it.</summary>
+    public bool TryValidate(RankRequest request, out string? error)
+    {
+        error = Check(request);
+        return error is null;
+    }
+
+    private string? Check(RankRequest? r)
+    {
+        if (r is null) return "request is null";
+        if (r.K is < 1 or > MaxK) return $"k = {r.K}: must be between 1 and {MaxK}";
+        if (r.Filter is null) return "filter is null (use ProductFilter.None)";
+        if (float.IsNaN(r.Filter.MinPrice) || float.IsNaN(r.Filter.MaxPrice)) return "price bounds must not be NaN";
+        if (r.ProfileVector is { } v)
+        {
+            if (v.Length != _index.Dimensions) return $"profile vector has {v.Length} dimensions, the index {_index.Dimensions}";
+            foreach (float x in v) if (!float.IsFinite(x)) return "profile vector holds a NaN or infinite value";
+        }
+        if (r.QueryText is { Length: > MaxQueryChars }) return $"query text is {r.QueryText.Length} characters (at most {MaxQueryChars})";
+        if (!string.IsNullOrWhiteSpace(r.QueryText) && _embedder is null) return "query text given but no text encoder is loaded";
+        if (r.Blend?.Validate() is { } bad) return bad;
+        foreach (var pin in (r.Merchandising ?? Options.Merchandising).Pins)
+            if (pin.Position < 1) return $"pin of {pin.ProductId} at position {pin.Position}: positions start at 1";
+        return null;
+    }
+
+    /// <summary>Longest query text accepted (a search box, not a document).</summary>
+    public const int MaxQueryChars = 1000;
+
+    /// <summary>Ranks one request.</summary>
+    /// <exception cref="ArgumentException">An invalid request (see <see cref="TryValidate"/>).</exception>
+    public RankResult Rank(RankRequest request) => RankBatch([request])[0];
+
+    /// <summary>
+    /// Ranks many requests with one encoder call for their texts and one <see cref="ProductIndex.SearchBatch"/> scan
+    /// for all their vectors (how a server batches concurrent recommendations).
+    /// </summary>
+    /// <exception cref="ArgumentException">Any request is invalid (the message names its position); nothing is ranked.</exception>
+    public RankResult[] RankBatch(IReadOnlyList<RankRequest> requests)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        for (int i = 0; i < requests.Count; i++)
+            if (Check(requests[i]) is { } error)
+                throw new ArgumentException(requests.Count == 1 ? error : $"request {i}: {error}", nameof(requests));
+
+        string version = ModelVersion;
+        var plans = new Plan[requests.Count];
+        for (int i = 0; i < plans.Length; i++) plans[i] = PlanOf(requests[i]);
+        EmbedQueries(plans);
+
+        // One scan for every request that has a vector.
+        var searched = plans.Where(p => p.Vector is not null && !p.Empty).ToArray();
+        if (searched.Length > 0)
+        {
+            int dims = _index.Dimensions;
+            var queries = new float[searched.Length * dims]; // [b, dims] f32
+            for (int i = 0; i < searched.Length; i++) searched[i].Vector.CopyTo(queries.AsSpan(i * dims, dims));
+            int k = Math.Max(1, searched.Max(p => p.CandidateCount));
+            var hits = _index.SearchBatch(queries, k, searched.Select(p => p.Filter).ToArray());
+            for (int i = 0; i < searched.Length; i++) searched[i].Hits = hits[i];
+        }
+
+        var results = new RankResult[plans.Length];
+        for (int i = 0; i < plans.Length; i++) results[i] = new RankResult(Finish(plans[i]), version);
+        return results;
+    }
+}
