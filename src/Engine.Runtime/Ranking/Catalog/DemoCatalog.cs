@@ -80,13 +80,17 @@ public static class DemoCatalog
         var title = new StringBuilder(brand);
         if (withStyle) title.Append(' ').Append(style);
         if (colourInTitle) title.Append(' ').Append(colour);
-        title.Append(' ').Append(material).Append(' ').Append(type);
+        if (!type.Contains(material, StringComparison.Ordinal)) title.Append(' ').Append(material); // not "Denim Denim Jacket"
+        title.Append(' ').Append(type);
 
+        string feature = One(r, DemoTaxonomy.Features);
         string sentence = One(r, c.Sentences)
-            .Replace("{feature}", One(r, DemoTaxonomy.Features), StringComparison.Ordinal)
+            .Replace("{feature}", $"{Article(feature).ToLowerInvariant()} {feature}", StringComparison.Ordinal)
             .Replace("{occasion}", One(r, DemoTaxonomy.Occasions), StringComparison.Ordinal);
+        // "A classic denim jacket …", but "Tapered joggers …" (no article before a plural).
+        bool plural = type.EndsWith('s') && !type.EndsWith("ss", StringComparison.Ordinal);
         var description = new StringBuilder()
-            .Append(Article(style)).Append(' ').Append(style).Append(' ').Append(type)
+            .Append(plural ? char.ToUpperInvariant(style[0]) + style[1..] : $"{Article(style)} {style}").Append(' ').Append(type)
             .Append(" in ").Append(colour).Append(' ').Append(material).Append(" by ").Append(brand).Append(". ")
             .Append(sentence);
         if (sizes.Length > 1) description.Append(" Available in sizes ").Append(sizes[0]).Append(" to ").Append(sizes[^1]).Append('.');

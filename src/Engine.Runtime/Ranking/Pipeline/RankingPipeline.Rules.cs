@@ -220,7 +220,7 @@ public sealed partial class RankingPipeline
 
     // Reason thresholds (README "Reasons"): descriptive cut-offs, not tuned to data.
     private const float StrongMatch = 0.5f;        // cosine at which MiniLM texts are clearly about the same thing
-    private const float LikelyPurchase = 0.05f;    // p(purchase) per exposure; storefront conversion is a few percent
+    private const float LikelyPurchase = 0.1f;     // p(purchase) per exposure: storefront conversion is a few percent, so 10% stands out
     private const float HighMargin = 0.6f;
     private const float Popular = 0.4f;
     private const float RarelyReturned = 0.05f;

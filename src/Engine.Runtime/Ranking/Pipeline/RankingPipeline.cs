@@ -1,3 +1,5 @@
+using Engine.Core.Backend;
+
 namespace Engine.Runtime.Ranking;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace Engine.Runtime.Ranking;
 /// backorder risk, margin, boosts, pins) → top k with a reason per item. Immutable after construction and safe to
 /// call from many threads (the index's searches are). See Ranking/README.md for the score formula and the reasons.
 /// </summary>
-public sealed partial class RankingPipeline
+public sealed partial class RankingPipeline : IDisposable
 {
     /// <summary>Largest K a request may ask for.</summary>
     public const int MaxK = 1000;
@@ -52,6 +54,40 @@ public sealed partial class RankingPipeline
         _byPopularity = Enumerable.Range(0, _products.Length)
             .OrderByDescending(i => _products[i].Popularity).ThenBy(i => _products[i].Id, StringComparer.Ordinal).ToArray();
     }
+
+    /// <summary>
+    /// Embeds <paramref name="products"/> (<see cref="CatalogEmbedder"/>), builds their index on <paramref name="scanner"/>
+    /// and returns a pipeline that owns that index (disposing the pipeline disposes it). For a catalog file, prefer
+    /// <see cref="CatalogIndex.LoadOrBuild"/> (cached beside the file) and the constructor.
+    /// </summary>
+    public static RankingPipeline FromCatalog(IReadOnlyList<CatalogProduct> products, ITextEmbedder embedder, IVectorScanner scanner,
+                                              CatalogEmbeddingMode mode, string catalogVersion, ScoringHeads? heads = null,
+                                              RankingOptions? options = null, IProgress<WorkProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(embedder);
+        float[] vectors = CatalogEmbedder.Embed(products, embedder, mode, progress);
+        var index = CatalogIndex.Build(products, vectors, embedder.Dimensions, new CategoryVocabulary(products), scanner);
+        try
+        {
+            return new RankingPipeline(products, index, embedder, heads, options, catalogVersion) { _ownsIndex = true };
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+    }
+
+    private bool _ownsIndex;
+
+    /// <summary>Disposes the index when this pipeline built it (<see cref="FromCatalog"/>); otherwise nothing.</summary>
+    public void Dispose()
+    {
+        if (_ownsIndex) _index.Dispose();
+    }
+
+    /// <summary>The product index searched (shared with the caller unless built by <see cref="FromCatalog"/>).</summary>
+    public ProductIndex Index => _index;
 
     /// <summary>The scoring heads in use.</summary>
     public ScoringHeads Heads { get; }
