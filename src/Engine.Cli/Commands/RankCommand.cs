@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Engine.Core.Backend;
+using Engine.Cpu.Vectors;
 using Engine.Runtime.Ranking;
 using Spectre.Console;
 
@@ -75,11 +76,12 @@ internal static class RankCommand
             _ => catalog.Products.Count <= AutoFullTextLimit ? CatalogEmbeddingMode.FullText : CatalogEmbeddingMode.ComposedAttributes,
         };
         var build = Stopwatch.StartNew();
+        using var scanner = CreateScanner(q.Threads);
         bool rebuilt = false;
         // A bar when the first build may take seconds: MiniLM at ~5 ms a product, or a large composed catalog.
         long work = mode == CatalogEmbeddingMode.FullText ? catalog.Products.Count * 50L : catalog.Products.Count;
         using var productIndex = CatalogCommand.WithProgress($"embedding {catalog.Products.Count} products ({mode})", work,
-            progress => CatalogIndex.LoadOrBuild(q.Catalog, catalog, encoder.Embedder, mode, CreateScanner(q.Backend), progress, out rebuilt));
+            progress => CatalogIndex.LoadOrBuild(q.Catalog, catalog, encoder.Embedder, mode, scanner, progress, out rebuilt));
         Console.Error.WriteLine(rebuilt
             ? $"index: built {productIndex.Count} × {productIndex.Dimensions} ({mode}, {encoder.Embedder.ModelVersion}) in {build.Elapsed.TotalSeconds:F1} s; cached as {q.Catalog}{CatalogIndex.IndexSuffix}"
             : $"index: loaded from {q.Catalog}{CatalogIndex.IndexSuffix} ({build.Elapsed.TotalSeconds:F1} s)");
@@ -147,12 +149,7 @@ internal static class RankCommand
         };
     }
 
-    // TODO(h/rank): helper C's CPU scanner (and the ILGPU one for --backend ilgpu) once on main.
-    private static IVectorScanner CreateScanner(string backend)
-    {
-        _ = backend;
-        return new PendingScanner();
-    }
-
-    private sealed class PendingScanner : IVectorScanner;
+    /// <summary>The scan under the index: the SIMD int8 CPU scanner (the encoder's --backend does not move the index;
+    /// an index on the GPU belongs to `engine serve` with a GPU scanner).</summary>
+    private static CpuVectorScanner CreateScanner(int threads) => new(threads);
 }

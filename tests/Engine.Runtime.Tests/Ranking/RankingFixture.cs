@@ -1,4 +1,5 @@
 using Engine.Core.Backend;
+using Engine.Cpu.Vectors;
 using Engine.Runtime.Ranking;
 
 namespace Engine.Runtime.Tests.Ranking;
@@ -8,9 +9,10 @@ internal static class RankingFixture
 {
     public const int Dims = 128;
 
-    public static IVectorScanner Scanner() => new StubScanner();
+    private static readonly CpuVectorScanner SharedScanner = new(threads: 1);
 
-    private sealed class StubScanner : IVectorScanner;
+    /// <summary>The SIMD CPU scanner, one for the test run (its worker threads are not per index).</summary>
+    public static IVectorScanner Scanner() => SharedScanner;
 
     private static readonly Lazy<(IReadOnlyList<CatalogProduct> Products, ProductIndex Index, HashingTextEmbedder Embedder)> Built = new(() =>
     {

@@ -130,7 +130,13 @@ public static class DemoCatalog
     {
         var words = s.Split(' ');
         for (int i = 0; i < words.Length; i++)
-            if (words[i].Length > 0 && words[i] != "&") words[i] = char.ToUpper(words[i][0], CultureInfo.InvariantCulture) + words[i][1..];
+            words[i] = words[i] switch
+            {
+                "tpu" => "TPU",
+                "usb-c" => "USB-C",
+                "" or "&" => words[i],
+                _ => char.ToUpper(words[i][0], CultureInfo.InvariantCulture) + words[i][1..],
+            };
         return string.Join(' ', words);
     }
 }
