@@ -28,6 +28,12 @@ public sealed partial class RankingPipeline : IDisposable
     /// </summary>
     public RankingPipeline(IReadOnlyList<CatalogProduct> products, ProductIndex index, ITextEmbedder? embedder,
                            ScoringHeads? heads = null, RankingOptions? options = null, string catalogVersion = "unversioned")
+        : this(products, index, embedder, heads, options, catalogVersion, categories: null)
+    {
+    }
+
+    private RankingPipeline(IReadOnlyList<CatalogProduct> products, ProductIndex index, ITextEmbedder? embedder,
+                            ScoringHeads? heads, RankingOptions? options, string catalogVersion, CategoryVocabulary? categories)
     {
         ArgumentNullException.ThrowIfNull(products);
         ArgumentNullException.ThrowIfNull(index);
@@ -43,7 +49,7 @@ public sealed partial class RankingPipeline : IDisposable
         Options = options ?? new RankingOptions();
         if (Options.Blend.Validate() is { } bad) throw new ArgumentException(bad, nameof(options));
         CatalogVersion = catalogVersion;
-        Categories = new CategoryVocabulary(_products);
+        Categories = categories ?? new CategoryVocabulary(_products);
         _category = _products.Select(p => Categories.IdOf(p.Category)).ToArray();
         _medianLogPrice = new float[Categories.Count];
         for (int c = 0; c < Categories.Count; c++)
@@ -79,6 +85,49 @@ public sealed partial class RankingPipeline : IDisposable
     }
 
     private bool _ownsIndex;
+
+    /// <summary>
+    /// A catalog change (an admin upsert): embeds <paramref name="upserts"/> (new or changed products) with this pipeline's
+    /// encoder in <paramref name="mode"/>, writes them into the shared index and removes <paramref name="removals"/> from
+    /// it, and returns a pipeline over the changed catalog; category ids of existing products are kept (new categories
+    /// get new ids). This pipeline keeps answering from its own product list meanwhile (products it does not know are
+    /// skipped); the new one takes over the index's ownership. Not for concurrent use with another change.
+    /// </summary>
+    /// <exception cref="ArgumentException">A product fails the catalog rules (empty id or title, bad price…), or an upsert
+    /// without an encoder; nothing has changed then.</exception>
+    public RankingPipeline WithChanges(IReadOnlyList<CatalogProduct> upserts, IReadOnlyList<string> removals,
+                                       CatalogEmbeddingMode mode, string catalogVersion)
+    {
+        ArgumentNullException.ThrowIfNull(upserts);
+        ArgumentNullException.ThrowIfNull(removals);
+        if (upserts.Count > 0 && _embedder is null) throw new ArgumentException("catalog upserts need a text encoder", nameof(upserts));
+        foreach (var p in upserts)
+            if (string.IsNullOrWhiteSpace(p.Id) || string.IsNullOrWhiteSpace(p.Title) || string.IsNullOrWhiteSpace(p.Category)
+                || !float.IsFinite(p.Price) || p.Price < 0 || p.Stock < 0)
+                throw new ArgumentException($"product \"{p.Id}\": needs an id, a title, a category, a finite price ≥ 0 and stock ≥ 0", nameof(upserts));
+        if (upserts.Select(p => p.Id).Distinct(StringComparer.Ordinal).Count() != upserts.Count)
+            throw new ArgumentException("a product id appears twice in one change", nameof(upserts));
+
+        var removed = new HashSet<string>(removals, StringComparer.Ordinal);
+        var changed = upserts.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var next = new List<CatalogProduct>(_products.Length + upserts.Count);
+        foreach (var p in _products)
+            if (!removed.Contains(p.Id)) next.Add(changed.Remove(p.Id, out var replacement) ? replacement : p);
+        next.AddRange(upserts.Where(p => changed.ContainsKey(p.Id) && !removed.Contains(p.Id)));
+        var categories = new CategoryVocabulary(next, Categories.Names);
+
+        var fresh = upserts.Where(p => !removed.Contains(p.Id)).ToArray();
+        if (fresh.Length > 0)
+        {
+            float[] vectors = CatalogEmbedder.Embed(fresh, _embedder!, mode);
+            _index.UpsertBatch(fresh.Select(p => p.Id).ToArray(), vectors, fresh.Select(p => CatalogIndex.FacetsOf(p, categories)).ToArray());
+        }
+        foreach (string id in removed) _index.Remove(id);
+
+        var pipeline = new RankingPipeline(next, _index, _embedder, Heads, Options, catalogVersion, categories) { _ownsIndex = _ownsIndex };
+        _ownsIndex = false;
+        return pipeline;
+    }
 
     /// <summary>Disposes the index when this pipeline built it (<see cref="FromCatalog"/>); otherwise nothing.</summary>
     public void Dispose()

@@ -13,11 +13,17 @@ public sealed class CategoryVocabulary
     private readonly Dictionary<string, HashSet<int>> _phrases = new(StringComparer.Ordinal); // singular phrase → ids
     private readonly int _longestPhrase;
 
-    /// <summary>Builds the vocabulary of <paramref name="products"/>.</summary>
-    public CategoryVocabulary(IEnumerable<CatalogProduct> products)
+    /// <summary>
+    /// Builds the vocabulary of <paramref name="products"/>. With <paramref name="keepIds"/> (an earlier vocabulary's
+    /// <see cref="Names"/>), those names keep their ids and new categories are appended, so an index built with the earlier
+    /// ids stays valid after a catalog change.
+    /// </summary>
+    public CategoryVocabulary(IEnumerable<CatalogProduct> products, IReadOnlyList<string>? keepIds = null)
     {
         var list = products as IReadOnlyCollection<CatalogProduct> ?? products.ToList();
-        _names = list.Select(p => p.Category).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        var known = keepIds ?? [];
+        _names = [.. known, .. list.Select(p => p.Category).Distinct(StringComparer.Ordinal)
+                                   .Where(n => !known.Contains(n)).Order(StringComparer.Ordinal)];
         _ids = _names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
         var nameSet = new HashSet<string>(_names.Select(Singular), StringComparer.Ordinal);
         foreach (var name in _names)
