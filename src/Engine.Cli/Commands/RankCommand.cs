@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Engine.Core.Backend;
 using Engine.Cpu.Vectors;
+using Engine.Runtime.Encoding;
 using Engine.Runtime.Ranking;
 using Spectre.Console;
 
@@ -19,9 +20,9 @@ internal static class RankCommand
     private static readonly string[] EmbedderNames = ["minilm", "hash"];
     private static readonly string[] ModeNames = ["auto", "full", "composed"];
 
-    /// <summary>Largest catalog that "auto" embeds product by product (MiniLM: about 5 ms each on 2 cores, so under
-    /// two minutes once, then cached); larger ones use the composed-attributes fast path.</summary>
-    private const int AutoFullTextLimit = 20_000;
+    /// <summary>Largest catalog that "auto" embeds product by product (MiniLM Q8_0 here: 3000 demo products took 106 s
+    /// on a busy 2-core machine, 41 s of CPU; once, then cached); larger ones use the composed-attributes fast path.</summary>
+    private const int AutoFullTextLimit = 5_000;
 
     public static Command Create()
     {
@@ -40,19 +41,23 @@ internal static class RankCommand
         var backend = new Option<string>("--backend") { Description = "Compute backend of the encoder: cpu, reference, ilgpu or ilgpu-cpu", DefaultValueFactory = _ => "cpu" };
         backend.AcceptOnlyFromAmong(GenerateCommand.BackendNames);
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (cpu backend)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var precision = new Option<string>("--precision") { Description = "MiniLM matrix weights: q8_0 or f32", DefaultValueFactory = _ => "q8_0" };
+        precision.AcceptOnlyFromAmong("q8_0", "f32");
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "Where MiniLM's converted weights are cached (default: as `engine embed`)" };
 
         var command = new Command("rank", "Rank a catalog's products for a search text: vector candidates, scoring heads, business rules, a reason per item.");
-        foreach (var o in new Option[] { catalog, query, k, category, minPrice, maxPrice, allowOutOfStock, heads, embedder, mode, backend, threads })
+        foreach (var o in new Option[] { catalog, query, k, category, minPrice, maxPrice, allowOutOfStock, heads, embedder, mode, backend, threads, precision, cacheDir })
             command.Options.Add(o);
         command.SetAction(r => CliErrors.Run(() => Run(new Request(
             r.GetValue(catalog)!, r.GetValue(query), r.GetValue(k), r.GetValue(category), r.GetValue(minPrice), r.GetValue(maxPrice),
-            r.GetValue(allowOutOfStock), r.GetValue(heads), r.GetValue(embedder)!, r.GetValue(mode)!, r.GetValue(backend)!, r.GetValue(threads)))));
+            r.GetValue(allowOutOfStock), r.GetValue(heads), r.GetValue(embedder)!, r.GetValue(mode)!, r.GetValue(backend)!, r.GetValue(threads),
+            r.GetValue(precision)!, r.GetValue(cacheDir)))));
         return command;
     }
 
     private sealed record Request(
         string Catalog, string? Query, int K, string? Category, float MinPrice, float MaxPrice, bool AllowOutOfStock,
-        string? Heads, string Embedder, string Mode, string Backend, int Threads);
+        string? Heads, string Embedder, string Mode, string Backend, int Threads, string Precision, string? CacheDir);
 
     private static int Run(Request q)
     {
@@ -68,7 +73,8 @@ internal static class RankCommand
         Console.Error.WriteLine($"catalog: {catalog.Products.Count} products, version {catalog.Version} ({clock.Elapsed.TotalSeconds:F1} s)");
 
         using var compute = q.Embedder == "minilm" ? GenerateCommand.CreateBackend(q.Backend, q.Threads) : null;
-        using var encoder = CreateEmbedder(q.Embedder, compute);
+        using var encoder = CreateEmbedder(q, compute);
+        Console.Error.WriteLine($"encoder: {encoder.Embedder.ModelVersion}{(compute is null ? "" : $" on {compute.Name}")}");
         var mode = q.Mode switch
         {
             "full" => CatalogEmbeddingMode.FullText,
@@ -138,16 +144,11 @@ internal static class RankCommand
         public void Dispose() => (Embedder as IDisposable)?.Dispose();
     }
 
-    private static Encoder CreateEmbedder(string name, IComputeBackend? backend)
+    private static Encoder CreateEmbedder(Request q, IComputeBackend? backend) => q.Embedder switch
     {
-        _ = backend;
-        return name switch
-        {
-            "hash" => new Encoder(new HashingTextEmbedder()),
-            // TODO(h/rank): MiniLmEncoder.CreateDefault(backend!) once helper B's encoder is on main.
-            _ => throw new UserInputException("the MiniLM encoder is not in this build yet; use --embedder hash (a lexical stand-in)"),
-        };
-    }
+        "hash" => new Encoder(new HashingTextEmbedder()),
+        _ => new Encoder(MiniLmEncoder.CreateDefault(backend!, q.Precision == "f32" ? EncoderPrecision.F32 : EncoderPrecision.Q8_0, q.CacheDir)),
+    };
 
     /// <summary>The scan under the index: the SIMD int8 CPU scanner (the encoder's --backend does not move the index;
     /// an index on the GPU belongs to `engine serve` with a GPU scanner).</summary>

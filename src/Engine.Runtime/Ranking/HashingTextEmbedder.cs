@@ -1,3 +1,5 @@
+using Engine.Runtime.Encoding;
+
 namespace Engine.Runtime.Ranking;
 
 /// <summary>

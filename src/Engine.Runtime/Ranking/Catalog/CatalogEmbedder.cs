@@ -1,3 +1,5 @@
+using Engine.Runtime.Encoding;
+
 namespace Engine.Runtime.Ranking;
 
 /// <summary>How product vectors are made from a catalog.</summary>
@@ -22,9 +24,10 @@ public static class CatalogEmbedder
     public const int BatchSize = 64;
 
     /// <summary>Weights of the attribute phrases in <see cref="CatalogEmbeddingMode.ComposedAttributes"/>: what a product
-    /// is matters most, then its category, then material and colour, then style.</summary>
+    /// is matters most; material and colour next, since they are what tells products of one type apart in a query
+    /// ("red leather bags"); the category adds little beyond the type; style last.</summary>
     public static readonly (string Attribute, float Weight)[] AttributeWeights =
-        [("productType", 0.40f), ("category", 0.20f), ("material", 0.15f), ("colour", 0.15f), ("style", 0.10f)];
+        [("productType", 0.30f), ("category", 0.10f), ("material", 0.25f), ("colour", 0.25f), ("style", 0.10f)];
 
     /// <summary>Embeds every product: returns [products.Count, embedder.Dimensions] f32, rows L2-normalized.</summary>
     public static float[] Embed(IReadOnlyList<CatalogProduct> products, ITextEmbedder embedder, CatalogEmbeddingMode mode,

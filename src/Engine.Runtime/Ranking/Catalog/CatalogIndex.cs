@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Engine.Core.Backend;
+using Engine.Runtime.Encoding;
 
 namespace Engine.Runtime.Ranking;
 

@@ -12,8 +12,9 @@ namespace Engine.Runtime.Ranking;
 /// </summary>
 public sealed record BlendWeights
 {
-    /// <summary>Weight of the vector similarity (cosine, about [-1, 1]) between the shopper or query and the product.</summary>
-    public float Similarity { get; init; } = 1.0f;
+    /// <summary>Weight of the vector similarity (cosine, about [-1, 1]) between the shopper or query and the product.
+    /// Relevance leads: cosines of one query's candidates differ by hundredths, so this weight is the largest.</summary>
+    public float Similarity { get; init; } = 3.0f;
 
     /// <summary>Weight of p(click).</summary>
     public float Click { get; init; } = 0.5f;

@@ -1,4 +1,5 @@
 using Engine.Core.Backend;
+using Engine.Runtime.Encoding;
 
 namespace Engine.Runtime.Ranking;
 
