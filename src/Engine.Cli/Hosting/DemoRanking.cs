@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Engine.Core.Backend;
+using Engine.Runtime.Encoding;
 using Engine.Runtime.Ranking;
 
 namespace Engine.Cli.Hosting;
