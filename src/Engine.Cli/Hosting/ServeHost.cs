@@ -119,7 +119,7 @@ public sealed class ServeHost : IAsyncDisposable
 
 /// <summary>
 /// Puts the control plane's counters into the server's Stats ("control.events_persisted",
-/// "control.events_unknown_product"). Stats
+/// "control.events_unknown_product", and the experiments with per-arm figures). Stats
 /// sources are read synchronously on the server's request path, so the value is refreshed from the
 /// grains in the background (every <see cref="Interval"/>) rather than read per request.
 /// </summary>
@@ -129,6 +129,7 @@ internal sealed class ControlStatsSource(IGrainFactory grains, ControlPlaneEvent
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private long _eventsPersisted = -1;
+    private volatile ExperimentStat[] _experiments = []; // latest read, replaced whole
 
     public void Start() => _loop = Task.Run(LoopAsync);
 
@@ -139,12 +140,22 @@ internal sealed class ControlStatsSource(IGrainFactory grains, ControlPlaneEvent
         if (persisted >= 0) entries.Add(new StatEntry { Name = "control.events_persisted", Value = persisted });
     }
 
+    public void CollectExperiments(ICollection<ExperimentStat> experiments)
+    {
+        foreach (var e in _experiments) experiments.Add(e);
+    }
+
     private async Task LoopAsync()
     {
         using var timer = new PeriodicTimer(Interval);
         do
         {
-            try { Interlocked.Exchange(ref _eventsPersisted, (await ControlStats.ReadAsync(grains).ConfigureAwait(false)).EventsPersisted); }
+            try
+            {
+                var stats = await ControlStats.ReadAsync(grains).ConfigureAwait(false);
+                _experiments = [.. stats.Experiments.Select(ExperimentStatMapping.ToWire)];
+                Interlocked.Exchange(ref _eventsPersisted, stats.EventsPersisted);
+            }
             catch (Exception) when (!_stop.IsCancellationRequested) { /* silo busy or stopping: keep the last value */ }
             catch (Exception) { return; }
         }
