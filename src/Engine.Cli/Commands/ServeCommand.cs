@@ -104,13 +104,22 @@ internal static class ServeCommand
                 ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
-            var host = ServeHost.StartAsync(options, (events, controlStats) => new ServerHandlers
+            ServeHost host;
+            try
             {
-                Recommend = recommend,
-                Generate = generate,
-                Events = events,
-                StatsSources = generate is null ? [controlStats] : [controlStats, generate],
-            }, control, dashboard: dashboard > 0 ? new IPEndPoint(ip, dashboard) : null).GetAwaiter().GetResult();
+                host = ServeHost.StartAsync(options, (events, controlStats) => new ServerHandlers
+                {
+                    Recommend = recommend,
+                    Generate = generate,
+                    Events = events,
+                    StatsSources = generate is null ? [controlStats] : [controlStats, generate],
+                }, control, dashboard: dashboard > 0 ? new IPEndPoint(ip, dashboard) : null).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (redisConnection is not null && RedisUnreachable(e) is { } why)
+            {
+                // The silo could not read the membership table: one line instead of a stack trace.
+                throw new UserInputException($"--redis {redisConnection}: Redis is not reachable, the control plane cannot start ({why})");
+            }
             var server = host.Server;
             Console.Error.WriteLine($"engine: control plane silo up (silo port {control.SiloPort}, gateway port {control.GatewayPort}); Events are acknowledged once stored");
             if (dashboard > 0)
@@ -137,6 +146,14 @@ internal static class ServeCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    private static string? RedisUnreachable(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)
+                return x.Message.Split(" - ")[0];
+        return null;
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

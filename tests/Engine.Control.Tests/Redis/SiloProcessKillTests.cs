@@ -64,6 +64,23 @@ public class SiloProcessKillTests(ITestOutputHelper output)
         }
     }
 
+    [RequiresEngineServeFact]
+    public async Task Serve_with_an_unreachable_redis_exits_with_one_clear_error_line()
+    {
+        var closed = RedisServer.FreePort(); // nothing listens there
+        var serve = ServeProcess.Start($"127.0.0.1:{closed}", RedisServer.FreePort());
+        try
+        {
+            var exit = await serve.WaitExitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(1, exit); // ExitCodes.BadInput
+            Assert.Contains(serve.Lines, l => l.StartsWith($"error: --redis 127.0.0.1:{closed}: Redis is not reachable", StringComparison.Ordinal));
+        }
+        finally
+        {
+            serve.Kill();
+        }
+    }
+
     /// <summary>One client: batches of one view per customer, each event distinct (its time is a
     /// counter, and the server derives event ids from content); counts what was acknowledged.</summary>
     private static async Task SendAsync(int port, int sender, string product, ConcurrentDictionary<string, int> acked,
@@ -135,6 +152,15 @@ public class SiloProcessKillTests(ITestOutputHelper output)
             if (line is null) return;
             _lines.Enqueue(line);
             if (line.Contains("listening on")) _listening.TrySetResult();
+        }
+
+        public IEnumerable<string> Lines => _lines;
+
+        public async Task<int> WaitExitAsync(TimeSpan timeout)
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            await _process.WaitForExitAsync(cts.Token);
+            return _process.ExitCode;
         }
 
         public async Task WaitListeningAsync(TimeSpan timeout)
