@@ -2,6 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Engine.Control;
 using Engine.Control.Catalog;
 using Engine.Control.Hosting;
@@ -21,12 +24,21 @@ namespace Engine.Benchmarks.Control;
 /// readers (closed loop), the way the ranking reads a shopper's profile per Recommend. Every read's
 /// latency goes into an HdrHistogram; percentiles are printed beside BenchmarkDotNet's table.</summary>
 [MemoryDiagnoser]
-[InProcess, WarmupCount(1), IterationCount(MeasuredIterations)] // in process: a separate build times out on this 2-core machine
+[Config(typeof(LongInProcess))]
 public class ProfileReadBenchmarks
 {
+    /// <summary>In process (a separate build times out on this 2-core machine), with a longer limit
+    /// than [InProcess]'s: activating 100k sessions alone takes 1–2 minutes here.</summary>
+    private sealed class LongInProcess : ManualConfig
+    {
+        public LongInProcess() => AddJob(Job.Default
+            .WithToolchain(new InProcessEmitToolchain(TimeSpan.FromMinutes(30), logOutput: true))
+            .WithWarmupCount(1).WithIterationCount(MeasuredIterations));
+    }
+
     private const int Sessions = 100_000;
     private const int Reads = 20_000;
-    private const int Readers = 8;
+    private const int Readers = 4;
     private const int Products = 100;
     private const int Dimensions = 384; // MiniLM embedding size
     private IHost _host = null!;
