@@ -62,7 +62,7 @@ public sealed partial class ProductIndex
                         int slot = start + i;
                         string? id = _ids[slot];
                         if (id is null) continue;
-                        int len = Encoding.UTF8.GetBytes(id, record.AsSpan(2));
+                        int len = System.Text.Encoding.UTF8.GetBytes(id, record.AsSpan(2));
                         BinaryPrimitives.WriteUInt16LittleEndian(record, (ushort)len);
                         int at = 2 + len;
                         BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(at), _category[slot]);
