@@ -11,6 +11,9 @@ public struct Q8MatParams
 
     /// <summary>Q8_0 blocks per row (cols / 32).</summary>
     public int Blocks;
+
+    /// <summary>1: add the product into target 0's output (<c>y0 += W0 · x</c>, the residual add fused); 0: overwrite.</summary>
+    public int Accumulate;
 }
 
 /// <summary>
@@ -37,7 +40,11 @@ public static class MatVecQ8_0Kernel
         if (row < p.Rows0)
         {
             float s = RowDot(w0, row, xq, xd, r, p.Blocks);
-            if (Warp.IsFirstLane) y0[(long)r * p.Rows0 + row] = s;
+            if (Warp.IsFirstLane)
+            {
+                long o = (long)r * p.Rows0 + row;
+                y0[o] = p.Accumulate != 0 ? y0[o] + s : s;
+            }
         }
         else if (row < p.Rows0 + p.Rows1)
         {
@@ -55,8 +62,9 @@ public static class MatVecQ8_0Kernel
 
     /// <summary>
     /// The whole warp's dot of weight row <paramref name="row"/> with input row <paramref name="r"/>.
-    /// Each lane takes two quarter blocks per pass (one warp-width apart) so that twice the bytes are in
-    /// flight before the arithmetic needs them.
+    /// Each lane takes four quarter blocks per pass (a warp-width apart: each load instruction of the warp
+    /// still reads 8 consecutive blocks) so that four items' loads are in flight before the arithmetic
+    /// needs them; then pairs, then one.
     /// </summary>
     private static float RowDot(ArrayView<ushort> w, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks)
     {
@@ -66,6 +74,14 @@ public static class MatVecQ8_0Kernel
         int step = Warp.WarpSize;
         float sum = 0;
         int it = Warp.LaneIdx;
+        for (; it + 3 * step < items; it += 4 * step)
+        {
+            float s0 = Item(w, rowBase, xq, xd, xBase, it);
+            float s1 = Item(w, rowBase, xq, xd, xBase, it + step);
+            float s2 = Item(w, rowBase, xq, xd, xBase, it + 2 * step);
+            float s3 = Item(w, rowBase, xq, xd, xBase, it + 3 * step);
+            sum += (s0 + s1) + (s2 + s3);
+        }
         for (; it + step < items; it += 2 * step)
             sum += Item(w, rowBase, xq, xd, xBase, it) + Item(w, rowBase, xq, xd, xBase, it + step);
         if (it < items) sum += Item(w, rowBase, xq, xd, xBase, it);
