@@ -222,8 +222,29 @@ internal static class Benchmarks
         Time($"rmsnorm+quantize {d}", () => g.RmsNorm(x, norm, y, 1, d, 1e-5f), 3.0 * d * 4);
         Time($"rope q {shape.Heads}x{shape.HeadDim}", () => g.Rope(q, 1, shape.Heads, shape.HeadDim, pos, 10000f, RopeStyle.Normal), 2.0 * d * 4);
         Time($"attention+quantize decode at {p} positions", () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
+        using (var k1 = Upload(g, t.Floats(shape.KvDim)))
+        {
+            // The decoder's one-launch attention block: RoPE of q and k, KV store at p-1, attention, quantize.
+            Time($"rope+store+attention+quantize decode at {p} positions (fused)",
+                () => g.RopeStoreKvAttention(cache, 0, q, k1, k1, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
+                2.0 * p * shape.KvDim * 4);
+            Time($"rope q+k + kv store (fused)",
+                () => g.RopeStoreKv(cache, 0, q, k1, k1, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
+                2.0 * (d + 2 * shape.KvDim) * 4);
+        }
         Time($"swiglu+quantize {ff}", () => g.SwiGlu(h1, h2, h1, ff), 3.0 * ff * 4);
         Time($"add {d}", () => g.Add(x, y, d), 3.0 * d * 4);
+        using (var wo = g.LoadWeight(t.CreateRandomQ8_0("wo", d, d)))
+        using (var scratch = g.Allocate(d))
+        {
+            g.RmsNorm(x, norm, y, 1, d, 1e-5f); // y is quantized by its producer, as the attention output is in decode
+            double bytes = d * (double)d / 32 * 34;
+            Time($"rmsnorm+quantize, then o-projection {d}x{d} added into the residual (MatMulAdd): 2 launches", () =>
+            {
+                g.RmsNorm(x, norm, y, 1, d, 1e-5f);
+                g.MatMulAdd(y, 1, new MatMulTarget(wo, scratch), x);
+            }, bytes);
+        }
     }
 
     /// <summary>Greedy decode at batch 1 over synthetic Q8_0 weights of a real model's shape, through the ILGPU backend.</summary>
