@@ -196,8 +196,49 @@ internal static class Benchmarks
     }
 
     /// <summary>Time per launch of the other decode ops at the TinyLlama-1.1B width (launch-bound at batch 1).</summary>
+    private static void EmptyKernel(Index1D i, ArrayView<float> a) { }
+
+    private static void EmptyWideKernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d, ArrayView<float> e,
+        ArrayView<int> f, ArrayView<int> g, ArrayView<float> h, ArrayView<float> i, ArrayView<float> j, ArrayView<float> k, AttentionParams p) { }
+
+    /// <summary>
+    /// Host cost of one ILGPU launch: empty kernels launched back to back, host time of the loop (before waiting)
+    /// and total per launch; an implicitly grouped one-view kernel and an explicitly grouped kernel with the
+    /// attention kernel's 11 views + parameter struct.
+    /// </summary>
+    private static void LaunchCost(IlgpuBackend g, Report r)
+    {
+        var acc = g.Device.Accelerator;
+        using var buf = acc.Allocate1D<float>(1024);
+        using var ibuf = acc.Allocate1D<int>(1024);
+        ArrayView<float> v = buf.View;
+        ArrayView<int> iv = ibuf.View;
+        var small = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(EmptyKernel);
+        var wide = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(EmptyWideKernel);
+        int group = Math.Min(256, acc.MaxNumThreadsPerGroup);
+        group -= group % acc.WarpSize;
+        var config = new KernelConfig(new Index2D(32, 1), new Index2D(group, 1));
+        int count = Timing.Quick ? 20 : 2000;
+        void Measure(string name, Action launch)
+        {
+            for (int i = 0; i < 10; i++) launch();
+            acc.Synchronize();
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < count; i++) launch();
+            double host = Stopwatch.GetElapsedTime(start).TotalSeconds / count;
+            acc.Synchronize();
+            double total = Stopwatch.GetElapsedTime(start).TotalSeconds / count;
+            r.Line($"   launch cost, {name}: host {Us(host)}, with the device {Us(total)} per launch ({count} back to back)");
+            r.Row("launch", name, $"host {Us(host)}, total {Us(total)}", "");
+        }
+        Measure("empty kernel, 1 view, auto-grouped", () => small(1024, v));
+        Measure("empty kernel, 11 views + params, explicit config", () => wide(config, v, v, v, v, v, iv, iv, v, v, v, v, default));
+    }
+
     public static void OpTimings(IlgpuBackend g, Sizes s, double copyBw, Report r)
     {
+        LaunchCost(g, r);
         var shape = s.CheckShape;
         int d = shape.Dim, ff = shape.FeedForward, p = s.AttentionPositions;
         using var t = new HostTensors(77);
@@ -282,8 +323,13 @@ internal static class Benchmarks
             var timer2 = Stopwatch.StartNew();
             int pos2 = pos;
             for (int i = 0; i < s.DecodeTokens && pos2 < shape.Context; i++) llama.Enqueue([token], pos2++);
+            // Host time to enqueue (before waiting): if it is close to the total the decode is bound by the host's
+            // launch cost; if far below, by the GPU's kernels (CUDA queues about a thousand launches ahead).
+            double host2 = timer2.Elapsed.TotalSeconds / Math.Max(1, pos2 - pos);
             g.Synchronize();
             double sec2 = timer2.Elapsed.TotalSeconds / Math.Max(1, pos2 - pos);
+            r.Line($"   enqueue-only: host {host2 * 1e3:F2} ms/token of {sec2 * 1e3:F2} ms/token ({host2 / Math.Max(1, launches) * 1e6:F1} µs host per launch)");
+            r.Row("decode", $"{model.Name} host enqueue time", $"{host2 * 1e3:F2} of {sec2 * 1e3:F2} ms/tok", "");
 
             double limit = copyBw / bytesPerToken;
             r.Line($"   {verdict} decode {1 / sec:F0} tok/s ({sec * 1e3:F2} ms/token), {launches:F0} launches/token, effective {GBs(bytesPerToken, sec)} ({Pct(bytesPerToken / sec, copyBw)} of copy; bandwidth limit {limit:F0} tok/s); without reading logits {1 / sec2:F0} tok/s");

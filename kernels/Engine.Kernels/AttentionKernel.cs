@@ -39,7 +39,7 @@ public struct AttentionParams
 /// shared memory; (1) each thread owns positions and computes q·k_t with four independent accumulators (four
 /// loads in flight, not one); (2) max-subtracted exponentials and their sum; (3) the group splits into
 /// <c>slices = group / headDim</c> slices, each thread summing p_t · v_t[i] over every slices-th position with
-/// four accumulators, and the slices' partial sums meet in shared memory. (The previous form had one thread per
+/// eight accumulators, and the slices' partial sums meet in shared memory. (The previous form had one thread per
 /// output dimension walk all positions one dependent load at a time: latency × positions.)
 /// </para>
 /// <para>
@@ -156,21 +156,29 @@ public static class AttentionKernel
             for (int i = i0; i < d; i += iStep)
             {
                 long vi = kvOff + i;
-                float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
                 int t = slice;
                 int step = slices;
-                for (; t + 3 * step < cached; t += 4 * step)
+                long vStep = (long)step * p.KvDim;
+                // Eight positions per pass: eight independent value loads in flight per thread.
+                for (; t + 7 * step < cached; t += 8 * step)
                 {
-                    a0 += scores[sBase + t] * values[vi + (long)t * p.KvDim];
-                    a1 += scores[sBase + t + step] * values[vi + (long)(t + step) * p.KvDim];
-                    a2 += scores[sBase + t + 2 * step] * values[vi + (long)(t + 2 * step) * p.KvDim];
-                    a3 += scores[sBase + t + 3 * step] * values[vi + (long)(t + 3 * step) * p.KvDim];
+                    long v0 = vi + (long)t * p.KvDim;
+                    long s0 = sBase + t;
+                    a0 += scores[s0] * values[v0];
+                    a1 += scores[s0 + step] * values[v0 + vStep];
+                    a2 += scores[s0 + 2 * step] * values[v0 + 2 * vStep];
+                    a3 += scores[s0 + 3 * step] * values[v0 + 3 * vStep];
+                    a4 += scores[s0 + 4 * step] * values[v0 + 4 * vStep];
+                    a5 += scores[s0 + 5 * step] * values[v0 + 5 * vStep];
+                    a6 += scores[s0 + 6 * step] * values[v0 + 6 * vStep];
+                    a7 += scores[s0 + 7 * step] * values[v0 + 7 * vStep];
                 }
                 for (; t < cached; t += step)
                     a0 += scores[sBase + t] * values[vi + (long)t * p.KvDim];
                 if (fused && pos % slices == slice)
                     a1 += scores[sBase + pos] * vNew[freshBase + i];
-                partial[slice * d + i] = (a0 + a1) + (a2 + a3);
+                partial[slice * d + i] = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
             }
         }
         Group.Barrier();

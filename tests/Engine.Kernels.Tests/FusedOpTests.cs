@@ -79,9 +79,9 @@ public class FusedOpTests
             var cCache = cpu.AllocateKvCache(2, Context, kvDim);
             using var go = gpu.Allocate(Context * width);
             var co = cpu.Allocate(Context * width);
-            // A prefill of 6 rows (several-row path: RopeStoreKv + Attention), then decode steps at 6, 7, 8 (one launch each):
-            // each step must also leave its k/v in the cache for the next.
-            foreach (var (n, start) in new[] { (6, 0), (1, 6), (1, 7), (1, 8) })
+            // A prefill of 17 rows (several-row path: RopeStoreKv + Attention), then decode steps at 17, 18, 19 (one launch
+            // each; 17+ positions run the kernel's 8-positions-per-pass loop): each step must leave its k/v in the cache.
+            foreach (var (n, start) in new[] { (17, 0), (1, 17), (1, 18), (1, 19) })
             {
                 var q = t.Floats(n * width);
                 var k = t.Floats(n * kvDim);
