@@ -483,6 +483,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _xd?.Dispose();
         _scores?.Dispose();
         _ints?.Dispose();
+        DisposeEncoder();
         foreach (var f in _ropeFreqs.Values) f.Dispose();
         _dummyF.Dispose();
         _dummyU.Dispose();

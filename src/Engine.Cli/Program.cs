@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(HealthCommand.Create());
         root.Subcommands.Add(LoadgenCommand.Create());
         root.Subcommands.Add(StatsCommand.Create());
+        root.Subcommands.Add(EmbedCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -109,6 +109,35 @@ internal sealed class ProfilingBackend(IComputeBackend inner) : IComputeBackend
         Record("Add", t, 0);
     }
 
+    public void LayerNorm(DeviceBuffer x, DeviceWeight weight, DeviceWeight bias, DeviceBuffer dst, int n, int dim, float eps)
+    {
+        long t = Stopwatch.GetTimestamp();
+        inner.LayerNorm(x, weight, bias, dst, n, dim, eps);
+        Record($"LayerNorm {dim}", t, 0);
+    }
+
+    public void Gelu(DeviceBuffer x, DeviceBuffer dst, int count)
+    {
+        long t = Stopwatch.GetTimestamp();
+        inner.Gelu(x, dst, count);
+        Record("Gelu", t, 0);
+    }
+
+    public void Softmax(DeviceBuffer x, int n, int dim)
+    {
+        long t = Stopwatch.GetTimestamp();
+        inner.Softmax(x, n, dim);
+        Record($"Softmax {dim}", t, 0);
+    }
+
+    public void EncoderAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+                                 ReadOnlySpan<int> sequenceLengths, int heads, int headDim, float scale)
+    {
+        long t = Stopwatch.GetTimestamp();
+        inner.EncoderAttention(q, k, v, output, sequenceLengths, heads, headDim, scale);
+        Record($"EncoderAttention {heads}×{headDim}", t, 0);
+    }
+
     public void Dispose() => inner.Dispose();
 
     private static string MatMulKey(ReadOnlySpan<MatMulTarget> targets)

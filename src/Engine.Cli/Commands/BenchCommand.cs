@@ -24,6 +24,44 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks of the engine against reference engines.");
         command.Subcommands.Add(CreateDecode());
+        command.Subcommands.Add(CreateStreams());
+        return command;
+    }
+
+    private static Command CreateStreams()
+    {
+        var model = new Option<string>("--model") { Description = "GGUF model file (llama family).", Required = true };
+        var threads = new Option<int>("--threads") { Description = "CPU backend threads.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var streams = new Option<int>("--streams") { Description = "Concurrent streams of the batched run.", DefaultValueFactory = _ => 16 };
+        var tokens = new Option<int>("--tokens") { Description = "Tokens each stream generates.", DefaultValueFactory = _ => 64 };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of every stream and probe.", DefaultValueFactory = _ => 8 };
+        var rounds = new Option<int>("--rounds") { Description = "Timed rounds of each configuration, after one warm-up round.", DefaultValueFactory = _ => 3 };
+        var running = new Option<int>("--ttft-running") { Description = "Streams decoding while the time-to-first-token probes arrive.", DefaultValueFactory = _ => 8 };
+        var probes = new Option<int>("--ttft-probes") { Description = "Time-to-first-token probes (idle and loaded each).", DefaultValueFactory = _ => 5 };
+        var profile = new Option<bool>("--profile") { Description = "Also time every backend op of one extra batched round and print µs per step by op." };
+        var command = new Command("streams", "Continuous batching: aggregate decode tokens/s of N concurrent streams vs 1, and time to first token with streams running.");
+        foreach (var option in new Option[] { model, threads, streams, tokens, promptTokens, rounds, running, probes, profile })
+            command.Options.Add(option);
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            var settings = new StreamsBenchSettings(
+                parse.GetValue(model)!,
+                Positive(parse.GetValue(threads), "--threads"),
+                Positive(parse.GetValue(streams), "--streams"),
+                Positive(parse.GetValue(tokens), "--tokens"),
+                Positive(parse.GetValue(promptTokens), "--prompt-tokens"),
+                Positive(parse.GetValue(rounds), "--rounds"),
+                Positive(parse.GetValue(running), "--ttft-running"),
+                Positive(parse.GetValue(probes), "--ttft-probes"));
+            if (!File.Exists(settings.ModelPath))
+                throw new UserInputException($"{settings.ModelPath}: no such file");
+            var result = StreamsBenchmark.Run(settings, message => Console.Error.WriteLine(message));
+            var console = AnsiConsole.Console;
+            if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, TableWidth);
+            if (parse.GetValue(profile)) StreamsBenchmark.Profile(settings, settings.Streams, console);
+            StreamsBenchReport.Write(result, console, Console.Out);
+            return ExitCodes.Ok;
+        }));
         return command;
     }
 

@@ -92,10 +92,10 @@ internal static class ServeCommand
             }
             int demoProducts = r.GetValue(demoCatalog);
             if (demoProducts < 0) throw new UserInputException("--demo-catalog must be ≥ 0");
-            DemoCatalogRecommender? recommend = demoProducts > 0 ? new DemoCatalogRecommender(demoProducts) : null;
+            RecommendBatcher? recommend = demoProducts > 0 ? new RecommendBatcher(new DemoCatalogRecommender(demoProducts)) : null;
             Console.Error.WriteLine(recommend is null
                 ? "engine: --demo-catalog 0: Recommend answers \"ranking not available in this build\""
-                : $"engine: Recommend ranks a seeded demo catalog of {demoProducts} products (exact int8 scan, 384 dims) until the real ranking lands");
+                : $"engine: Recommend ranks a seeded demo catalog of {demoProducts} products (exact int8 scan, 384 dims; concurrent requests batched into one scan) until the real ranking lands");
             Console.Error.WriteLine(redisConnection is null
                 ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
@@ -105,7 +105,7 @@ internal static class ServeCommand
                 Recommend = recommend,
                 Generate = generate,
                 Events = events,
-                StatsSources = generate is null ? [controlStats] : [controlStats, generate],
+                StatsSources = new IStatsSource?[] { controlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
             }, control).GetAwaiter().GetResult();
             var server = host.Server;
             Console.Error.WriteLine($"engine: control plane silo up (silo port {control.SiloPort}, gateway port {control.GatewayPort}); Events are acknowledged once stored");
@@ -124,6 +124,7 @@ internal static class ServeCommand
             try { finalStats = host.ControlStatsJsonAsync(indented: false).GetAwaiter().GetResult(); }
             catch (Exception e) when (e is not OutOfMemoryException) { finalStats = $"(control stats unavailable: {e.Message})"; }
             host.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            recommend?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             scheduler?.Dispose();
             llama?.Dispose();
             backend?.Dispose();

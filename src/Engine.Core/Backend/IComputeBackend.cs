@@ -119,4 +119,32 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>Residual add in place: <c>x[i] += y[i]</c> for the first <paramref name="count"/> elements.</summary>
     void Add(DeviceBuffer x, DeviceBuffer y, int count);
+
+    // ---- encoder ops (BERT) -------------------------------------------------------------------
+
+    /// <summary>
+    /// LayerNorm of each row: <c>dst[r, i] = (x[r, i] - mean_r) / sqrt(var_r + eps) * weight[i] + bias[i]</c>,
+    /// var_r the population variance of row r, computed in f32. x and dst are <c>[n, dim]</c>; weight and
+    /// bias are <c>[dim]</c>. dst may equal x.
+    /// </summary>
+    void LayerNorm(DeviceBuffer x, DeviceWeight weight, DeviceWeight bias, DeviceBuffer dst, int n, int dim, float eps);
+
+    /// <summary>
+    /// Exact (erf) GELU, as BERT: <c>dst[i] = 0.5 x (1 + erf(x / sqrt 2))</c> for the first
+    /// <paramref name="count"/> elements. dst may equal x.
+    /// </summary>
+    void Gelu(DeviceBuffer x, DeviceBuffer dst, int count);
+
+    /// <summary>Row-wise softmax in place on <c>x [n, dim]</c> (max-subtracted, f32).</summary>
+    void Softmax(DeviceBuffer x, int n, int dim);
+
+    /// <summary>
+    /// Masked bidirectional multi-head attention over packed sequences (the encoder's attention).
+    /// q, k, v and output are <c>[n, heads * headDim]</c>; the n rows are consecutive sequences whose
+    /// lengths are <paramref name="sequenceLengths"/> (sum = n). Each row attends, per head, to every row
+    /// of its own sequence and to no other (what a padding attention mask does), scores multiplied by
+    /// <paramref name="scale"/>, softmax in f32.
+    /// </summary>
+    void EncoderAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+                          ReadOnlySpan<int> sequenceLengths, int heads, int headDim, float scale);
 }

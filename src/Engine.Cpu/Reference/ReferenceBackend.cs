@@ -12,7 +12,7 @@ namespace Engine.Cpu.Reference;
 /// Q8_0 products follow llama.cpp exactly: activations quantized with <see cref="Q8_0.QuantizeRow(ReadOnlySpan{float}, Span{BlockQ8_0})"/>,
 /// int32 sum of int8 products per block, times <c>d_w * d_x</c>, summed in f32 block by block.
 /// </summary>
-public sealed unsafe class ReferenceBackend : IComputeBackend
+public sealed unsafe partial class ReferenceBackend : IComputeBackend
 {
     public string Name => "reference";
 

@@ -73,7 +73,7 @@ internal sealed class ByteLevelBpeGgufTokenizer : GgufTokenizer
     // The vocabulary spelling of a text: its UTF-8 bytes written in GPT-2's byte alphabet.
     private static string ToByteAlphabet(ReadOnlySpan<char> text)
     {
-        byte[] bytes = Encoding.UTF8.GetBytes(text.ToArray());
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(text.ToArray());
         return string.Create(bytes.Length, bytes, static (dest, b) =>
         {
             for (int i = 0; i < b.Length; i++) dest[i] = ByteLevelAlphabet.CharOf(b[i]);
@@ -92,11 +92,11 @@ internal sealed class ByteLevelBpeGgufTokenizer : GgufTokenizer
                 {
                     int b = ByteLevelAlphabet.ByteOf(c);
                     if (b >= 0) output.Add((byte)b);
-                    else output.AddRange(Encoding.UTF8.GetBytes(c.ToString()));
+                    else output.AddRange(System.Text.Encoding.UTF8.GetBytes(c.ToString()));
                 }
                 break;
             case GgufTokenType.Control or GgufTokenType.Unknown or GgufTokenType.UserDefined:
-                output.AddRange(Encoding.UTF8.GetBytes(text));
+                output.AddRange(System.Text.Encoding.UTF8.GetBytes(text));
                 break;
         }
     }

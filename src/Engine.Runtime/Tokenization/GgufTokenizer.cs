@@ -216,7 +216,7 @@ public abstract class GgufTokenizer
             bytes.AddRange(piece);
         }
         if (cleanSpaces ?? CleanSpaces) SpaceCleanup.Apply(bytes);
-        return Encoding.UTF8.GetString(CollectionsMarshal.AsSpan(bytes));
+        return System.Text.Encoding.UTF8.GetString(CollectionsMarshal.AsSpan(bytes));
     }
 
     /// <summary>A detokenizer for a generation: append ids one at a time, get back the text they complete.</summary>

@@ -150,13 +150,13 @@ internal sealed class SentencePieceGgufTokenizer : GgufTokenizer
         switch (type)
         {
             case GgufTokenType.Normal:
-                output.AddRange(Encoding.UTF8.GetBytes(text.Replace(SpaceMark, ' ')));
+                output.AddRange(System.Text.Encoding.UTF8.GetBytes(text.Replace(SpaceMark, ' ')));
                 break;
             case GgufTokenType.Byte:
                 output.Add(ParseByteToken(text));
                 break;
             case GgufTokenType.Control or GgufTokenType.Unknown or GgufTokenType.UserDefined:
-                output.AddRange(Encoding.UTF8.GetBytes(text));
+                output.AddRange(System.Text.Encoding.UTF8.GetBytes(text));
                 break;
         }
     }

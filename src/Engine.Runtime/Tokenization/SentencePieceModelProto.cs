@@ -115,11 +115,11 @@ internal static class SentencePieceModelProto
 
         public void WriteString(int field, string value)
         {
-            int byteCount = Encoding.UTF8.GetByteCount(value);
+            int byteCount = System.Text.Encoding.UTF8.GetByteCount(value);
             WriteTag(field, WireLengthDelimited);
             WriteRawVarint((ulong)byteCount);
             Ensure(byteCount);
-            _length += Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length));
+            _length += System.Text.Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_length));
         }
 
         public void WriteMessage(int field, ProtoWriter message)

@@ -51,9 +51,9 @@ public sealed class LlamaConfigErrorTests : IDisposable
         // The value string "llama" of general.architecture follows its key; patch only that occurrence.
         string path = Patched(b =>
         {
-            int key = IndexOf(b, Encoding.ASCII.GetBytes("general.architecture"));
-            int value = IndexOf(b, Encoding.ASCII.GetBytes("llama"), key + "general.architecture".Length);
-            Encoding.ASCII.GetBytes("gpt_x").CopyTo(b, value);
+            int key = IndexOf(b, System.Text.Encoding.ASCII.GetBytes("general.architecture"));
+            int value = IndexOf(b, System.Text.Encoding.ASCII.GetBytes("llama"), key + "general.architecture".Length);
+            System.Text.Encoding.ASCII.GetBytes("gpt_x").CopyTo(b, value);
         });
         var e = Assert.Throws<GgufFormatException>(() => Load(path));
         Assert.Equal("general.architecture", e.Field);
@@ -104,13 +104,13 @@ public sealed class LlamaConfigErrorTests : IDisposable
     private static void ReplaceAscii(byte[] b, string from, string to)
     {
         Assert.Equal(from.Length, to.Length);
-        Encoding.ASCII.GetBytes(to).CopyTo(b, IndexOf(b, Encoding.ASCII.GetBytes(from)));
+        System.Text.Encoding.ASCII.GetBytes(to).CopyTo(b, IndexOf(b, System.Text.Encoding.ASCII.GetBytes(from)));
     }
 
     /// <summary>A uint32 metadata value: the key's bytes, then its type (u32 = 4), then the value.</summary>
     private static void SetUInt32Value(byte[] b, string key, uint value)
     {
-        int at = IndexOf(b, Encoding.ASCII.GetBytes(key)) + key.Length;
+        int at = IndexOf(b, System.Text.Encoding.ASCII.GetBytes(key)) + key.Length;
         Assert.Equal((uint)GgufValueType.UInt32, BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(at)));
         BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at + 4), value);
     }
@@ -118,7 +118,7 @@ public sealed class LlamaConfigErrorTests : IDisposable
     private static int IndexOf(byte[] b, byte[] what, int from = 0)
     {
         int i = b.AsSpan(from).IndexOf(what);
-        Assert.True(i >= 0, $"'{Encoding.ASCII.GetString(what)}' not found in the fixture");
+        Assert.True(i >= 0, $"'{System.Text.Encoding.ASCII.GetString(what)}' not found in the fixture");
         return from + i;
     }
 }

@@ -1,0 +1,322 @@
+using System.Numerics;
+using Engine.Core.Backend;
+using Engine.Core.Quant;
+
+namespace Engine.Runtime.Ranking;
+
+/// <summary>
+/// The product-vector index: one int8 vector per product (<see cref="Int8Vector"/>: one f32 scale per vector,
+/// scale = max|x| / 127) in an <see cref="IVectorStore"/> of the given <see cref="IVectorScanner"/> (SIMD CPU, or
+/// a GPU), facet arrays for filtering, and id ↔ slot maps. Upsert and remove never rebuild: a product owns a slot,
+/// a removed product's slot goes on a free list and is reused, and only that one row is written to the scanner.
+/// Search builds a bitmap of the slots that are live and pass the filter and scans under it (exact filtering).
+/// <para>
+/// Threading: a reader-writer lock. Searches (and <see cref="Save"/>) take it shared and run concurrently with each
+/// other; <see cref="Upsert"/>, <see cref="UpsertBatch"/> and <see cref="Remove"/> take it exclusively, so a write
+/// waits for the scans in flight (a 1M × 384 scan is tens of milliseconds) and a search sees each write whole.
+/// </para>
+/// Bad input (wrong dimension, NaN or infinite values, empty id, negative or NaN price, k &lt; 1) throws
+/// <see cref="ArgumentException"/> before anything changes.
+/// </summary>
+public sealed partial class ProductIndex : IDisposable
+{
+    /// <summary>Slots allocated when the first product arrives; the store then doubles.</summary>
+    private const int InitialCapacity = 1024;
+
+    private readonly IVectorStore _store;
+    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly Dictionary<string, int> _slotOf = new(StringComparer.Ordinal);
+    private readonly Stack<int> _free = new();
+    private string?[] _ids = [];     // [capacity] product id of a slot, null when free
+    private int[] _category = [];    // [capacity]
+    private float[] _price = [];     // [capacity]
+    private ulong[] _live = [];      // [capacity/64] bitmap: slot holds a product
+    private ulong[] _inStock = [];   // [capacity/64] bitmap
+    private int _highWater;          // slots [0, _highWater) have been used
+    private long _version;
+    private bool _disposed;
+
+    /// <summary>An empty index of <paramref name="dimensions"/>-value vectors scanned by <paramref name="scanner"/>.</summary>
+    public ProductIndex(int dimensions, IVectorScanner scanner)
+        : this(dimensions, scanner, 0) { }
+
+    private ProductIndex(int dimensions, IVectorScanner scanner, int capacity)
+    {
+        ArgumentNullException.ThrowIfNull(scanner);
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimensions, 1);
+        Dimensions = dimensions;
+        _store = scanner.CreateStore(dimensions, capacity);
+        Grow(capacity);
+    }
+
+    /// <summary>Values per vector.</summary>
+    public int Dimensions { get; }
+
+    /// <summary>Products in the index.</summary>
+    public int Count
+    {
+        get { _lock.EnterReadLock(); try { return _slotOf.Count; } finally { _lock.ExitReadLock(); } }
+    }
+
+    /// <summary>Bumps by one on every successful <see cref="Upsert"/>, <see cref="UpsertBatch"/> (once per batch) and <see cref="Remove"/> of a present id.</summary>
+    public long Version => Interlocked.Read(ref _version);
+
+    /// <summary>Adds the product or replaces its vector and facets.</summary>
+    public void Upsert(string productId, ReadOnlySpan<float> vector, ProductFacets facets)
+    {
+        CheckId(productId, nameof(productId));
+        CheckFacets(facets, nameof(facets));
+        if (vector.Length != Dimensions) throw new ArgumentException($"vector has {vector.Length} values, the index {Dimensions}", nameof(vector));
+        var q = new sbyte[Dimensions];
+        float scale = Int8Vector.Quantize(vector, q); // throws on NaN/∞ before anything changes
+        _lock.EnterWriteLock();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Reserve(1);
+            Put(productId, q, scale, facets);
+            _version++;
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>Upserts <c>ids.Count</c> products, <paramref name="vectors"/> <c>[n, Dimensions]</c>; all or nothing (every input is checked first). A repeated id: the last one wins.</summary>
+    public void UpsertBatch(IReadOnlyList<string> ids, ReadOnlySpan<float> vectors, IReadOnlyList<ProductFacets> facets)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(facets);
+        int n = ids.Count;
+        if (facets.Count != n) throw new ArgumentException($"{facets.Count} facets for {n} ids", nameof(facets));
+        if (vectors.Length != (long)n * Dimensions) throw new ArgumentException($"vectors has {vectors.Length} values, {n} × {Dimensions} expected", nameof(vectors));
+        var q = new sbyte[(long)n * Dimensions];
+        var scales = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            CheckId(ids[i], $"{nameof(ids)}[{i}]");
+            CheckFacets(facets[i], $"{nameof(facets)}[{i}]");
+            try { scales[i] = Int8Vector.Quantize(vectors.Slice(i * Dimensions, Dimensions), q.AsSpan(i * Dimensions, Dimensions)); }
+            catch (ArgumentException e) { throw new ArgumentException($"vector {i} ({ids[i]}): {e.Message}", nameof(vectors), e); }
+        }
+        _lock.EnterWriteLock();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Reserve(n);
+            for (int i = 0; i < n; i++) Put(ids[i], q.AsSpan(i * Dimensions, Dimensions), scales[i], facets[i]);
+            _version++;
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>Removes the product; false (and nothing changes) when the id is unknown.</summary>
+    public bool Remove(string productId)
+    {
+        ArgumentNullException.ThrowIfNull(productId);
+        _lock.EnterWriteLock();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_slotOf.Remove(productId, out int slot)) return false;
+            _ids[slot] = null;
+            _live[slot >> 6] &= ~(1UL << (slot & 63));
+            _inStock[slot >> 6] &= ~(1UL << (slot & 63));
+            _free.Push(slot);
+            _version++;
+            return true;
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>True when the product exists (and its facets); false for an unknown id.</summary>
+    public bool TryGetFacets(string productId, out ProductFacets facets)
+    {
+        ArgumentNullException.ThrowIfNull(productId);
+        _lock.EnterReadLock();
+        try
+        {
+            if (!_slotOf.TryGetValue(productId, out int slot)) { facets = default; return false; }
+            facets = new ProductFacets(_category[slot], _price[slot], ((_inStock[slot >> 6] >> (slot & 63)) & 1) != 0);
+            return true;
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>True when the product is in the index.</summary>
+    public bool Contains(string productId)
+    {
+        ArgumentNullException.ThrowIfNull(productId);
+        _lock.EnterReadLock();
+        try { return _slotOf.ContainsKey(productId); }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>The top <paramref name="k"/> products passing <paramref name="filter"/> by score against <paramref name="query"/> (<c>[Dimensions]</c>), best first; fewer when fewer pass.</summary>
+    public IReadOnlyList<SearchHit> Search(ReadOnlySpan<float> query, int k, ProductFilter filter)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        return SearchBatch(query, k, [filter])[0];
+    }
+
+    /// <summary>
+    /// One scan for many queries: <paramref name="queries"/> <c>[b, Dimensions]</c>, <paramref name="filters"/> one per query
+    /// (queries that share a filter object share its bitmap). Results per query as <see cref="Search"/>.
+    /// </summary>
+    public IReadOnlyList<SearchHit>[] SearchBatch(ReadOnlySpan<float> queries, int k, IReadOnlyList<ProductFilter> filters)
+    {
+        ArgumentNullException.ThrowIfNull(filters);
+        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
+        int batch = filters.Count;
+        if (batch == 0 || queries.Length != (long)batch * Dimensions)
+            throw new ArgumentException($"queries has {queries.Length} values for {batch} filters of {Dimensions}-vectors", nameof(queries));
+        for (int i = 0; i < queries.Length; i++)
+            if (!float.IsFinite(queries[i])) throw new ArgumentException($"query {i / Dimensions} value {i % Dimensions} is {queries[i]}: queries must be finite", nameof(queries));
+        for (int b = 0; b < batch; b++) CheckFilter(filters[b], b);
+
+        _lock.EnterReadLock();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var results = new IReadOnlyList<SearchHit>[batch];
+            int count = _slotOf.Count;
+            if (count == 0)
+            {
+                for (int b = 0; b < batch; b++) results[b] = [];
+                return results;
+            }
+            int kk = Math.Min(k, count);
+            int rowCount = _highWater;
+            int words = VectorScanArguments.MaskWords(rowCount);
+            // Distinct filters (by reference or value) get one bitmap each.
+            var distinct = new List<ProductFilter>();
+            var maskOfQuery = new int[batch];
+            for (int b = 0; b < batch; b++)
+            {
+                int m = distinct.FindIndex(f => ReferenceEquals(f, filters[b]) || f.Equals(filters[b]));
+                if (m < 0) { m = distinct.Count; distinct.Add(filters[b]); }
+                maskOfQuery[b] = m;
+            }
+            var masks = new ulong[(long)distinct.Count * words];
+            for (int m = 0; m < distinct.Count; m++) BuildMask(distinct[m], masks.AsSpan(m * words, words));
+            var rows = new int[batch * kk];
+            var scores = new float[batch * kk];
+            _store.Scan(queries, rowCount, masks, maskOfQuery, kk, rows, scores);
+            for (int b = 0; b < batch; b++)
+            {
+                var hits = new List<SearchHit>(kk);
+                for (int i = 0; i < kk; i++)
+                {
+                    int slot = rows[b * kk + i];
+                    if (slot < 0) break;
+                    hits.Add(new SearchHit(_ids[slot]!, scores[b * kk + i]));
+                }
+                results[b] = hits;
+            }
+            return results;
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>Bitmap of the live slots that pass <paramref name="filter"/>: <c>[words]</c>.</summary>
+    private void BuildMask(ProductFilter filter, Span<ulong> mask)
+    {
+        _live.AsSpan(0, mask.Length).CopyTo(mask);
+        if (filter.InStockOnly)
+            for (int w = 0; w < mask.Length; w++) mask[w] &= _inStock[w];
+        bool byPrice = filter.MinPrice > 0 || filter.MaxPrice < float.PositiveInfinity; // prices are ≥ 0
+        var categories = filter.Categories;
+        if (!byPrice && categories is null) return;
+        HashSet<int>? set = categories is { Count: > 8 } ? [.. categories] : null;
+        for (int w = 0; w < mask.Length; w++)
+        {
+            ulong bits = mask[w], keep = bits;
+            while (bits != 0)
+            {
+                int bit = BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                int slot = (w << 6) + bit;
+                bool pass = (!byPrice || (_price[slot] >= filter.MinPrice && _price[slot] <= filter.MaxPrice))
+                    && (categories is null || (set?.Contains(_category[slot]) ?? Contains(categories, _category[slot])));
+                if (!pass) keep &= ~(1UL << bit);
+            }
+            mask[w] = keep;
+        }
+
+        static bool Contains(IReadOnlyList<int> list, int value)
+        {
+            for (int i = 0; i < list.Count; i++) if (list[i] == value) return true;
+            return false;
+        }
+    }
+
+    /// <summary>Makes room for <paramref name="n"/> new products (before anything changes, so a failure leaves the index as it was).</summary>
+    private void Reserve(int n)
+    {
+        long needed = (long)_highWater + Math.Max(0, n - _free.Count);
+        if (needed <= _ids.Length) return;
+        if (needed > int.MaxValue / 2) throw new InvalidOperationException($"index full: {needed} slots");
+        int capacity = Math.Max(InitialCapacity, _ids.Length);
+        while (capacity < needed) capacity *= 2;
+        _store.EnsureCapacity(capacity);
+        Grow(capacity);
+    }
+
+    private void Grow(int capacity)
+    {
+        Array.Resize(ref _ids, capacity);
+        Array.Resize(ref _category, capacity);
+        Array.Resize(ref _price, capacity);
+        Array.Resize(ref _live, (capacity + 63) >> 6);
+        Array.Resize(ref _inStock, (capacity + 63) >> 6);
+    }
+
+    /// <summary>Writes one product into its slot (existing, free or new). Caller holds the write lock and has reserved room.</summary>
+    private void Put(string id, ReadOnlySpan<sbyte> values, float scale, ProductFacets facets)
+    {
+        if (!_slotOf.TryGetValue(id, out int slot))
+        {
+            slot = _free.Count > 0 ? _free.Pop() : _highWater++;
+            _slotOf.Add(id, slot);
+            _ids[slot] = id;
+        }
+        _store.WriteRow(slot, values, scale);
+        _category[slot] = facets.Category;
+        _price[slot] = facets.Price;
+        ulong bit = 1UL << (slot & 63);
+        _live[slot >> 6] |= bit;
+        if (facets.InStock) _inStock[slot >> 6] |= bit;
+        else _inStock[slot >> 6] &= ~bit;
+    }
+
+    private static void CheckId(string id, string name)
+    {
+        if (string.IsNullOrEmpty(id)) throw new ArgumentException("product id is null or empty", name);
+        if (System.Text.Encoding.UTF8.GetByteCount(id) > MaxIdBytes)
+            throw new ArgumentException($"product id is longer than {MaxIdBytes} UTF-8 bytes", name);
+    }
+
+    private static void CheckFacets(ProductFacets facets, string name)
+    {
+        if (!float.IsFinite(facets.Price) || facets.Price < 0)
+            throw new ArgumentException($"price {facets.Price} must be finite and ≥ 0", name);
+    }
+
+    private static void CheckFilter(ProductFilter? filter, int index)
+    {
+        if (filter is null) throw new ArgumentNullException($"filters[{index}]");
+        if (float.IsNaN(filter.MinPrice) || float.IsNaN(filter.MaxPrice))
+            throw new ArgumentException($"filter {index}: price bounds must not be NaN", "filters");
+    }
+
+    /// <summary>Frees the scanner's row storage.</summary>
+    public void Dispose()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _store.Dispose();
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+}

@@ -1,0 +1,235 @@
+using Engine.Protocol.Messages;
+
+namespace Engine.Server.Handlers;
+
+/// <summary>Limits of a <see cref="MicroBatcher{TItem, TResult}"/>.</summary>
+public sealed record MicroBatcherOptions
+{
+    /// <summary>Most items in one batch.</summary>
+    public int MaxBatch { get; init; } = 64;
+
+    /// <summary>Items waiting for a batch; one more is refused with <see cref="ServerOverloadedException"/>.</summary>
+    public int MaxQueue { get; init; } = 1024;
+
+    /// <summary>
+    /// Batches run at once. A batched scan usually spreads over the CPU's threads itself, so one worker
+    /// keeps the cores for it; items that arrive while it runs form the next batch.
+    /// </summary>
+    public int Workers { get; init; } = 1;
+
+    /// <summary>
+    /// How long a worker that found fewer than <see cref="MaxBatch"/> items waits for more before
+    /// running them. Zero (the default) adds no latency at low load: batches then form only from items
+    /// that arrive while a batch runs, which is exactly when batching pays.
+    /// </summary>
+    public TimeSpan Window { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Retry delay suggested to clients refused for a full queue.</summary>
+    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
+    public void Validate()
+    {
+        if (MaxBatch < 1) throw new ArgumentException($"max batch must be ≥ 1, found {MaxBatch}");
+        if (MaxQueue < 1) throw new ArgumentException($"max queue must be ≥ 1, found {MaxQueue}");
+        if (Workers < 1) throw new ArgumentException($"workers must be ≥ 1, found {Workers}");
+        if (Window < TimeSpan.Zero) throw new ArgumentException($"window must be ≥ 0, found {Window}");
+    }
+}
+
+/// <summary>
+/// Gathers items submitted concurrently (from any connections) into batches for one synchronous
+/// batched call: each worker takes every item waiting (up to <see cref="MicroBatcherOptions.MaxBatch"/>)
+/// and runs them together, so under load items pile up while a batch runs and the next call serves
+/// them all. The queue is bounded: past <see cref="MicroBatcherOptions.MaxQueue"/> waiting items a
+/// submission throws <see cref="ServerOverloadedException"/>. An item whose token is cancelled (client
+/// cancel, deadline) while it waits is answered at once and left out of its batch.
+/// </summary>
+/// <typeparam name="TItem">What a caller submits.</typeparam>
+/// <typeparam name="TResult">What it gets back.</typeparam>
+public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
+{
+    private readonly Func<IReadOnlyList<TItem>, BatchAnswer<TResult>[]> _process;
+    private readonly MicroBatcherOptions _options;
+    private readonly string _name;
+    private readonly Queue<Pending> _queue = new();   // guarded by itself
+    private readonly SemaphoreSlim _signal = new(0);  // one count per item enqueued
+    private readonly Task[] _workers;
+    private readonly CancellationTokenSource _stop = new();
+    private long _items, _batches, _rejected, _largestBatch;
+
+    /// <summary>Starts the workers.</summary>
+    /// <param name="process">The batched call: answer i for item i. Throwing fails every item of the batch.</param>
+    /// <param name="options">Limits, or null for defaults.</param>
+    /// <param name="name">Prefix of the stats entries and messages (e.g. "recommend").</param>
+    public MicroBatcher(Func<IReadOnlyList<TItem>, BatchAnswer<TResult>[]> process, MicroBatcherOptions? options = null, string name = "batch")
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        _process = process;
+        _options = options ?? new MicroBatcherOptions();
+        _options.Validate();
+        _name = name;
+        _workers = new Task[_options.Workers];
+        for (int i = 0; i < _workers.Length; i++)
+            _workers[i] = Task.Factory.StartNew(WorkLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary>Items answered by a batch since start.</summary>
+    public long Items => Interlocked.Read(ref _items);
+
+    /// <summary>Batched calls since start.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Submissions refused as overloaded since start.</summary>
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    /// <summary>The most items one batch served.</summary>
+    public long LargestBatch => Interlocked.Read(ref _largestBatch);
+
+    /// <summary>Items waiting now.</summary>
+    public int Queued
+    {
+        get { lock (_queue) return _queue.Count; }
+    }
+
+    /// <summary>Queues <paramref name="item"/> for the next batch, or throws <see cref="ServerOverloadedException"/> when the queue is full.</summary>
+    public Task<TResult> SubmitAsync(TItem item, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        var pending = new Pending(item, cancellationToken);
+        lock (_queue)
+        {
+            if (_queue.Count >= _options.MaxQueue)
+            {
+                Interlocked.Increment(ref _rejected);
+                pending.Release();
+                throw new ServerOverloadedException($"{_name} full: {_options.MaxQueue} requests waiting", _options.RetryAfter);
+            }
+            _queue.Enqueue(pending);
+        }
+        _signal.Release();
+        return pending.Completion.Task;
+    }
+
+    private void WorkLoop()
+    {
+        var batch = new List<Pending>(_options.MaxBatch);
+        var items = new List<TItem>(_options.MaxBatch);
+        while (true)
+        {
+            try { _signal.Wait(_stop.Token); }
+            catch (OperationCanceledException) { break; }
+            if (_options.Window > TimeSpan.Zero && Queued < _options.MaxBatch) Thread.Sleep(_options.Window);
+
+            // This wake-up's item plus whatever else waits. Every item taken consumes one signal count
+            // (its own or, if its Release has not happened yet, a later item's, whose worker then finds
+            // the queue short): counts never fall behind the queue, so no item is stranded.
+            batch.Clear();
+            lock (_queue)
+            {
+                while (batch.Count < _options.MaxBatch && _queue.TryDequeue(out Pending? p)) batch.Add(p);
+            }
+            for (int i = 1; i < batch.Count; i++) _signal.Wait(0);
+            Run(batch, items);
+        }
+        // Stopping: nothing more is run.
+        lock (_queue)
+        {
+            while (_queue.TryDequeue(out Pending? p))
+            {
+                p.Completion.TrySetException(new ServerOverloadedException($"{_name} stopping", _options.RetryAfter));
+                p.Release();
+            }
+        }
+    }
+
+    private void Run(List<Pending> batch, List<TItem> items)
+    {
+        items.Clear();
+        int live = 0;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            Pending p = batch[i];
+            if (p.Token.IsCancellationRequested)
+            {
+                p.Completion.TrySetCanceled(p.Token);
+                p.Release();
+                continue;
+            }
+            batch[live++] = p;
+            items.Add(p.Item);
+        }
+        batch.RemoveRange(live, batch.Count - live);
+        if (live == 0) return;
+
+        BatchAnswer<TResult>[] answers;
+        try
+        {
+            answers = _process(items);
+            if (answers.Length != live) throw new InvalidOperationException($"the batched call answered {answers.Length} items of {live}");
+        }
+        catch (Exception e)
+        {
+            foreach (Pending p in batch)
+            {
+                p.Completion.TrySetException(e);
+                p.Release();
+            }
+            return;
+        }
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _items, live);
+        long largest;
+        while (live > (largest = Interlocked.Read(ref _largestBatch)) && Interlocked.CompareExchange(ref _largestBatch, live, largest) != largest) { }
+        for (int i = 0; i < live; i++)
+        {
+            if (answers[i].Error is { } error) batch[i].Completion.TrySetException(error);
+            else batch[i].Completion.TrySetResult(answers[i].Result!);
+            batch[i].Release();
+        }
+    }
+
+    /// <summary>Adds <c>{name}.requests</c>, <c>.scans</c>, <c>.largest_batch</c>, <c>.rejected</c>, <c>.queued</c>.</summary>
+    public void Collect(ICollection<StatEntry> entries)
+    {
+        entries.Add(new StatEntry { Name = _name + ".requests", Value = Items });
+        entries.Add(new StatEntry { Name = _name + ".scans", Value = Batches });
+        entries.Add(new StatEntry { Name = _name + ".largest_batch", Value = LargestBatch });
+        entries.Add(new StatEntry { Name = _name + ".rejected", Value = Rejected });
+        entries.Add(new StatEntry { Name = _name + ".queued", Value = Queued });
+    }
+
+    /// <summary>Stops the workers after their current batch; items still queued get Overloaded.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        _stop.Cancel();
+        await Task.WhenAll(_workers).ConfigureAwait(false);
+        _stop.Dispose();
+        _signal.Dispose();
+    }
+
+    /// <summary>A queued item. Cancelling its token answers the caller at once; its batch then skips it.</summary>
+    private sealed class Pending
+    {
+        private readonly CancellationTokenRegistration _registration;
+
+        public Pending(TItem item, CancellationToken token)
+        {
+            Item = item;
+            Token = token;
+            if (token.CanBeCanceled)
+                _registration = token.Register(static s => ((Pending)s!).Cancel(), this);
+        }
+
+        public TItem Item { get; }
+        public CancellationToken Token { get; }
+        public TaskCompletionSource<TResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private void Cancel() => Completion.TrySetCanceled(Token);
+
+        /// <summary>Stops listening to the token (after the answer is set).</summary>
+        public void Release() => _registration.Dispose();
+    }
+}
