@@ -9,7 +9,7 @@ namespace Engine.Kernels;
 /// Two group reductions in f32 (mean, then squared deviations around it: no E[x²] − mean² cancellation);
 /// the reference sums in f64, the difference is within <see cref="EncoderKernelTolerances.LayerNorm"/>.
 /// dst may equal x: every thread reads the elements it writes, and the reductions' barriers order all
-/// reads of a row before its first write.
+/// reads of a row (its first element, the shift, included) before the first write.
 /// </summary>
 public static class LayerNormKernel
 {
@@ -20,17 +20,20 @@ public static class LayerNormKernel
     public static void Kernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> dst, int dim, float eps)
     {
         long row = (long)Grid.IdxX * dim;
+        // Shifted by the row's first element, as the CPU backend does: a row far from zero then sums small
+        // numbers, and x − shift is exact there (Sterbenz).
+        float shift = x[row];
         float sum = 0;
-        for (int i = Group.IdxX; i < dim; i += Group.DimX) sum += x[row + i];
-        float mean = Reductions.GroupSum(sum) / dim;
+        for (int i = Group.IdxX; i < dim; i += Group.DimX) sum += x[row + i] - shift;
+        float mean = Reductions.GroupSum(sum) / dim; // of the shifted values
         float ss = 0;
         for (int i = Group.IdxX; i < dim; i += Group.DimX)
         {
-            float d = x[row + i] - mean;
+            float d = x[row + i] - shift - mean;
             ss += d * d;
         }
         float inv = 1f / ILGPU.Algorithms.XMath.Sqrt(Reductions.GroupSum(ss) / dim + eps);
         for (int i = Group.IdxX; i < dim; i += Group.DimX)
-            dst[row + i] = (x[row + i] - mean) * inv * w[i] + b[i];
+            dst[row + i] = (x[row + i] - shift - mean) * inv * w[i] + b[i];
     }
 }

@@ -15,9 +15,14 @@ public sealed unsafe partial class CpuBackend
     // Below this many multiply-adds (q·k plus p·v over all rows and heads) encoder attention runs on the caller.
     private const long InlineEncoderAttentionMacs = 1 << 15;
 
+    // Below this many elements a row op (LayerNorm, GELU, softmax) runs on the caller: releasing the workers
+    // costs about a microsecond, as much as ~8K elements of GELU.
+    private const long InlineRowElements = 1 << 14;
+
     private EncoderAttentionJob? _encoderAttentionJob;
-    private int[] _rowSequenceStart = new int[16]; // [n] first row of each row's sequence
-    private int[] _rowSequenceLength = new int[16]; // [n] length of each row's sequence
+    private EncoderRowsJob? _rowsJob;
+    private int[] _sequenceStart = new int[8];  // [sequences] first row of each sequence
+    private int[] _sequenceLength = new int[8]; // [sequences] rows of each sequence
 
     public void LayerNorm(DeviceBuffer x, DeviceWeight weight, DeviceWeight bias, DeviceBuffer dst, int n, int dim, float eps)
     {
@@ -30,72 +35,90 @@ public sealed unsafe partial class CpuBackend
         if (bt.Cols < dim) throw new ArgumentException($"norm bias '{bt.Name}' has {bt.Cols} elements, rows have {dim}", nameof(bias));
         Need(xb, (long)n * dim, nameof(x));
         Need(yb, (long)n * dim, nameof(dst));
-        float* w = wt.Vector, b = bt.Vector;
+        RunRows(RowOp.LayerNorm, xb.Ptr, yb.Ptr, wt.Vector, bt.Vector, n, dim, eps);
+    }
+
+    private void LayerNormRows(float* x, float* dst, float* w, float* b, int r0, int r1, int dim, float eps)
+    {
         bool vector = Path != CpuKernelPath.Scalar;
-        for (int r = 0; r < n; r++)
+        for (int r = r0; r < r1; r++)
         {
-            float* row = xb.Ptr + (long)r * dim;
-            float* outRow = yb.Ptr + (long)r * dim;
+            float* row = x + (long)r * dim;
+            float* outRow = dst + (long)r * dim;
             if (vector) LayerNormRowVector(row, w, b, outRow, dim, eps);
             else LayerNormRowScalar(row, w, b, outRow, dim, eps);
         }
     }
 
-    /// <summary>Two passes in f32: mean, then the population variance around it (no E[x²] − mean² cancellation).</summary>
+    // LayerNorm rows in f32, three passes: the mean, the population variance around it (no E[x²] − mean²
+    // cancellation), the output. Values are first shifted by the row's first element: rows of a residual
+    // stream can sit far from zero (an offset of 100 against a spread of 1), where an f32 mean is off by
+    // half an ulp of the offset, ~1e-6 of the spread in every output (measured 2e-6 against the f64
+    // reference). x − shift is exact there (Sterbenz), and sums of the shifted values are sums of small numbers.
+
     private static void LayerNormRowScalar(float* row, float* w, float* b, float* outRow, int dim, float eps)
     {
-        // The mean is summed in f64: rows of a residual stream can sit far from zero, and an f32 running sum
-        // of a few hundred of them loses ~1e-6 of the mean (measured), which shows in every output.
+        // One running sum has no lanes to split it: its terms are added in f64 (each term is still f32).
+        float shift = row[0];
         double sum = 0;
-        for (int i = 0; i < dim; i++) sum += row[i];
-        float mean = (float)(sum / dim);
-        float ss = 0;
-        for (int i = 0; i < dim; i++) ss += (row[i] - mean) * (row[i] - mean);
-        float inv = 1f / MathF.Sqrt(ss / dim + eps);
-        for (int i = 0; i < dim; i++) outRow[i] = (row[i] - mean) * inv * w[i] + b[i];
+        for (int i = 0; i < dim; i++) sum += row[i] - shift;
+        float mean = (float)(sum / dim); // of the shifted values
+        double ss = 0;
+        for (int i = 0; i < dim; i++)
+        {
+            float d = row[i] - shift - mean;
+            ss += d * d;
+        }
+        float inv = 1f / MathF.Sqrt((float)(ss / dim) + eps);
+        for (int i = 0; i < dim; i++) outRow[i] = (row[i] - shift - mean) * inv * w[i] + b[i];
     }
 
     private static void LayerNormRowVector(float* row, float* w, float* b, float* outRow, int dim, float eps)
     {
-        // Mean summed in f64 lanes (see LayerNormRowScalar), the variance around it in f32 lanes.
+        float shift = row[0];
+        var vshift = Vector256.Create(shift);
         int i = 0;
-        var m0 = Vector256<double>.Zero;
-        var m1 = Vector256<double>.Zero;
-        for (; i + 8 <= dim; i += 8)
-        {
-            var (lo, hi) = Vector256.Widen(Vector256.Load(row + i));
-            m0 += lo;
-            m1 += hi;
-        }
-        double sum = Vector256.Sum(m0 + m1);
-        for (; i < dim; i++) sum += row[i];
-        float mean = (float)(sum / dim);
-
-        var vm = Vector256.Create(mean);
         var s0 = Vector256<float>.Zero;
         var s1 = Vector256<float>.Zero;
+        for (; i + 16 <= dim; i += 16)
+        {
+            s0 += Vector256.Load(row + i) - vshift;
+            s1 += Vector256.Load(row + i + 8) - vshift;
+        }
+        for (; i + 8 <= dim; i += 8) s0 += Vector256.Load(row + i) - vshift;
+        float sum = Vector256.Sum(s0 + s1);
+        for (; i < dim; i++) sum += row[i] - shift;
+        float mean = sum / dim; // of the shifted values
+
+        var vm = Vector256.Create(mean);
+        s0 = Vector256<float>.Zero;
+        s1 = Vector256<float>.Zero;
         i = 0;
         for (; i + 16 <= dim; i += 16)
         {
-            var d0 = Vector256.Load(row + i) - vm;
-            var d1 = Vector256.Load(row + i + 8) - vm;
+            var d0 = Vector256.Load(row + i) - vshift - vm;
+            var d1 = Vector256.Load(row + i + 8) - vshift - vm;
             s0 = Vector256.MultiplyAddEstimate(d0, d0, s0);
             s1 = Vector256.MultiplyAddEstimate(d1, d1, s1);
         }
         for (; i + 8 <= dim; i += 8)
         {
-            var d0 = Vector256.Load(row + i) - vm;
+            var d0 = Vector256.Load(row + i) - vshift - vm;
             s0 = Vector256.MultiplyAddEstimate(d0, d0, s0);
         }
         float ss = Vector256.Sum(s0 + s1);
-        for (; i < dim; i++) ss += (row[i] - mean) * (row[i] - mean);
+        for (; i < dim; i++)
+        {
+            float d = row[i] - shift - mean;
+            ss += d * d;
+        }
         float inv = 1f / MathF.Sqrt(ss / dim + eps);
 
         var vi = Vector256.Create(inv);
         i = 0;
         for (; i + 8 <= dim; i += 8)
-            Vector256.MultiplyAddEstimate((Vector256.Load(row + i) - vm) * vi, Vector256.Load(w + i), Vector256.Load(b + i)).Store(outRow + i);
-        for (; i < dim; i++) outRow[i] = (row[i] - mean) * inv * w[i] + b[i];
+            Vector256.MultiplyAddEstimate((Vector256.Load(row + i) - vshift - vm) * vi, Vector256.Load(w + i), Vector256.Load(b + i)).Store(outRow + i);
+        for (; i < dim; i++) outRow[i] = (row[i] - shift - mean) * inv * w[i] + b[i];
     }
 
     public void Gelu(DeviceBuffer x, DeviceBuffer dst, int count)
@@ -105,11 +128,35 @@ public sealed unsafe partial class CpuBackend
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         Need(xb, count, nameof(x));
         Need(db, count, nameof(dst));
-        float* xs = xb.Ptr, ds = db.Ptr;
-        int i = 0;
+        RunRows(RowOp.Gelu, xb.Ptr, db.Ptr, null, null, count, 1, 0);
+    }
+
+    /// <summary>GELU of elements [i0, i1): 16 lanes where AVX-512 is there (best path only), else 8, scalar tails.</summary>
+    private void GeluRange(float* xs, float* ds, int i0, int i1)
+    {
+        int i = i0;
+        if (Path == CpuKernelPath.Avx2 && Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= i1; i += 16) GeluVector(Vector512.Load(xs + i)).Store(ds + i);
         if (Path != CpuKernelPath.Scalar)
-            for (; i + 8 <= count; i += 8) GeluVector(Vector256.Load(xs + i)).Store(ds + i);
-        for (; i < count; i++) ds[i] = ErfApproximation.Gelu(xs[i]);
+            for (; i + 8 <= i1; i += 8) GeluVector(Vector256.Load(xs + i)).Store(ds + i);
+        for (; i < i1; i++) ds[i] = ErfApproximation.Gelu(xs[i]);
+    }
+
+    /// <summary><see cref="GeluVector(Vector256{float})"/> on 16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> GeluVector(Vector512<float> x)
+    {
+        var z = x * Vector512.Create(ErfApproximation.InvSqrt2);
+        var a = Vector512.Abs(z);
+        var one = Vector512.Create(1f);
+        var t = one / Vector512.MultiplyAddEstimate(Vector512.Create(ErfApproximation.P), a, one);
+        var poly = Vector512.MultiplyAddEstimate(t, Vector512.Create(ErfApproximation.A5), Vector512.Create(ErfApproximation.A4));
+        poly = Vector512.MultiplyAddEstimate(t, poly, Vector512.Create(ErfApproximation.A3));
+        poly = Vector512.MultiplyAddEstimate(t, poly, Vector512.Create(ErfApproximation.A2));
+        poly = Vector512.MultiplyAddEstimate(t, poly, Vector512.Create(ErfApproximation.A1));
+        var e = t * poly * Vector512.Exp(-(a * a)); // erfc(|z|)
+        var onePlusErf = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(z, Vector512<float>.Zero), Vector512.Create(2f) - e, e);
+        return Vector512.Create(0.5f) * x * onePlusErf;
     }
 
     /// <summary><see cref="ErfApproximation.Gelu"/> on 8 lanes: 0.5 x (1 + erf(x/√2)), the left tail as erfc.</summary>
@@ -134,8 +181,7 @@ public sealed unsafe partial class CpuBackend
         var xb = Buf(x);
         if (n < 0 || dim <= 0) throw new ArgumentException($"softmax shape [{n}, {dim}] is not a batch of rows");
         Need(xb, (long)n * dim, nameof(x));
-        bool vector = Path != CpuKernelPath.Scalar;
-        for (int r = 0; r < n; r++) SoftmaxRow(xb.Ptr + (long)r * dim, dim, vector);
+        RunRows(RowOp.Softmax, xb.Ptr, xb.Ptr, null, null, n, dim, 0);
     }
 
     /// <summary>Max-subtracted softmax of one row in place, f32: e = exp(x − max), then e / Σe.</summary>
@@ -181,6 +227,68 @@ public sealed unsafe partial class CpuBackend
         for (; i < dim; i++) row[i] /= sum;
     }
 
+    private enum RowOp { LayerNorm, Gelu, Softmax }
+
+    /// <summary>
+    /// Runs a row op over <c>[rows, dim]</c> (GELU: <c>rows</c> elements, dim 1) on the caller when it is small,
+    /// else in chunks of rows taken by the pool's workers (BERT batches: thousands of rows of 384 or 1536).
+    /// </summary>
+    private void RunRows(RowOp op, float* x, float* dst, float* w, float* b, int rows, int dim, float eps)
+    {
+        if (rows == 0) return;
+        long elements = (long)rows * dim;
+        var job = _rowsJob ??= new EncoderRowsJob(this);
+        job.Op = op;
+        job.X = x;
+        job.Dst = dst;
+        job.W = w;
+        job.B = b;
+        job.Rows = rows;
+        job.Dim = dim;
+        job.Eps = eps;
+        job.Next = 0;
+        if (Threads == 1 || elements < InlineRowElements)
+        {
+            job.Chunk = rows;
+            job.Execute(0, 1);
+            return;
+        }
+        // About ChunksPerWorker chunks per worker (see MatMul); GELU chunks whole vectors of 16.
+        int chunk = Math.Max(1, rows / (Threads * ChunksPerWorker));
+        if (op == RowOp.Gelu) chunk = (chunk + 15) & ~15;
+        job.Chunk = chunk;
+        _pool.Run(job);
+    }
+
+    /// <summary>A row op as a pool job: workers take chunks of <see cref="Chunk"/> rows from a shared counter.</summary>
+    private sealed class EncoderRowsJob(CpuBackend owner) : WorkerPool.Job
+    {
+        public RowOp Op;
+        public float* X, Dst; // [Rows, Dim] f32
+        public float* W, B;   // [Dim] f32 (LayerNorm)
+        public int Rows, Dim, Chunk;
+        public float Eps;
+        public int Next;
+
+        public override void Execute(int worker, int workers)
+        {
+            bool vector = owner.Path != CpuKernelPath.Scalar;
+            long r0;
+            while ((r0 = (long)(Interlocked.Increment(ref Next) - 1) * Chunk) < Rows)
+            {
+                int r1 = (int)Math.Min(Rows, r0 + Chunk);
+                switch (Op)
+                {
+                    case RowOp.LayerNorm: owner.LayerNormRows(X, Dst, W, B, (int)r0, r1, Dim, Eps); break;
+                    case RowOp.Gelu: owner.GeluRange(X, Dst, (int)r0, r1); break;
+                    default:
+                        for (long r = r0; r < r1; r++) SoftmaxRow(X + r * Dim, Dim, vector);
+                        break;
+                }
+            }
+        }
+    }
+
     public void EncoderAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
                                  ReadOnlySpan<int> sequenceLengths, int heads, int headDim, float scale)
     {
@@ -208,30 +316,30 @@ public sealed unsafe partial class CpuBackend
         Need(ob, (long)n * width, nameof(output));
         if (n == 0) return;
 
-        if (_rowSequenceStart.Length < n)
+        int sequences = sequenceLengths.Length;
+        if (_sequenceStart.Length < sequences)
         {
-            int grown = Math.Max(n, 2 * _rowSequenceStart.Length);
-            _rowSequenceStart = new int[grown];
-            _rowSequenceLength = new int[grown];
+            int grown = Math.Max(sequences, 2 * _sequenceStart.Length);
+            _sequenceStart = new int[grown];
+            _sequenceLength = new int[grown];
         }
         int start = 0;
-        foreach (int len in sequenceLengths)
+        for (int s = 0; s < sequences; s++)
         {
-            for (int r = start; r < start + len; r++)
-            {
-                _rowSequenceStart[r] = start;
-                _rowSequenceLength[r] = len;
-            }
-            start += len;
+            _sequenceStart[s] = start;
+            _sequenceLength[s] = sequenceLengths[s];
+            start += sequenceLengths[s];
         }
-        for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i].Ensure(maxLen);
+        // Per worker: keys of one (sequence, head) transposed, [headDim, padded length], then a score row.
+        int padded = PadTo8(maxLen);
+        for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i].Ensure((long)(headDim + 1) * padded);
 
         var job = _encoderAttentionJob ??= new EncoderAttentionJob(this);
         job.Q = qb.Ptr;
         job.K = kb.Ptr;
         job.V = vb.Ptr;
         job.Output = ob.Ptr;
-        job.N = n;
+        job.Sequences = sequences;
         job.Heads = heads;
         job.HeadDim = headDim;
         job.Scale = scale;
@@ -240,51 +348,142 @@ public sealed unsafe partial class CpuBackend
         else _pool.Run(job);
     }
 
-    /// <summary>Encoder attention as a pool job: one unit is one (row, head); workers take units from a shared counter.</summary>
+    private static int PadTo8(int x) => (x + 7) & ~7;
+
+    /// <summary>
+    /// Encoder attention as a pool job: one unit is one (sequence, head), taken from a shared counter. The
+    /// vector paths transpose that head's keys once (<c>[headDim, length]</c>) so that each row's scores are
+    /// 8 keys per FMA with no horizontal sums, then softmax with a vector exp, then p·V with the output held in
+    /// registers. The scalar path keeps the reference's loops.
+    /// </summary>
     private sealed class EncoderAttentionJob(CpuBackend owner) : WorkerPool.Job
     {
         public float* Q, K, V; // [N, Heads * HeadDim] f32
         public float* Output;  // [N, Heads * HeadDim] f32
-        public int N, Heads, HeadDim;
+        public int Sequences, Heads, HeadDim;
         public float Scale;
         public int Next;
 
         public override void Execute(int worker, int workers)
         {
-            float* scores = owner._workerScratch[worker].Ptr; // [len] f32
+            float* scratch = owner._workerScratch[worker].Ptr;
             bool vector = owner.Path != CpuKernelPath.Scalar;
-            int width = Heads * HeadDim;
-            int units = N * Heads;
+            int units = Sequences * Heads;
             int u;
             while ((u = Interlocked.Increment(ref Next) - 1) < units)
             {
-                int r = u / Heads, h = u % Heads;
-                int start = owner._rowSequenceStart[r];
-                int len = owner._rowSequenceLength[r];
-                float* qh = Q + (long)u * HeadDim;
-                float* oh = Output + (long)u * HeadDim;
-                // Keys and values of this row's sequence only: rows [start, start + len).
-                float* k0 = K + (long)start * width + h * HeadDim;
-                float* v0 = V + (long)start * width + h * HeadDim;
-                for (int t = 0; t < len; t++)
-                {
-                    float* kt = k0 + (long)t * width;
-                    scores[t] = (vector ? FloatKernels.Dot(qh, kt, HeadDim) : FloatKernels.DotScalar(qh, kt, HeadDim)) * Scale;
-                }
-                SoftmaxRow(scores, len, vector);
+                int s = u / Heads, h = u % Heads;
+                int len = owner._sequenceLength[s];
+                if (len == 0) continue;
+                int start = owner._sequenceStart[s];
+                if (vector) HeadVector(start, len, h, scratch);
+                else HeadScalar(start, len, h, scratch);
+            }
+        }
+
+        private void HeadScalar(int start, int len, int h, float* scores)
+        {
+            int width = Heads * HeadDim;
+            // Keys and values of this sequence only: rows [start, start + len).
+            float* k0 = K + (long)start * width + h * HeadDim;
+            float* v0 = V + (long)start * width + h * HeadDim;
+            for (int r = start; r < start + len; r++)
+            {
+                float* qh = Q + (long)r * width + h * HeadDim;
+                float* oh = Output + (long)r * width + h * HeadDim;
+                for (int t = 0; t < len; t++) scores[t] = FloatKernels.DotScalar(qh, k0 + (long)t * width, HeadDim) * Scale;
+                SoftmaxRow(scores, len, vector: false);
                 new Span<float>(oh, HeadDim).Clear();
                 for (int t = 0; t < len; t++)
                 {
                     float p = scores[t];
                     float* vt = v0 + (long)t * width;
-                    int i = 0;
-                    if (vector)
+                    for (int i = 0; i < HeadDim; i++) oh[i] += p * vt[i];
+                }
+            }
+        }
+
+        private void HeadVector(int start, int len, int h, float* scratch)
+        {
+            int width = Heads * HeadDim, d = HeadDim;
+            int padded = PadTo8(len);
+            float* kt = scratch;              // [HeadDim, padded] f32: this head's keys, transposed
+            float* scores = kt + d * padded;  // [padded] f32
+            float* k0 = K + (long)start * width + h * d;
+            float* v0 = V + (long)start * width + h * d;
+            for (int t = 0; t < len; t++)
+            {
+                float* kr = k0 + (long)t * width;
+                for (int i = 0; i < d; i++) kt[i * padded + t] = kr[i];
+            }
+            for (int i = 0; i < d; i++)
+                for (int t = len; t < padded; t++) kt[i * padded + t] = 0; // padding keys: scored, never used
+
+            var vscale = Vector256.Create(Scale);
+            for (int r = start; r < start + len; r++)
+            {
+                float* qh = Q + (long)r * width + h * d;
+                int tb = 0;
+                for (; tb + 32 <= padded; tb += 32)
+                {
+                    var a0 = Vector256<float>.Zero;
+                    var a1 = Vector256<float>.Zero;
+                    var a2 = Vector256<float>.Zero;
+                    var a3 = Vector256<float>.Zero;
+                    float* col = kt + tb;
+                    for (int i = 0; i < d; i++, col += padded)
                     {
-                        var vp = Vector256.Create(p);
-                        for (; i + 8 <= HeadDim; i += 8)
-                            Vector256.MultiplyAddEstimate(vp, Vector256.Load(vt + i), Vector256.Load(oh + i)).Store(oh + i);
+                        var qi = Vector256.Create(qh[i]);
+                        a0 = Vector256.MultiplyAddEstimate(qi, Vector256.Load(col), a0);
+                        a1 = Vector256.MultiplyAddEstimate(qi, Vector256.Load(col + 8), a1);
+                        a2 = Vector256.MultiplyAddEstimate(qi, Vector256.Load(col + 16), a2);
+                        a3 = Vector256.MultiplyAddEstimate(qi, Vector256.Load(col + 24), a3);
                     }
-                    for (; i < HeadDim; i++) oh[i] += p * vt[i];
+                    (a0 * vscale).Store(scores + tb);
+                    (a1 * vscale).Store(scores + tb + 8);
+                    (a2 * vscale).Store(scores + tb + 16);
+                    (a3 * vscale).Store(scores + tb + 24);
+                }
+                for (; tb < padded; tb += 8)
+                {
+                    var a0 = Vector256<float>.Zero;
+                    float* col = kt + tb;
+                    for (int i = 0; i < d; i++, col += padded)
+                        a0 = Vector256.MultiplyAddEstimate(Vector256.Create(qh[i]), Vector256.Load(col), a0);
+                    (a0 * vscale).Store(scores + tb);
+                }
+                SoftmaxRow(scores, len, vector: true);
+
+                // output[r, h] = Σ_t p_t · v_t, 8 output lanes at a time held in a register across t.
+                float* oh = Output + (long)r * width + h * d;
+                int ib = 0;
+                for (; ib + 16 <= d; ib += 16)
+                {
+                    var o0 = Vector256<float>.Zero;
+                    var o1 = Vector256<float>.Zero;
+                    float* vt = v0 + ib;
+                    for (int t = 0; t < len; t++, vt += width)
+                    {
+                        var p = Vector256.Create(scores[t]);
+                        o0 = Vector256.MultiplyAddEstimate(p, Vector256.Load(vt), o0);
+                        o1 = Vector256.MultiplyAddEstimate(p, Vector256.Load(vt + 8), o1);
+                    }
+                    o0.Store(oh + ib);
+                    o1.Store(oh + ib + 8);
+                }
+                for (; ib + 8 <= d; ib += 8)
+                {
+                    var o0 = Vector256<float>.Zero;
+                    float* vt = v0 + ib;
+                    for (int t = 0; t < len; t++, vt += width)
+                        o0 = Vector256.MultiplyAddEstimate(Vector256.Create(scores[t]), Vector256.Load(vt), o0);
+                    o0.Store(oh + ib);
+                }
+                for (; ib < d; ib++)
+                {
+                    float acc = 0;
+                    for (int t = 0; t < len; t++) acc += scores[t] * v0[(long)t * width + ib];
+                    oh[ib] = acc;
                 }
             }
         }

@@ -18,9 +18,10 @@ public sealed class EncoderOpTests(ITestOutputHelper output)
     public void LayerNorm_matches_reference_in_place_and_out_of_place(CpuKernelPath path, int threads)
     {
         using var h = new EncoderHarness(path, threads, output);
-        foreach (int dim in new[] { 384, 37 }) // 37: vector tails
+        // 37: vector tails; 50 rows of 384 go through the worker pool.
+        foreach (var (dim, rowCounts) in new[] { (384, new[] { 1, 5, 50 }), (37, new[] { 1, 5 }) })
             foreach (var type in new[] { GgmlType.F32, GgmlType.F16 })
-                foreach (int n in new[] { 1, 5 })
+                foreach (int n in rowCounts)
                     foreach (bool inPlace in new[] { false, true })
                     {
                         var w = h.Tensors.Random("ln.weight", type, 1, dim, h.Rng);
@@ -43,16 +44,19 @@ public sealed class EncoderOpTests(ITestOutputHelper output)
     public void Gelu_matches_reference_in_place_and_out_of_place(CpuKernelPath path, int threads)
     {
         using var h = new EncoderHarness(path, threads, output);
-        const int count = 1003; // not a multiple of 8: exercises the scalar tails
-        var x = h.RandomFloats(count, 6f); // both tails: erf near ±1 and the left tail near 0
-        foreach (bool inPlace in new[] { false, true })
-            h.Compare($"gelu inPlace={inPlace}", EncoderTolerances.Gelu, be =>
-            {
-                var xb = h.Upload(be, x);
-                var dst = inPlace ? xb : be.Allocate(count);
-                be.Gelu(xb, dst, count);
-                return dst;
-            });
+        // 1003: 16- and 8-lane vectors and a scalar tail; 40003 goes through the worker pool in chunks.
+        foreach (int count in new[] { 1003, 40003 })
+        {
+            var x = h.RandomFloats(count, 6f); // both tails: erf near ±1 and the left tail near 0
+            foreach (bool inPlace in new[] { false, true })
+                h.Compare($"gelu count={count} inPlace={inPlace}", EncoderTolerances.Gelu, be =>
+                {
+                    var xb = h.Upload(be, x);
+                    var dst = inPlace ? xb : be.Allocate(count);
+                    be.Gelu(xb, dst, count);
+                    return dst;
+                });
+        }
     }
 
     [Fact]
@@ -78,8 +82,9 @@ public sealed class EncoderOpTests(ITestOutputHelper output)
     public void Softmax_matches_reference(CpuKernelPath path, int threads)
     {
         using var h = new EncoderHarness(path, threads, output);
+        // 140 rows of 131 go through the worker pool.
         foreach (int dim in new[] { 7, 128, 131 })
-            foreach (int n in new[] { 1, 4 })
+            foreach (int n in new[] { 1, 4, 140 })
             {
                 var x = h.RandomFloats(n * dim, 10f);
                 h.Compare($"softmax dim={dim} n={n}", EncoderTolerances.Softmax, be =>
@@ -96,12 +101,14 @@ public sealed class EncoderOpTests(ITestOutputHelper output)
     {
         using var h = new EncoderHarness(path, threads, output);
         // Sequences of different lengths, one empty, one of a single row; head sizes below, at and above one
-        // vector; the last shape is large enough to run through the worker pool.
+        // vector (12 = 8 + a scalar tail, 24 = 16 + 8); lengths that pad to 8 and span blocks of 32 keys; the
+        // last two shapes are large enough to run through the worker pool.
         foreach (var (lengths, heads, headDim) in new[]
         {
             (new[] { 5, 1, 17, 0, 9 }, 3, 12),
             (new[] { 3, 8 }, 2, 8),
             (new[] { 40, 33, 7 }, 4, 32),
+            (new[] { 70, 2 }, 2, 24),
         })
         {
             int n = lengths.Sum(), width = heads * headDim;

@@ -7,8 +7,11 @@ namespace Engine.Cpu.Tests;
 /// </summary>
 internal static class EncoderTolerances
 {
-    /// <summary>Mean in f64, variance and scaling in f32 lanes, against all-f64: measured up to 3.7e-7.</summary>
-    public const double LayerNorm = 2e-6;
+    /// <summary>
+    /// Rows shifted by their first element, then mean, variance and scaling in f32 lanes (the scalar path sums in
+    /// f64), against all-f64, on rows offset by up to 143: measured up to 2.6e-7.
+    /// </summary>
+    public const double LayerNorm = 1e-6;
 
     /// <summary>erf by Abramowitz and Stegun 7.1.26 (absolute error ≤ 1.5e-7) and a vector exp: measured up to 5.4e-8.</summary>
     public const double Gelu = 1e-6;

@@ -40,7 +40,7 @@ public class EncoderKernelTests(ITestOutputHelper output)
             var b = t.Create("ln.bias", GgmlType.F32, 1, dim, 0.5f);
             var x = t.Floats(n * dim, 2f);
             for (int r = 0; r < n; r++)
-                for (int i = 0; i < dim; i++) x[r * dim + i] += 3f * r - 4f; // rows off zero: the mean must come off
+                for (int i = 0; i < dim; i++) x[r * dim + i] += 40f * r - 4f; // rows far off zero: the mean must come off exactly
             using var gw = gpu.LoadWeight(w);
             using var gb = gpu.LoadWeight(b);
             using var gx = Upload(gpu, x);
