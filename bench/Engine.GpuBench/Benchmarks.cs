@@ -171,6 +171,8 @@ internal static class Benchmarks
     {
         var c = new ReferenceBackend();
         int seed = 100;
+        r.Line($"   matvec kernel: {g.MatVecPath}");
+        r.Row("q8_0 matvec", "kernel", g.MatVecPath.Length > 60 ? g.MatVecPath[..60] : g.MatVecPath, "");
         foreach (var (rows, cols) in s.MatVecs)
         {
             using var t = new HostTensors(seed++);

@@ -87,6 +87,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _swiGluQLanes = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(SwiGluQuantizeKernel.KernelLanes);
         _matQ8 = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.Kernel);
+        (_matQ8, MatVecPath) = device.IsCuda ? SelectDp4a(_matQ8) : (_matQ8, "portable int8 arithmetic (not CUDA)");
         _matF = a.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams>(MatVecFloatKernel.Kernel);
         _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RmsNormKernel.Kernel);
         _rmsNormQ = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float>(RmsNormKernel.KernelQuantize);
@@ -145,6 +146,58 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
     /// <summary>The device this backend runs on.</summary>
     public IlgpuDevice Device => _device;
+
+    /// <summary>Which Q8_0 matrix-vector kernel runs: "dp4a + cvt.f16 (inline PTX)" or the portable one, with the reason.</summary>
+    public string MatVecPath { get; }
+
+    /// <summary>
+    /// Loads <see cref="MatVecQ8_0Kernel.KernelDp4a"/> and keeps it only if the driver accepts its inline PTX and it
+    /// gives exactly the portable kernel's result on a small random product (both sum the same int32 and f32
+    /// terms in the same order), else keeps <paramref name="portable"/>: a PTX problem costs speed, not the backend.
+    /// </summary>
+    private (Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<int>, ArrayView<float>, Q8MatParams>, string) SelectDp4a(
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<float>, Q8MatParams> portable)
+    {
+        try
+        {
+            var dp4a = _accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.KernelDp4a);
+            const int rows = 64, blocks = 4;
+            var random = new Random(12345);
+            var w = new ushort[rows * blocks * WeightTypes.Q8BlockUShorts];
+            for (int b = 0; b < rows * blocks; b++)
+            {
+                int at = b * WeightTypes.Q8BlockUShorts;
+                w[at] = BitConverter.HalfToUInt16Bits((System.Half)(0.001f + random.NextSingle() * 0.01f));
+                for (int j = 1; j < WeightTypes.Q8BlockUShorts; j++) w[at + j] = (ushort)random.Next(0x10000);
+            }
+            var xq = new int[blocks * 8];
+            for (int i = 0; i < xq.Length; i++) xq[i] = random.Next(int.MinValue, int.MaxValue);
+            var xd = new float[blocks];
+            for (int i = 0; i < xd.Length; i++) xd[i] = 0.001f + random.NextSingle() * 0.01f;
+            using var gw = _accelerator.Allocate1D(w);
+            using var gq = _accelerator.Allocate1D(xq);
+            using var gd = _accelerator.Allocate1D(xd);
+            using var y1 = _accelerator.Allocate1D<float>(rows);
+            using var y2 = _accelerator.Allocate1D<float>(rows);
+            var p = new Q8MatParams { Rows0 = rows, Blocks = blocks };
+            var config = Config2D(DivUp(rows, _warpsPerGroup), 1);
+            portable(config, gw.View, _dummyU.View, _dummyU.View, y1.View, _dummyFloat, _dummyFloat, gq.View, gd.View, p);
+            dp4a(config, gw.View, _dummyU.View, _dummyU.View, y2.View, _dummyFloat, _dummyFloat, gq.View, gd.View, p);
+            _accelerator.Synchronize();
+            var a = y1.GetAsArray1D();
+            var b2 = y2.GetAsArray1D();
+            for (int i = 0; i < rows; i++)
+                if (a[i] != b2[i]) return (portable, $"portable int8 arithmetic (dp4a kernel differs at row {i}: {b2[i]} vs {a[i]})");
+            return (dp4a, "dp4a + cvt.f32.f16 (inline PTX)");
+        }
+        catch (Exception e)
+        {
+            return (portable, $"portable int8 arithmetic (dp4a kernel failed: {e.GetType().Name}: {e.Message})");
+        }
+    }
 
     /// <summary>Kernels launched so far (for launches-per-token figures).</summary>
     public long KernelLaunches { get; private set; }

@@ -5,6 +5,8 @@ using Engine.Kernels.Testing;
 using Engine.Runtime.Llama;
 using Engine.Tests.Shared;
 using static Engine.Kernels.Testing.HostTensors;
+using ILGPU;
+using ILGPU.Runtime;
 
 namespace Engine.Kernels.Tests;
 
@@ -219,5 +221,46 @@ public class FusedOpTests
         int perLayer = 8 + (c.HeadDim % 32 != 0 ? 1 : 0) + (c.FfnDim % 32 != 0 ? 1 : 0);
         Assert.Equal(perLayer * c.Layers + 3, perToken);
         Assert.True(allocated <= steps * readCost, $"{allocated / steps} bytes allocated per decode step ({readCost} of them in ILGPU's read-back)");
+    }
+
+    /// <summary>
+    /// The inline-PTX matvec entry point computes what the portable one does on an accelerator without CUDA (the
+    /// PTX path itself is checked against the portable kernel on the device when the backend starts).
+    /// </summary>
+    [Theory, MemberData(nameof(Devices)), InlineData("cpu32")]
+    public void Dp4a_matvec_entry_point_matches_the_reference(string device)
+    {
+        var gpu = Tests.Devices.Get(device);
+        var acc = gpu.Device.Accelerator;
+        var cpu = new ReferenceBackend();
+        using var t = new HostTensors(36);
+        const int rows = 9, cols = 96;
+        var w = t.Create("w", GgmlType.Q8_0, rows, cols, 0.5f);
+        var x = t.Floats(cols, 2f);
+        var expected = cpu.Allocate(rows);
+        cpu.MatMul(Upload(cpu, x), 1, [new(cpu.LoadWeight(w), expected)]);
+
+        var kernel = acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.KernelDp4a);
+        var blocks = new Engine.Core.Quant.BlockQ8_0[cols / 32];
+        Engine.Core.Quant.Q8_0.QuantizeRow(x, blocks);
+        var xq = new int[cols / 4];
+        var xd = new float[cols / 32];
+        for (int b = 0; b < blocks.Length; b++)
+        {
+            xd[b] = (float)blocks[b].D;
+            for (int j = 0; j < 32; j++) xq[b * 8 + j / 4] |= (byte)blocks[b].Qs[j] << (8 * (j % 4));
+        }
+        using var gw = acc.Allocate1D(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(w.Bytes).ToArray());
+        using var gq = acc.Allocate1D(xq);
+        using var gd = acc.Allocate1D(xd);
+        using var gy = acc.Allocate1D<float>(rows);
+        using var dummyU = acc.Allocate1D<ushort>(1);
+        using var dummyF = acc.Allocate1D<float>(1);
+        int group = gpu.Device.GroupSize, warps = group / acc.WarpSize;
+        kernel(new KernelConfig(new Index2D((rows + warps - 1) / warps, 1), new Index2D(group, 1)),
+            gw.View, dummyU.View, dummyU.View, gy.View, dummyF.View, dummyF.View, gq.View, gd.View, new Q8MatParams { Rows0 = rows, Blocks = cols / 32 });
+        acc.Synchronize();
+        AssertClose(gy.GetAsArray1D(), ReadAll(cpu, expected), KernelTolerances.Q8MatMul, "dp4a entry point");
     }
 }
