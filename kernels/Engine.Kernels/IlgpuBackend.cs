@@ -22,7 +22,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private readonly int _warpsPerGroup;
     // Warps of 32 lanes (CUDA; or a CPU device built so): quantizing producers run one thread per element.
     private readonly bool _lanes32;
-    // Threads per attention group: up to 512 (8 position slices of a 64-wide head), a multiple of the warp.
+    // Threads per attention group: up to 256 (4 position slices of a 64-wide head), a multiple of the warp. Not 512:
+    // with no launch bounds in ILGPU's PTX, 256 threads are launchable at any register count (256 × 255 < 64K).
     private readonly int _attentionGroup;
 
     // 1-element placeholders for views a kernel does not read in a given mode.
@@ -73,7 +74,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _group = device.GroupSize;
         _warpsPerGroup = _group / _accelerator.WarpSize;
         _lanes32 = _accelerator.WarpSize % 32 == 0 && _group % 32 == 0;
-        _attentionGroup = Math.Min(512, _accelerator.MaxNumThreadsPerGroup);
+        _attentionGroup = Math.Min(256, _accelerator.MaxNumThreadsPerGroup);
         _attentionGroup -= _attentionGroup % _accelerator.WarpSize;
         _dummyF = _accelerator.Allocate1D<float>(1);
         _dummyU = _accelerator.Allocate1D<ushort>(1);

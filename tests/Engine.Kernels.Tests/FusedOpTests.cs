@@ -176,6 +176,38 @@ public class FusedOpTests
     }
 
     /// <summary>
+    /// Launches per decode token at TinyLlama-1.1B's proportions (22 layers, head dim 64, every width a multiple
+    /// of 32; the matrices narrowed so it runs here: the count depends only on those), before and after fusion:
+    /// 13 per layer + 3 = 289 with the unfused ops (the figure the H200 run printed), 8 per layer + 3 = 179 fused.
+    /// Counted in host-only mode (nothing enqueued).
+    /// </summary>
+    [Fact]
+    public void TinyLlama_shaped_decode_takes_179_launches_per_token_instead_of_289()
+    {
+        var gpu = Tests.Devices.Get("cpu");
+        using var t = new HostTensors(37);
+        var shape = new TinyLlama.Shape(22, 128, 2, 1, 352, 64, 8);
+        var weights = TinyLlama.RandomWeights(t, shape, fastQ8: true);
+        using var fused = new TinyLlama(gpu, shape, weights);
+        using var unfused = new TinyLlama(gpu, shape, weights) { Unfused = true };
+        gpu.HostOnly = true;
+        try
+        {
+            long before = gpu.KernelLaunches;
+            unfused.Enqueue([3], 2);
+            long unfusedCount = gpu.KernelLaunches - before;
+            before = gpu.KernelLaunches;
+            fused.Enqueue([3], 2);
+            long fusedCount = gpu.KernelLaunches - before;
+            Assert.Equal((289L, 179L), (unfusedCount, fusedCount));
+        }
+        finally
+        {
+            gpu.HostOnly = false;
+        }
+    }
+
+    /// <summary>
     /// The real decoder over the ILGPU backend: 8 launches per layer + 3 per token (plus a standalone quantize per
     /// product whose producer cannot quantize: stories260K's head dim 8 and feed-forward 172 are not multiples of
     /// 32), and no managed allocation per token in the decoder or the backend beyond ILGPU's own read-back wrapper
