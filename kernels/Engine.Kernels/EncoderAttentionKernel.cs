@@ -21,7 +21,7 @@ public struct EncoderAttentionParams
 
 /// <summary>
 /// Masked bidirectional attention over packed sequences (BERT's encoder), one group per (row, head): grid X =
-/// head, grid Y = row. A row finds its sequence by binary search in the prefix offsets and attends to
+/// row (CUDA allows 2³¹ − 1 there, against 65535 in Y), grid Y = head. A row finds its sequence by binary search in the prefix offsets and attends to
 /// exactly that sequence's rows: (1) scores q·k·scale into a scratch row in global memory
 /// (<c>[n, heads, maxLength]</c>, so lengths are not limited by shared memory) and their max, (2)
 /// exponentials and their sum, (3) each thread owns output dimensions and sums p_t · v_t.
@@ -34,8 +34,8 @@ public static class EncoderAttentionKernel
     public static void Kernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> scores,
         ArrayView<float> output, ArrayView<int> offsets, EncoderAttentionParams p)
     {
-        int h = Grid.IdxX;
-        int r = Grid.IdxY;
+        int r = Grid.IdxX;
+        int h = Grid.IdxY;
         // The sequence s with offsets[s] <= r < offsets[s + 1] (empty sequences repeat an offset: the last
         // such s is the one that holds r).
         int lo = 0, hi = p.Sequences;

@@ -100,7 +100,7 @@ public sealed partial class IlgpuBackend
         var p = new EncoderAttentionParams { N = n, Heads = heads, HeadDim = headDim, Sequences = sequences, MaxLength = maxLen, Scale = scale };
         Forget();
         Launch();
-        _encoderAttention(Config2D(heads, n, Math.Min(128, _group)), qv, kv, vv, scores, ov, offsets, p);
+        _encoderAttention(Config2D(n, heads, Math.Min(128, _group)), qv, kv, vv, scores, ov, offsets, p);
     }
 
     /// <summary>Frees the encoder ops' scratch (called from <see cref="Dispose"/>).</summary>

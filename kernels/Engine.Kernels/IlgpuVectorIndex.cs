@@ -8,14 +8,16 @@ namespace Engine.Kernels;
 /// each (vector v stands for <c>scale[v] · m[v, :]</c>). <see cref="Search"/> scores a batch of f32
 /// queries against every allowed vector and returns the top k by score, ties to the smaller id.
 /// Kernels: <see cref="SimilarityKernel"/> then <see cref="TopKSelectKernel"/> passes until one chunk is left.
+/// Rows can be rewritten one at a time (<see cref="WriteRow"/>) and the index grown (<see cref="EnsureCapacity"/>)
+/// without re-uploading the rest, which is what a product index's upserts need.
 /// </summary>
 public sealed class IlgpuVectorIndex : IDisposable
 {
     private readonly IlgpuDevice _device;
     private readonly Accelerator _accelerator;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> _vectors; // [count, dims/4] int: four int8 each
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _scales; // [count] f32
-    private readonly MemoryBuffer1D<uint, Stride1D.Dense> _filter;  // [ceil(count/32)] bitmap
+    private MemoryBuffer1D<int, Stride1D.Dense> _vectors; // [count, dims/4] int: four int8 each
+    private MemoryBuffer1D<float, Stride1D.Dense> _scales; // [count] f32
+    private MemoryBuffer1D<uint, Stride1D.Dense> _filter;  // [ceil(count/32)] bitmap
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _dummyIds;
     private MemoryBuffer1D<float, Stride1D.Dense>? _queries; // [batch, dims]
     private MemoryBuffer1D<float, Stride1D.Dense>? _scoresA; // [batch, count] then pass outputs
@@ -48,8 +50,64 @@ public sealed class IlgpuVectorIndex : IDisposable
         _select = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TopKParams>(TopKSelectKernel.Kernel);
     }
 
-    /// <summary>Number of vectors.</summary>
-    public int Count { get; }
+    /// <summary>An index of <paramref name="count"/> zero vectors (scale 0) of <paramref name="dims"/> values, to be filled by <see cref="WriteRow"/>.</summary>
+    public IlgpuVectorIndex(IlgpuDevice device, int dims, int count)
+        : this(device, new sbyte[(long)count * dims], new float[count], dims) { }
+
+    /// <summary>Number of vectors (rows); <see cref="Search"/> scans them all unless told fewer.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Grows to at least <paramref name="count"/> rows, keeping every row (copied on the device); new rows are zero.</summary>
+    public void EnsureCapacity(int count)
+    {
+        if (count <= Count) return;
+        int words = Dims / 4;
+        var vectors = _accelerator.Allocate1D<int>((long)count * words);
+        vectors.MemSetToZero();
+        var scales = _accelerator.Allocate1D<float>(count);
+        scales.MemSetToZero();
+        var filter = _accelerator.Allocate1D<uint>((count + 31) / 32);
+        if (Count > 0)
+        {
+            ArrayView<int> oldV = _vectors.View, newV = vectors.View;
+            ArrayView<float> oldS = _scales.View, newS = scales.View;
+            oldV.SubView(0, (long)Count * words).CopyTo(newV.SubView(0, (long)Count * words));
+            oldS.SubView(0, Count).CopyTo(newS.SubView(0, Count));
+        }
+        _accelerator.Synchronize();
+        _vectors.Dispose();
+        _scales.Dispose();
+        _filter.Dispose();
+        _vectors = vectors;
+        _scales = scales;
+        _filter = filter;
+        Count = count;
+    }
+
+    /// <summary>Overwrites vector <paramref name="row"/> (<c>[Dims]</c> int8) and its scale: one small upload.</summary>
+    public void WriteRow(int row, ReadOnlySpan<sbyte> values, float scale)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(row);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, Count);
+        if (values.Length != Dims) throw new ArgumentException($"row has {values.Length} values, not {Dims}", nameof(values));
+        int words = Dims / 4;
+        ArrayView<int> v = _vectors.View;
+        v.SubView((long)row * words, words).CopyFromCPU(System.Runtime.InteropServices.MemoryMarshal.Cast<sbyte, int>(values));
+        ArrayView<float> s = _scales.View;
+        s.SubView(row, 1).CopyFromCPU([scale]);
+    }
+
+    /// <summary>Downloads rows <c>[start, start + count)</c>: <paramref name="values"/> <c>[count, Dims]</c> int8, <paramref name="scales"/> <c>[count]</c>.</summary>
+    public void ReadRows(int start, int count, Span<sbyte> values, Span<float> scales)
+    {
+        if (start < 0 || count < 0 || start + count > Count) throw new ArgumentOutOfRangeException(nameof(count));
+        if (count == 0) return;
+        int words = Dims / 4;
+        ArrayView<int> v = _vectors.View;
+        ArrayView<float> s = _scales.View;
+        v.SubView((long)start * words, (long)count * words).CopyToCPU(System.Runtime.InteropServices.MemoryMarshal.Cast<sbyte, int>(values[..(count * Dims)]));
+        s.SubView(start, count).CopyToCPU(scales[..count]);
+    }
 
     /// <summary>Values per vector.</summary>
     public int Dims { get; }
@@ -63,30 +121,33 @@ public sealed class IlgpuVectorIndex : IDisposable
     /// Results go to <paramref name="ids"/> and <paramref name="scores"/>, <c>[batch, k]</c>, best first;
     /// where fewer than k vectors are allowed the rest have id −1 and score −∞.
     /// </summary>
-    public void Search(ReadOnlySpan<float> queries, int k, ReadOnlySpan<uint> filter, Span<int> ids, Span<float> scores)
+    /// <param name="rowCount">Scan only the first rowCount vectors; −1 (default) scans all <see cref="Count"/>.</param>
+    public void Search(ReadOnlySpan<float> queries, int k, ReadOnlySpan<uint> filter, Span<int> ids, Span<float> scores, int rowCount = -1)
     {
+        if (rowCount == -1) rowCount = Count;
+        if (rowCount < 0 || rowCount > Count) throw new ArgumentOutOfRangeException(nameof(rowCount), $"row count {rowCount} is outside 0..{Count}");
         if (queries.Length == 0 || queries.Length % Dims != 0) throw new ArgumentException($"queries: {queries.Length} floats are not a batch of {Dims}-vectors", nameof(queries));
         int batch = queries.Length / Dims;
         if (k <= 0 || k > TopKSelectKernel.Chunk / 2) throw new ArgumentOutOfRangeException(nameof(k), $"k = {k} must be in 1..{TopKSelectKernel.Chunk / 2}");
         if (ids.Length < batch * k || scores.Length < batch * k) throw new ArgumentException($"results need room for {batch} × {k}");
         bool useFilter = !filter.IsEmpty;
-        if (useFilter && filter.Length < (Count + 31) / 32) throw new ArgumentException($"filter has {filter.Length} words, {(Count + 31) / 32} needed", nameof(filter));
-        if (Count == 0) { ids[..(batch * k)].Fill(-1); scores[..(batch * k)].Fill(float.NegativeInfinity); return; }
+        if (useFilter && filter.Length < (rowCount + 31) / 32) throw new ArgumentException($"filter has {filter.Length} words, {(rowCount + 31) / 32} needed", nameof(filter));
+        if (rowCount == 0) { ids[..(batch * k)].Fill(-1); scores[..(batch * k)].Fill(float.NegativeInfinity); return; }
 
         int launches = 0;
         ArrayView<float> q = Grow(ref _queries, queries.Length);
         q.CopyFromCPU(queries);
-        if (useFilter) { ArrayView<uint> f = _filter.View; f.SubView(0, (Count + 31) / 32).CopyFromCPU(filter[..((Count + 31) / 32)]); }
+        if (useFilter) { ArrayView<uint> f = _filter.View; f.SubView(0, (rowCount + 31) / 32).CopyFromCPU(filter[..((rowCount + 31) / 32)]); }
 
         int group = _device.GroupSize;
         int warps = group / _accelerator.WarpSize;
-        var inScores = Grow(ref _scoresA, (long)batch * Count);
-        _similarity(new KernelConfig(new Index2D((Count + warps - 1) / warps, batch), new Index2D(group, 1)),
-            _vectors.View, _scales.View, _filter.View, q, inScores, new SimilarityParams { Count = Count, Dims = Dims, UseFilter = useFilter ? 1 : 0 });
+        var inScores = Grow(ref _scoresA, (long)batch * rowCount);
+        _similarity(new KernelConfig(new Index2D((rowCount + warps - 1) / warps, batch), new Index2D(group, 1)),
+            _vectors.View, _scales.View, _filter.View, q, inScores, new SimilarityParams { Count = rowCount, Dims = Dims, UseFilter = useFilter ? 1 : 0 });
         launches++;
 
         // Tree passes: each chunk of 2048 candidates keeps its best k.
-        int count = Count;
+        int count = rowCount;
         ArrayView<int> inIds = _dummyIds.View;
         bool implicitIds = true;
         bool toB = true;

@@ -160,6 +160,9 @@ public sealed class EngineServer : IAsyncDisposable
         Capabilities = (ulong)Handlers.Capabilities,
     };
 
+    /// <summary>The name a Stats prefix is matched against for <see cref="StatsResult.Experiments"/>.</summary>
+    internal const string ExperimentsName = "control.experiments";
+
     internal StatsResult Stats(string? prefix)
     {
         var entries = new List<StatEntry>
@@ -175,10 +178,14 @@ public sealed class EngineServer : IAsyncDisposable
         foreach (ErrorCode code in Enum.GetValues<ErrorCode>())
             if (code != ErrorCode.None) entries.Add(new StatEntry { Name = $"server.errors.{code}", Value = Interlocked.Read(ref _errors[(ushort)code]) });
         foreach (var source in Handlers.StatsSources) source.Collect(entries);
+        var experiments = new List<ExperimentStat>();
+        if (string.IsNullOrEmpty(prefix) || ExperimentsName.StartsWith(prefix, StringComparison.Ordinal))
+            foreach (var source in Handlers.StatsSources) source.CollectExperiments(experiments);
         return new StatsResult
         {
             Entries = entries.Where(e => string.IsNullOrEmpty(prefix) || e.Name.StartsWith(prefix, StringComparison.Ordinal))
                 .OrderBy(e => e.Name, StringComparer.Ordinal).ToArray(),
+            Experiments = [.. experiments.OrderBy(e => e.Id, StringComparer.Ordinal)],
         };
     }
 

@@ -171,6 +171,42 @@ public sealed class EncoderOpTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)] // shapes large enough for the pool: its jobs allocate nothing either (counted on the calling thread)
+    public void Encoder_ops_allocate_nothing_after_warm_up(int threads)
+    {
+        var rng = new Random(4321);
+        using var tensors = new TestTensors();
+        using var cpu = new CpuBackend(new CpuBackendOptions { Threads = threads });
+        const int dim = 384, ff = 1536, heads = 12, headDim = 32;
+        int[] lengths = [40, 24];
+        int n = lengths.Sum();
+        var w = cpu.LoadWeight(tensors.Random("ln.weight", GgmlType.F32, 1, dim, rng));
+        var b = cpu.LoadWeight(tensors.Random("ln.bias", GgmlType.F32, 1, dim, rng));
+        var x = cpu.Allocate(n * dim);
+        var y = cpu.Allocate(n * dim);
+        var o = cpu.Allocate(n * dim);
+        var h = cpu.Allocate(n * ff);
+        var src = new float[n * ff];
+        for (int i = 0; i < src.Length; i++) src[i] = (float)rng.NextDouble() - 0.5f;
+        cpu.Write(x, src.AsSpan(0, n * dim));
+        cpu.Write(h, src);
+
+        void Step()
+        {
+            cpu.LayerNorm(x, w, b, y, n, dim, 1e-12f);
+            cpu.EncoderAttention(y, y, x, o, lengths, heads, headDim, 0.17f);
+            cpu.Gelu(h, h, n * ff);
+            cpu.Softmax(h, n, ff);
+        }
+
+        Step(); // warm-up: scratch grows, jobs are created, methods are compiled
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Step();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     /// <summary>One CPU backend and the reference, a seeded generator and native tensor memory for one test.</summary>
     private sealed class EncoderHarness : IDisposable
     {

@@ -24,6 +24,7 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks of the engine against reference engines.");
         command.Subcommands.Add(CreateDecode());
+        command.Subcommands.Add(RankBenchCommand.Create());
         command.Subcommands.Add(CreateStreams());
         return command;
     }

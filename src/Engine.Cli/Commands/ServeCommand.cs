@@ -20,7 +20,8 @@ namespace Engine.Cli.Commands;
 /// build") until issue 4's ranking lands. The same process hosts a silo of the control plane
 /// (<see cref="ServeHost"/>): Events are acknowledged once the sessions stored them; --redis makes
 /// that store Redis (and lets several serve processes form one cluster), without it state is in
-/// memory and not durable. Ctrl+C / SIGTERM drains the server, then stops the silo.
+/// memory and not durable. --dashboard-port serves the Orleans Dashboard (opt-in: its profiler
+/// intercepts every grain call). Ctrl+C / SIGTERM drains the server, then stops the silo.
 /// </summary>
 internal static class ServeCommand
 {
@@ -39,8 +40,9 @@ internal static class ServeCommand
         var redis = new Option<string?>("--redis") { Description = "Redis HOST:PORT[,options] for the control plane's clustering and storage; none = one silo, in-memory state (NOT durable)" };
         var siloPort = new Option<int>("--silo-port") { Description = "Control-plane silo-to-silo port", DefaultValueFactory = _ => 11111 };
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Control-plane client gateway port", DefaultValueFactory = _ => 30000 };
+        var dashboardPort = new Option<int>("--dashboard-port") { Description = "Serve the Orleans Dashboard (HTTP, no authentication) on this port of --address; 0 = off", DefaultValueFactory = _ => 0 };
         var command = new Command("serve", "Serve the storefront protocol over TCP, with the control plane in the same process");
-        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog, redis, siloPort, gatewayPort }) command.Options.Add(o);
+        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog, redis, siloPort, gatewayPort, dashboardPort }) command.Options.Add(o);
 
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -66,6 +68,8 @@ internal static class ServeCommand
             }
             foreach (var (name, value) in new[] { ("--silo-port", r.GetValue(siloPort)), ("--gateway-port", r.GetValue(gatewayPort)) })
                 if (value is < 1 or > 65535) throw new UserInputException($"{name} must be in 1..65535, got {value}");
+            int dashboard = r.GetValue(dashboardPort);
+            if (dashboard is < 0 or > 65535) throw new UserInputException($"--dashboard-port must be in 0..65535, got {dashboard}");
             var control = new ControlHostingOptions { Redis = redisConnection, SiloPort = r.GetValue(siloPort), GatewayPort = r.GetValue(gatewayPort) };
             CpuBackend? backend = null;
             LlamaModel? llama = null;
@@ -100,15 +104,26 @@ internal static class ServeCommand
                 ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
-            var host = ServeHost.StartAsync(options, (events, controlStats) => new ServerHandlers
+            ServeHost host;
+            try
             {
-                Recommend = recommend,
-                Generate = generate,
-                Events = events,
-                StatsSources = new IStatsSource?[] { controlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
-            }, control).GetAwaiter().GetResult();
+                host = ServeHost.StartAsync(options, (events, controlStats) => new ServerHandlers
+                {
+                    Recommend = recommend,
+                    Generate = generate,
+                    Events = events,
+                    StatsSources = new IStatsSource?[] { controlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
+                }, control, dashboard: dashboard > 0 ? new IPEndPoint(ip, dashboard) : null).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (redisConnection is not null && RedisUnreachable(e) is { } why)
+            {
+                // The silo could not read the membership table: one line instead of a stack trace.
+                throw new UserInputException($"--redis {redisConnection}: Redis is not reachable, the control plane cannot start ({why})");
+            }
             var server = host.Server;
             Console.Error.WriteLine($"engine: control plane silo up (silo port {control.SiloPort}, gateway port {control.GatewayPort}); Events are acknowledged once stored");
+            if (dashboard > 0)
+                Console.Error.WriteLine($"engine: Orleans Dashboard on http://{new IPEndPoint(ip, dashboard)}/ (no authentication{(IPAddress.IsLoopback(ip) ? "" : ": reachable beyond this machine")})");
             if (options.LoopbackOnly)
                 Console.Error.WriteLine("engine: no API keys configured (--api-key/--admin-key or ENGINE_API_KEY/ENGINE_ADMIN_KEY): accepting loopback clients only");
             Console.Error.WriteLine($"engine: listening on {server.EndPoint}{(options.Certificate is null ? "" : " (TLS)")}; Ctrl+C to stop");
@@ -132,6 +147,14 @@ internal static class ServeCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    private static string? RedisUnreachable(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)
+                return x.Message.Split(" - ")[0];
+        return null;
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

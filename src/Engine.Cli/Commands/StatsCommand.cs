@@ -8,7 +8,8 @@ namespace Engine.Cli.Commands;
 /// <summary>
 /// <c>engine stats</c>: asks a server for Stats and prints JSON: a top-level <c>eventsPersisted</c>
 /// (the control plane's counter, from "control.events_persisted"; -1 when the server has no control
-/// plane or has not read it yet) and every figure the server reported under <c>entries</c>.
+/// plane or has not read it yet), every figure the server reported under <c>entries</c>, and the
+/// control plane's <c>experiments</c> with per-arm counts, rewards and rates with 95% intervals.
 /// </summary>
 internal static class StatsCommand
 {
@@ -47,7 +48,8 @@ internal static class StatsCommand
         return await client.StatsAsync(prefix, token).ConfigureAwait(false);
     }
 
-    /// <summary>{"eventsPersisted": n, "entries": {name: value, ...}} (names in the server's order).</summary>
+    /// <summary>{"eventsPersisted": n, "entries": {name: value, ...}, "experiments": [...]} (names in the
+    /// server's order; experiments as StatsResult member 1 carries them).</summary>
     internal static string ToJson(StatsResult stats)
     {
         using var buffer = new MemoryStream();
@@ -59,8 +61,57 @@ internal static class StatsCommand
             w.WriteStartObject("entries");
             foreach (var e in stats.Entries) w.WriteNumber(e.Name, e.Value);
             w.WriteEndObject();
+            w.WriteStartArray("experiments");
+            foreach (var e in stats.Experiments) WriteExperiment(w, e);
+            w.WriteEndArray();
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    // The same shape as the control plane's own JSON (Engine.Control.ControlStats.ToJson).
+    private static void WriteExperiment(Utf8JsonWriter w, ExperimentStat e)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", e.Id);
+        w.WriteString("status", e.Status);
+        w.WriteNumber("configVersion", e.ConfigVersion);
+        w.WriteStartObject("srm");
+        w.WriteBoolean("checked", e.SrmChecked);
+        w.WriteBoolean("mismatch", e.SrmMismatch);
+        w.WriteNumber("chiSquare", e.SrmChiSquare);
+        w.WriteNumber("critical", e.SrmCritical);
+        w.WriteEndObject();
+        w.WriteStartArray("arms");
+        foreach (var a in e.Arms)
+        {
+            w.WriteStartObject();
+            w.WriteString("arm", a.Arm);
+            w.WriteString("modelVersion", a.ModelVersion);
+            w.WriteNumber("assignments", a.Assignments);
+            w.WriteNumber("exposures", a.Exposures);
+            w.WriteNumber("clicks", a.Clicks);
+            w.WriteNumber("carts", a.Carts);
+            w.WriteNumber("purchases", a.Purchases);
+            w.WriteNumber("returns", a.Returns);
+            w.WriteNumber("rewardSum", a.RewardSum);
+            WriteRate(w, "clickRate", a.ClickRate);
+            WriteRate(w, "cartRate", a.CartRate);
+            WriteRate(w, "purchaseRate", a.PurchaseRate);
+            WriteRate(w, "returnRate", a.ReturnRate);
+            WriteRate(w, "rewardPerExposure", a.RewardPerExposure);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteRate(Utf8JsonWriter w, string name, RateStat? r)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("value", r?.Value ?? 0);
+        w.WriteNumber("low", r?.Low ?? 0);
+        w.WriteNumber("high", r?.High ?? 0);
+        w.WriteEndObject();
     }
 }

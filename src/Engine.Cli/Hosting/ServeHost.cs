@@ -6,7 +6,10 @@ using Orleans.Hosting;
 using Engine.Protocol.Messages;
 using Engine.Server;
 using Engine.Server.Handlers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Dashboard;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -52,15 +55,22 @@ public sealed class ServeHost : IAsyncDisposable
     /// <param name="configure">Control-plane options (flush interval, ...), or null for defaults.</param>
     /// <param name="logging">Logging setup for the silo, or null for warnings and errors on stderr.</param>
     /// <param name="cancellationToken">Cancels starting the silo.</param>
+    /// <param name="dashboard">Where to serve the Orleans Dashboard over HTTP, or null for none (the
+    /// default: its grain-call profiler costs time on every call).</param>
     public static async Task<ServeHost> StartAsync(
         ServerOptions server,
         Func<ControlPlaneEventSink, IStatsSource, ServerHandlers> handlers,
         ControlHostingOptions control,
         Action<ControlOptions>? configure = null,
         Action<ILoggingBuilder>? logging = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        IPEndPoint? dashboard = null)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        // The dashboard is ASP.NET Core endpoints: with it the silo lives in a WebApplication (Kestrel
+        // on the dashboard's endpoint only), without it in a plain host.
+        WebApplicationBuilder? web = dashboard is null ? null : WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        IHostApplicationBuilder builder = web is not null ? web : Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        web?.WebHost.ConfigureKestrel(k => k.Listen(dashboard!));
         builder.Logging.ClearProviders();
         if (logging is not null) logging(builder.Logging);
         else
@@ -69,8 +79,19 @@ public sealed class ServeHost : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         }
-        builder.UseOrleans(silo => silo.UseEngineControl(control, configure));
-        var host = builder.Build();
+        builder.UseOrleans(silo =>
+        {
+            silo.UseEngineControl(control, configure);
+            if (web is not null) silo.AddDashboard();
+        });
+        IHost host;
+        if (web is null) host = ((HostApplicationBuilder)builder).Build();
+        else
+        {
+            var app = web.Build();
+            app.MapOrleansDashboard();
+            host = app;
+        }
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
         EngineServer? engineServer = null;
         var sink = new ControlPlaneEventSink(host.Services.GetRequiredService<Engine.Control.IEventSink>());
@@ -119,7 +140,7 @@ public sealed class ServeHost : IAsyncDisposable
 
 /// <summary>
 /// Puts the control plane's counters into the server's Stats ("control.events_persisted",
-/// "control.events_unknown_product"). Stats
+/// "control.events_unknown_product", and the experiments with per-arm figures). Stats
 /// sources are read synchronously on the server's request path, so the value is refreshed from the
 /// grains in the background (every <see cref="Interval"/>) rather than read per request.
 /// </summary>
@@ -129,6 +150,7 @@ internal sealed class ControlStatsSource(IGrainFactory grains, ControlPlaneEvent
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private long _eventsPersisted = -1;
+    private volatile ExperimentStat[] _experiments = []; // latest read, replaced whole
 
     public void Start() => _loop = Task.Run(LoopAsync);
 
@@ -139,12 +161,22 @@ internal sealed class ControlStatsSource(IGrainFactory grains, ControlPlaneEvent
         if (persisted >= 0) entries.Add(new StatEntry { Name = "control.events_persisted", Value = persisted });
     }
 
+    public void CollectExperiments(ICollection<ExperimentStat> experiments)
+    {
+        foreach (var e in _experiments) experiments.Add(e);
+    }
+
     private async Task LoopAsync()
     {
         using var timer = new PeriodicTimer(Interval);
         do
         {
-            try { Interlocked.Exchange(ref _eventsPersisted, (await ControlStats.ReadAsync(grains).ConfigureAwait(false)).EventsPersisted); }
+            try
+            {
+                var stats = await ControlStats.ReadAsync(grains).ConfigureAwait(false);
+                _experiments = [.. stats.Experiments.Select(ExperimentStatMapping.ToWire)];
+                Interlocked.Exchange(ref _eventsPersisted, stats.EventsPersisted);
+            }
             catch (Exception) when (!_stop.IsCancellationRequested) { /* silo busy or stopping: keep the last value */ }
             catch (Exception) { return; }
         }

@@ -21,4 +21,7 @@ public interface IStatsSource
 {
     /// <summary>Adds this source's current figures to <paramref name="entries"/>.</summary>
     void Collect(ICollection<StatEntry> entries);
+
+    /// <summary>Adds experiments with per-arm figures (the control plane's); most sources have none.</summary>
+    void CollectExperiments(ICollection<ExperimentStat> experiments) { }
 }

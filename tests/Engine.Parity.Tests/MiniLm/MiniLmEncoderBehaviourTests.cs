@@ -66,6 +66,21 @@ public sealed class MiniLmEncoderBehaviourTests(MiniLmFixture fx) : IClassFixtur
     }
 
     [Fact]
+    public void Concurrent_callers_get_the_same_embeddings_as_one_caller()
+    {
+        var texts = ProductTexts.All.Take(4).ToArray();
+        var expected = new float[texts.Length * 384];
+        fx.Q8.Embed(texts, expected);
+        var results = new float[4][];
+        Parallel.For(0, results.Length, i =>
+        {
+            results[i] = new float[texts.Length * 384];
+            fx.Q8.Embed(texts, results[i]);
+        });
+        foreach (var r in results) Assert.Equal(expected, r);
+    }
+
+    [Fact]
     public void Bad_arguments_are_rejected_and_nothing_is_written()
     {
         var output = new float[2 * 384];
