@@ -51,6 +51,131 @@ public static class MatVecQ8_0Kernel
         ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p) =>
         Body(w0, w1, w2, y0, y1, y2, xq, xd, p, asm: true);
 
+    /// <summary>Blocks each warp stages per pass: a multiple of every warp size (≤ 32) so that each lane sums the same items in the same order as <see cref="Kernel"/>; even, so that a chunk is whole ints.</summary>
+    public const int StagedChunkBlocks = 64;
+
+    /// <summary>Warps per group that get a shared-memory slice; further warps of a larger group take the per-lane path.</summary>
+    public const int StagedMaxWarps = 8;
+
+    /// <summary>Ints of one warp's slice: a chunk (64 × 34 bytes) plus one, read (and discarded) by the last quarter block's funnel shift.</summary>
+    private const int StagedSliceInts = StagedChunkBlocks * WeightTypes.Q8BlockUShorts / 2 + 1;
+
+    /// <summary>
+    /// The same product as <see cref="KernelDp4a"/> with the weight row copied first, 64 blocks (2176 bytes) at a
+    /// time, by the warp from global memory into its shared-memory slice with 32-bit loads (each load instruction
+    /// of the warp reads 128 consecutive bytes; four per lane in flight), so that a row costs 17 loads per lane
+    /// per 64 blocks where the per-lane path issues 5 16-bit loads per quarter block (40). The quarter blocks are
+    /// then read from shared memory (8 weights at a 2-byte-aligned offset: three ints and a 64-bit shift) and
+    /// summed in the same order as <see cref="Kernel"/>, so the result is the same bit for bit.
+    /// Preconditions for the staged path: <c>Blocks</c> even (34 × blocks bytes per row keeps every row start
+    /// 4-byte aligned) and the weight views starting 4-byte aligned (whole buffers, as the backend's weights);
+    /// odd <c>Blocks</c>, and warps beyond <see cref="StagedMaxWarps"/> in a group, take <see cref="Kernel"/>'s
+    /// per-lane path. Static shared memory: <see cref="StagedMaxWarps"/> × 545 ints = 17,440 bytes per group.
+    /// Launched exactly as <see cref="Kernel"/> (one warp per output row, grid Y = input row).
+    /// </summary>
+    public static void KernelStaged(
+        ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
+        ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
+        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p)
+    {
+        var shared = SharedMemory.Allocate<int>(StagedMaxWarps * StagedSliceInts);
+        if ((p.Blocks & 1) != 0 || Warp.WarpIdx >= StagedMaxWarps)
+        {
+            Body(w0, w1, w2, y0, y1, y2, xq, xd, p, asm: true);
+            return;
+        }
+        var slice = shared.SubView(Warp.WarpIdx * StagedSliceInts, StagedSliceInts);
+        int warpsPerGroup = Group.DimX / Warp.WarpSize;
+        int row = Grid.IdxX * warpsPerGroup + Warp.WarpIdx;
+        int r = Grid.IdxY;
+        if (row < p.Rows0)
+        {
+            float s = RowDotStaged(w0, row, xq, xd, r, p.Blocks, slice);
+            if (Warp.IsFirstLane)
+            {
+                long o = (long)r * p.Rows0 + row;
+                y0[o] = p.Accumulate != 0 ? y0[o] + s : s;
+            }
+        }
+        else if (row < p.Rows0 + p.Rows1)
+        {
+            row -= p.Rows0;
+            float s = RowDotStaged(w1, row, xq, xd, r, p.Blocks, slice);
+            if (Warp.IsFirstLane) y1[(long)r * p.Rows1 + row] = s;
+        }
+        else if (row < p.Rows0 + p.Rows1 + p.Rows2)
+        {
+            row -= p.Rows0 + p.Rows1;
+            float s = RowDotStaged(w2, row, xq, xd, r, p.Blocks, slice);
+            if (Warp.IsFirstLane) y2[(long)r * p.Rows2 + row] = s;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="RowDot"/> with the row staged chunk by chunk in <paramref name="slice"/> ([545] int, this warp's).
+    /// Every chunk but the last has 64 blocks = 256 items, a whole number of four-item passes for any warp size
+    /// dividing 64, so each lane meets its items in <see cref="RowDot"/>'s order and grouping.
+    /// </summary>
+    private static float RowDotStaged(ArrayView<ushort> w, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks, ArrayView<int> slice)
+    {
+        var wi = w.Cast<int>();
+        long rowInt = (long)row * blocks * WeightTypes.Q8BlockUShorts / 2; // blocks even: whole ints
+        long xBase = (long)r * blocks;
+        int step = Warp.WarpSize;
+        int lane = Warp.LaneIdx;
+        float sum = 0;
+        for (int c0 = 0; c0 < blocks; c0 += StagedChunkBlocks)
+        {
+            int cb = Math.Min(StagedChunkBlocks, blocks - c0);
+            int ints = cb * WeightTypes.Q8BlockUShorts / 2;
+            long g = rowInt + (long)c0 * WeightTypes.Q8BlockUShorts / 2;
+            Warp.Barrier(); // every lane is done reading the previous chunk
+            int i = lane;
+            for (; i + 3 * step < ints; i += 4 * step)
+            {
+                int a = wi[g + i], b = wi[g + i + step], c = wi[g + i + 2 * step], d = wi[g + i + 3 * step];
+                slice[i] = a;
+                slice[i + step] = b;
+                slice[i + 2 * step] = c;
+                slice[i + 3 * step] = d;
+            }
+            for (; i < ints; i += step) slice[i] = wi[g + i];
+            Warp.Barrier(); // the chunk is in shared memory
+
+            int items = (c0 + cb) * 4;
+            int it = c0 * 4 + lane;
+            for (; it + 3 * step < items; it += 4 * step)
+            {
+                float s0 = StagedItem(slice, c0, xq, xd, xBase, it);
+                float s1 = StagedItem(slice, c0, xq, xd, xBase, it + step);
+                float s2 = StagedItem(slice, c0, xq, xd, xBase, it + 2 * step);
+                float s3 = StagedItem(slice, c0, xq, xd, xBase, it + 3 * step);
+                sum += (s0 + s1) + (s2 + s3);
+            }
+            for (; it + step < items; it += 2 * step)
+                sum += StagedItem(slice, c0, xq, xd, xBase, it) + StagedItem(slice, c0, xq, xd, xBase, it + step);
+            if (it < items) sum += StagedItem(slice, c0, xq, xd, xBase, it);
+        }
+        return Reductions.WarpSum(sum);
+    }
+
+    /// <summary>Quarter block <paramref name="it"/> of the row read from the staged chunk that starts at block <paramref name="c0"/>.</summary>
+    private static float StagedItem(ArrayView<int> slice, int c0, ArrayView<int> xq, ArrayView<float> xd, long xBase, int it)
+    {
+        int b = it >> 2;
+        int part = it & 3;
+        int at = (b - c0) * (WeightTypes.Q8BlockUShorts * 2); // byte offset of the block in the chunk (even)
+        int o = at + 2 + part * 8;                             // its 8 weights: 2-byte aligned
+        int k = o >> 2;
+        int shift = (o & 2) * 8;                               // 0 or 16 bits
+        ulong lo = (uint)slice[k] | ((ulong)(uint)slice[k + 1] << 32);
+        ulong hi = (uint)slice[k + 1] | ((ulong)(uint)slice[k + 2] << 32);
+        int wa = (int)(uint)(lo >> shift);
+        int wb = (int)(uint)(hi >> shift);
+        ushort scale = (ushort)((uint)slice[at >> 2] >> ((at & 2) * 8));
+        return Scaled(wa, wb, xq, xd, xBase, b, part, scale, asm: true);
+    }
+
     private static void Body(
         ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
         ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
@@ -119,9 +244,15 @@ public static class MatVecQ8_0Kernel
         long q = at + 1 + part * 4;
         int wa = w[q] | (w[q + 1] << 16);
         int wb = w[q + 2] | (w[q + 3] << 16);
+        ushort scale = w[at];
+        return Scaled(wa, wb, xq, xd, xBase, b, part, scale, asm);
+    }
+
+    /// <summary>The arithmetic of one quarter block once its 8 weights (<paramref name="wa"/>, <paramref name="wb"/>) and f16 scale are loaded.</summary>
+    private static float Scaled(int wa, int wb, ArrayView<int> xq, ArrayView<float> xd, long xBase, int b, int part, ushort scale, bool asm)
+    {
         long xi = (xBase + b) * 8 + part * 2;
         int xa = xq[xi], xb = xq[xi + 1];
-        ushort scale = w[at];
         int acc;
         float dw;
         if (asm && CudaAsm.IsSupported)
