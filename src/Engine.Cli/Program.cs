@@ -19,6 +19,8 @@ public static class Program
         root.Subcommands.Add(LoadgenCommand.Create());
         root.Subcommands.Add(StatsCommand.Create());
         root.Subcommands.Add(EmbedCommand.Create());
+        root.Subcommands.Add(CatalogCommand.Create());
+        root.Subcommands.Add(RankCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

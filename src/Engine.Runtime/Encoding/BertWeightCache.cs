@@ -10,16 +10,19 @@ namespace Engine.Runtime.Encoding;
 /// <c>{model}.{sha256 of the ONNX, 16 hex}.{f32|q8_0}.gguf</c> under the cache directory.
 /// <para>
 /// Layout: tensors named as <see cref="BertTensorNames"/>, in ggml order (<c>[cols, rows]</c>); the six matrices
-/// of each layer stored <c>[in, out]</c> (rows = outputs), in F32 or Q8_0 by <see cref="EncoderPrecision"/>;
-/// embedding tables, biases and LayerNorm parameters always F32. Metadata: <c>general.architecture = bert</c>,
-/// <c>bert.*</c> hyper-parameters, and the keys below, all checked on load: a file that does not match
-/// (other source hash, other <see cref="FormatVersion"/>, truncated) is rebuilt, never trusted.
+/// of each layer stored <c>[in, out]</c> (rows = outputs), in F32 or Q8_0 by <see cref="EncoderPrecision"/>, and
+/// in Q8_0 files the word embedding table too (its rows are only gathered: 47 MB become 12 MB); position and
+/// token-type tables, biases and LayerNorm parameters always F32. Metadata: <c>general.architecture = bert</c>,
+/// <c>bert.*</c> hyper-parameters, the vocabulary as <c>tokenizer.ggml.tokens</c> (one string per id, as
+/// vocab.txt's lines; <c>tokenizer.ggml.model = bert</c>), so a cache file alone is enough to run the encoder,
+/// and the keys below, all checked on load: a file that does not match (other source hash, other
+/// <see cref="FormatVersion"/>, truncated) is rebuilt, never trusted.
 /// </para>
 /// </summary>
 public static class BertWeightCache
 {
     /// <summary>Bumped whenever the layout above changes, so old cache files are rebuilt.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2; // 2: vocabulary in the file; Q8_0 word embeddings
 
     /// <summary>Environment variable naming the cache directory (default: <c>$XDG_CACHE_HOME/engine</c> or <c>~/.cache/engine</c>; LocalAppData on Windows).</summary>
     public const string CacheDirectoryVariable = "ENGINE_CACHE_DIR";
@@ -27,6 +30,7 @@ public static class BertWeightCache
     public const string SourceHashKey = "engine.encoder.source_sha256";
     public const string FormatVersionKey = "engine.encoder.format_version";
     public const string PrecisionKey = "engine.encoder.precision";
+    public const string TokensKey = "tokenizer.ggml.tokens";
 
     /// <summary>The per-user cache directory (created on first write).</summary>
     public static string DefaultDirectory()
@@ -57,7 +61,8 @@ public static class BertWeightCache
     /// (called only then), writes the file atomically (a temporary name, then a rename) and opens it.
     /// </summary>
     public static GgufFile OpenOrConvert(string path, string modelName, string sourceHash, BertConfig config,
-                                         EncoderPrecision precision, Func<Dictionary<string, OnnxTensor>> readWeights)
+                                         EncoderPrecision precision, Func<Dictionary<string, OnnxTensor>> readWeights,
+                                         IReadOnlyList<string> vocabulary)
     {
         if (File.Exists(path))
         {
@@ -68,7 +73,7 @@ public static class BertWeightCache
         string temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         try
         {
-            Write(temporary, modelName, sourceHash, config, precision, readWeights());
+            Write(temporary, modelName, sourceHash, config, precision, readWeights(), vocabulary);
             File.Move(temporary, path, overwrite: true);
         }
         finally
@@ -79,16 +84,38 @@ public static class BertWeightCache
                ?? throw new InvalidDataException($"{path}: the file just written does not read back");
     }
 
-    private static GgufFile? TryOpenMatching(string path, string sourceHash, EncoderPrecision precision)
+    /// <summary>
+    /// The newest valid cache file for <paramref name="modelName"/> and <paramref name="precision"/> in
+    /// <paramref name="directory"/>, whatever its source hash; null when there is none. For hosts that carry the
+    /// converted file without the package it came from.
+    /// </summary>
+    public static GgufFile? OpenNewest(string directory, string modelName, EncoderPrecision precision)
+    {
+        if (!Directory.Exists(directory)) return null;
+        var candidates = new DirectoryInfo(directory).GetFiles($"{modelName}.*.{PrecisionName(precision)}.gguf")
+                                                     .OrderByDescending(f => f.LastWriteTimeUtc);
+        foreach (var f in candidates)
+        {
+            var file = TryOpenMatching(f.FullName, sourceHash: null, precision);
+            if (file is not null) return file;
+        }
+        return null;
+    }
+
+    /// <summary>The vocabulary stored in a cache file, one token per id.</summary>
+    public static string[] ReadVocabulary(GgufFile file) => file.Metadata.GetArray<string>(TokensKey);
+
+    private static GgufFile? TryOpenMatching(string path, string? sourceHash, EncoderPrecision precision)
     {
         GgufFile? file = null;
         try
         {
             file = GgufFile.Open(path);
             var m = file.Metadata;
-            if (m.GetStringOrNull(SourceHashKey) == sourceHash
+            if ((sourceHash is null || m.GetStringOrNull(SourceHashKey) == sourceHash)
                 && m.GetInteger(FormatVersionKey, -1) == FormatVersion
-                && m.GetStringOrNull(PrecisionKey) == PrecisionName(precision))
+                && m.GetStringOrNull(PrecisionKey) == PrecisionName(precision)
+                && m.Contains(TokensKey))
                 return file;
         }
         catch (Exception e) when (e is GgufFormatException or IOException or InvalidDataException)
@@ -101,14 +128,15 @@ public static class BertWeightCache
 
     /// <summary>Writes the tensors the encoder uses (<see cref="BertTensorNames"/>) as the class describes.</summary>
     public static void Write(string path, string modelName, string sourceHash, BertConfig config, EncoderPrecision precision,
-                             IReadOnlyDictionary<string, OnnxTensor> tensors)
+                             IReadOnlyDictionary<string, OnnxTensor> tensors, IReadOnlyList<string> vocabulary)
     {
+        if (vocabulary.Count != config.VocabSize) throw new InvalidDataException($"vocabulary has {vocabulary.Count} tokens, the model {config.VocabSize}");
         var names = new List<string>
         {
             BertTensorNames.WordEmbeddings, BertTensorNames.PositionEmbeddings, BertTensorNames.TokenTypeEmbeddings,
             BertTensorNames.EmbeddingNormWeight, BertTensorNames.EmbeddingNormBias,
         };
-        var matrices = new HashSet<string>(StringComparer.Ordinal);
+        var matrices = new HashSet<string>(StringComparer.Ordinal) { BertTensorNames.WordEmbeddings };
         for (int l = 0; l < config.Layers; l++)
             foreach (string m in BertTensorNames.LayerModules)
             {
@@ -128,6 +156,8 @@ public static class BertWeightCache
         md.Set("bert.block_count", GgufValue.Of((uint)config.Layers));
         md.Set("bert.attention.head_count", GgufValue.Of((uint)config.Heads));
         md.Set("bert.attention.layer_norm_epsilon", GgufValue.Of(config.LayerNormEps));
+        md.Set("tokenizer.ggml.model", GgufValue.Of("bert"));
+        md.Set(TokensKey, GgufValue.Of(vocabulary.ToArray()));
         md.Set(SourceHashKey, GgufValue.Of(sourceHash));
         md.Set(FormatVersionKey, GgufValue.Of(FormatVersion));
         md.Set(PrecisionKey, GgufValue.Of(PrecisionName(precision)));

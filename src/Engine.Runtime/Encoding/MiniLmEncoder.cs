@@ -49,13 +49,47 @@ public sealed class MiniLmEncoder : ITextEmbedder, IDisposable
     /// <see cref="BertWeightCache.DefaultDirectory"/>; never the repository). The first call per precision and
     /// machine parses the ONNX file and writes the cache (a few seconds); later ones map the cached file.
     /// </summary>
+    /// <remarks>
+    /// Where the package's assembly is absent (a host that carries only the converted file), the newest valid cache
+    /// file of this precision in the cache directory is used as it is (it holds the vocabulary too).
+    /// </remarks>
     public static MiniLmEncoder CreateDefault(IComputeBackend backend, EncoderPrecision precision = EncoderPrecision.Q8_0, string? cacheDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
-        string assembly = MiniLmPackage.LocateAssembly();
+        cacheDirectory ??= BertWeightCache.DefaultDirectory();
+        string assembly;
+        try
+        {
+            assembly = MiniLmPackage.LocateAssembly();
+        }
+        catch (FileNotFoundException missing)
+        {
+            var cached = BertWeightCache.OpenNewest(cacheDirectory, ModelName, precision);
+            if (cached is null)
+                throw new FileNotFoundException($"{missing.Message}; nor is there a converted {BertWeightCache.PrecisionName(precision)} file in {cacheDirectory}", missing.FileName, missing);
+            return FromCacheFile(backend, cached, precision);
+        }
         byte[] onnx = MiniLmPackage.ReadModel(assembly);
         byte[] vocab = MiniLmPackage.ReadVocabulary(assembly);
-        return Create(backend, onnx, vocab, precision, cacheDirectory ?? BertWeightCache.DefaultDirectory(), assembly);
+        return Create(backend, onnx, vocab, precision, cacheDirectory, assembly);
+    }
+
+    /// <summary>The encoder from a converted cache file alone (no ONNX, no package); takes ownership of <paramref name="file"/>.</summary>
+    public static MiniLmEncoder FromCacheFile(IComputeBackend backend, GgufFile file, EncoderPrecision precision)
+    {
+        BertTextTokenizer tokenizer;
+        try
+        {
+            var tokens = BertWeightCache.ReadVocabulary(file);
+            tokenizer = new BertTextTokenizer(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(string.Join('\n', tokens) + "\n"), writable: false),
+                                              BertConfig.MiniLmL6V2.MaxSequenceLength);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+        return new MiniLmEncoder(backend, BertConfig.MiniLmL6V2, tokenizer, file, precision);
     }
 
     /// <summary>As <see cref="CreateDefault"/>, from the ONNX and vocabulary bytes given.</summary>
@@ -67,7 +101,8 @@ public sealed class MiniLmEncoder : ITextEmbedder, IDisposable
         var config = BertConfig.MiniLmL6V2;
         string hash = Convert.ToHexStringLower(SHA256.HashData(onnx));
         string path = BertWeightCache.PathFor(cacheDirectory, ModelName, hash, precision);
-        var file = BertWeightCache.OpenOrConvert(path, ModelName, hash, config, precision, () => OnnxBertReader.Read(onnx, config, source));
+        var file = BertWeightCache.OpenOrConvert(path, ModelName, hash, config, precision, () => OnnxBertReader.Read(onnx, config, source),
+                                                 VocabularyLines(vocabulary));
         BertTextTokenizer tokenizer;
         try
         {
@@ -79,6 +114,14 @@ public sealed class MiniLmEncoder : ITextEmbedder, IDisposable
             throw;
         }
         return new MiniLmEncoder(backend, config, tokenizer, file, precision);
+    }
+
+    // vocab.txt: one token per line, id = line number (no trailing empty entry).
+    private static string[] VocabularyLines(byte[] vocabulary)
+    {
+        var lines = System.Text.Encoding.UTF8.GetString(vocabulary).Split('\n');
+        for (int i = 0; i < lines.Length; i++) lines[i] = lines[i].TrimEnd('\r');
+        return lines.Length > 0 && lines[^1].Length == 0 ? lines[..^1] : lines;
     }
 
     public BertConfig Config { get; }

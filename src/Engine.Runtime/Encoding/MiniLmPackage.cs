@@ -25,7 +25,8 @@ public static class MiniLmPackage
     public static string LocateAssembly()
     {
         string? overridden = Environment.GetEnvironmentVariable(AssemblyPathVariable);
-        if (!string.IsNullOrEmpty(overridden)) return overridden;
+        if (!string.IsNullOrEmpty(overridden))
+            return File.Exists(overridden) ? overridden : throw new FileNotFoundException($"{AssemblyPathVariable} names {overridden}, which does not exist", overridden);
         foreach (string? dir in new[] { Path.GetDirectoryName(typeof(MiniLmPackage).Assembly.Location), AppContext.BaseDirectory })
         {
             if (string.IsNullOrEmpty(dir)) continue;

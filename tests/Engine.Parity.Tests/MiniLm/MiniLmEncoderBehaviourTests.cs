@@ -47,6 +47,18 @@ public sealed class MiniLmEncoderBehaviourTests(MiniLmFixture fx) : IClassFixtur
     }
 
     [Fact]
+    public void A_cache_file_alone_runs_the_encoder()
+    {
+        var file = BertWeightCache.OpenNewest(fx.CacheDirectory, MiniLmEncoder.ModelName, EncoderPrecision.Q8_0);
+        Assert.NotNull(file);
+        Assert.Equal(fx.Q8.CachePath, file.Path);
+        using var fromFile = MiniLmEncoder.FromCacheFile(fx.Cpu, file, EncoderPrecision.Q8_0);
+        Assert.Equal(fx.Q8.Tokenizer.Encode(ProductTexts.All[13]), fromFile.Tokenizer.Encode(ProductTexts.All[13]));
+        Assert.Equal(fx.Q8.Embed(ProductTexts.All[13]), fromFile.Embed(ProductTexts.All[13]));
+        Assert.Null(BertWeightCache.OpenNewest(Path.Combine(fx.CacheDirectory, "absent"), MiniLmEncoder.ModelName, EncoderPrecision.Q8_0));
+    }
+
+    [Fact]
     public void A_corrupt_cache_file_is_rebuilt()
     {
         string dir = Path.Combine(Path.GetTempPath(), "engine-minilm-corrupt-" + Guid.NewGuid().ToString("N"));
