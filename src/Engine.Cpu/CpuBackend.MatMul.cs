@@ -74,7 +74,10 @@ public sealed unsafe partial class CpuBackend
             var y = Buf(targets[t].Output);
             if (y.Length < (long)n * w.Rows) ThrowOutputTooSmall(w, y, n);
             anyQ8 |= w.Type == GgmlType.Q8_0;
-            if (tiled && w.Type != GgmlType.Q8_0) scratchFloats = Math.Max(scratchFloats, FloatTileKernels.ScratchFloats(w.Type, chunkRows, cols));
+            if (tiled)
+                scratchFloats = Math.Max(scratchFloats, w.Type == GgmlType.Q8_0
+                    ? Q8_0TileKernels.ScratchFloats(chunkRows, cols)
+                    : FloatTileKernels.ScratchFloats(w.Type, chunkRows, cols));
             int c = (w.Rows + chunkRows - 1) / chunkRows;
             job.Targets[t] = new TargetInfo(w.Data, w.RowBytes, w.Rows, w.Type, y.Ptr, chunks);
             chunks += c;
@@ -87,6 +90,7 @@ public sealed unsafe partial class CpuBackend
         job.Cols = cols;
         job.ChunkRows = chunkRows;
         job.Tiled = tiled;
+        job.TiledQ8 = tiled && Path == CpuKernelPath.Avx2 && Q8_0TileKernels.IsSupported;
         job.Chunks = chunks;
         job.Next = 0;
         // per worker: a widened weight row (float targets, cols), a widened chunk (tiled F16/BF16 targets,
@@ -142,6 +146,7 @@ public sealed unsafe partial class CpuBackend
         public float* Xd;     // [N, Cols / 32] f32
         public int N, Cols, ChunkRows, Chunks;
         public bool Tiled;    // float targets take the register-tiled batch kernel
+        public bool TiledQ8;  // Q8_0 targets take the register-tiled batch kernel (AVX2 path)
         public int Next;      // next chunk to take
 
         public void EnsureTargets(int count)
@@ -159,7 +164,10 @@ public sealed unsafe partial class CpuBackend
                 ref readonly var target = ref Targets[t];
                 int r0 = (c - target.FirstChunk) * ChunkRows;
                 int r1 = Math.Min(r0 + ChunkRows, target.Rows);
-                if (target.Type == GgmlType.Q8_0)
+                if (target.Type == GgmlType.Q8_0 && TiledQ8)
+                    Q8_0TileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows,
+                                            owner._workerScratch[worker].Ptr);
+                else if (target.Type == GgmlType.Q8_0)
                     Q8_0Kernels.MatRows(owner.Path, target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows,
                                         owner._workerScratch[worker].Ptr);
                 else if (Tiled)
