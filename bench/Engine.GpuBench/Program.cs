@@ -60,6 +60,7 @@ if (backend is not null)
     Section("copy bandwidth", () => copyBw = Benchmarks.CopyBandwidth(device, sizes, report));
     Section("op checks", () => Benchmarks.OpChecks(backend, sizes, report));
     Section("encoder ops", () => EncoderOps.Run(backend, device.IsCuda, report));
+    Section("minilm end to end", () => MiniLmEndToEnd.Run(backend, device.IsCuda, report));
     Section("q8_0 matvec", () => Benchmarks.MatVec(backend, sizes, copyBw, report));
     Section("op timings", () => Benchmarks.OpTimings(backend, sizes, copyBw, report));
     foreach (var model in sizes.Models)

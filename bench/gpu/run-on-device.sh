@@ -11,6 +11,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --form
 rm -rf "$work" && mkdir -p "$work"
 tar -C "$work" -xJf "$tarball"
 export DOTNET_TieredPGO=1
+[[ -d "$root/.device/minilm" ]] && export ENGINE_CACHE_DIR="$root/.device/minilm"
 "$work/gpubench/Engine.GpuBench" "$@"
 rc=$?
 echo "Engine.GpuBench exit code $rc"

@@ -24,7 +24,9 @@ public struct EncoderAttentionParams
 /// row (CUDA allows 2³¹ − 1 there, against 65535 in Y), grid Y = head. A row finds its sequence by binary search in the prefix offsets and attends to
 /// exactly that sequence's rows: (1) scores q·k·scale into a scratch row in global memory
 /// (<c>[n, heads, maxLength]</c>, so lengths are not limited by shared memory) and their max, (2)
-/// exponentials and their sum, (3) each thread owns output dimensions and sums p_t · v_t.
+/// exponentials and their sum, (3) p·v: when the group is a multiple of headDim wide (a GPU: 128 threads,
+/// heads of 32 or 64), it splits the positions among copies of the head's dimensions and adds their partial
+/// sums in shared memory; else each thread owns output dimensions and sums p_t · v_t over all positions.
 /// </summary>
 public static class EncoderAttentionKernel
 {
@@ -73,6 +75,26 @@ public static class EncoderAttentionKernel
         }
         float inv = 1f / Reductions.GroupSum(localSum);
 
+        int slices = Group.DimX / p.HeadDim; // the same for the whole group: every thread takes the same branch
+        if (slices >= 2 && Group.DimX % p.HeadDim == 0 && Group.DimX <= MaxGroup)
+        {
+            // The group is `slices` copies of the head's dimensions: slice j sums positions t ≡ j (mod slices),
+            // then slice 0 adds the partial sums up. A warp reads consecutive elements of one value row.
+            var partial = SharedMemory.Allocate<float>(MaxGroup);
+            int i = Group.IdxX % p.HeadDim, slice = Group.IdxX / p.HeadDim;
+            float acc = 0;
+            for (int t = slice; t < len; t += slices)
+                acc += scores[sBase + t] * v[kvBase + (long)t * width + i];
+            partial[Group.IdxX] = acc;
+            Group.Barrier();
+            if (slice == 0)
+            {
+                float sum = 0;
+                for (int j = 0; j < slices; j++) sum += partial[j * p.HeadDim + i];
+                output[qBase + i] = sum * inv;
+            }
+            return;
+        }
         for (int i = Group.IdxX; i < p.HeadDim; i += Group.DimX)
         {
             float acc = 0;
@@ -81,4 +103,7 @@ public static class EncoderAttentionKernel
             output[qBase + i] = acc * inv;
         }
     }
+
+    /// <summary>Largest group the sliced p·v phase handles (shared memory of one float per thread).</summary>
+    private const int MaxGroup = 1024;
 }

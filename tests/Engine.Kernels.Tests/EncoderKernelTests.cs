@@ -98,8 +98,9 @@ public class EncoderKernelTests(ITestOutputHelper output)
         var gpu = Tests.Devices.Get(device);
         var cpu = new ReferenceBackend();
         using var t = new HostTensors(Seed);
-        // Different lengths, an empty sequence, a one-row sequence; head size not a power of two.
-        foreach (var (lengths, heads, headDim) in new[] { (new[] { 5, 1, 0, 7 }, 2, 12), (new[] { 9, 4 }, 3, 8) })
+        // Different lengths, an empty sequence, a one-row sequence; head size not a power of two. On cpu32
+        // (groups of 32) heads of 8 and 16 take the sliced p·v phase, heads of 12 the per-dimension one.
+        foreach (var (lengths, heads, headDim) in new[] { (new[] { 5, 1, 0, 7 }, 2, 12), (new[] { 9, 4 }, 3, 8), (new[] { 6, 3 }, 2, 16) })
         {
             int n = lengths.Sum(), width = heads * headDim;
             var q = t.Floats(n * width, 2f);
@@ -113,7 +114,7 @@ public class EncoderKernelTests(ITestOutputHelper output)
         }
     }
 
-    [Theory, MemberData(nameof(Devices))]
+    [Theory, MemberData(nameof(Devices)), InlineData("cpu32")]
     public void EncoderAttention_rows_do_not_see_other_sequences(string device)
     {
         var gpu = Tests.Devices.Get(device);
@@ -147,6 +148,14 @@ public class EncoderKernelTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => gpu.Softmax(b, 3, 32));
         Assert.Throws<ArgumentException>(() => gpu.Gelu(b, b, 65));
     }
+
+    /// <summary>The encoder kernels through ILGPU's PTX backend for sm_90 (see <see cref="PtxCompileTests"/>), no GPU needed.</summary>
+    [Theory]
+    [InlineData(nameof(LayerNormKernel))]
+    [InlineData(nameof(GeluKernel))]
+    [InlineData(nameof(SoftmaxKernel))]
+    [InlineData(nameof(EncoderAttentionKernel))]
+    public void Encoder_kernel_compiles_to_ptx_for_sm_90(string kernelClass) => new PtxCompileTests().Kernel_compiles_to_ptx_for_sm_90(kernelClass);
 
     private static float[] Run(IlgpuBackend gpu, float[] q, float[] k, float[] v, int[] lengths, int heads, int headDim, float scale)
     {

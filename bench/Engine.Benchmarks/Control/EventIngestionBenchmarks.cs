@@ -26,9 +26,14 @@ public class EventIngestionBenchmarks
     private IHost _host = null!;
     private IEventSink _sink = null!;
 
-    /// <summary>Events per call per customer: 1 is one call per event; larger is the batched path.</summary>
-    [Params(1, 32)]
+    /// <summary>Events per call per customer: 1 is one call per event; larger is the batched path;
+    /// <see cref="Mixed"/> is what a server receives from a storefront: batches of one event for
+    /// each of the 512 customers, so the sink makes one session call (and one write) per event.</summary>
+    [Params(1, 32, Mixed)]
     public int BatchSize { get; set; }
+
+    /// <summary><see cref="BatchSize"/> value for server-style batches across customers.</summary>
+    public const int Mixed = -1;
 
     [GlobalSetup]
     public void Setup()
@@ -74,6 +79,7 @@ public class EventIngestionBenchmarks
     {
         var perCustomer = Events / Customers;
         var now = DateTimeOffset.UtcNow;
+        if (BatchSize == Mixed) return IngestMixed(perCustomer, now);
         return Task.WhenAll(Enumerable.Range(0, Customers).Select(async c =>
         {
             var customer = $"c{c}";
@@ -85,6 +91,25 @@ public class EventIngestionBenchmarks
                 if (batch.Length == 1) await _sink.RecordAsync(batch[0]);
                 else await _sink.RecordBatchAsync(batch);
             }
+        }));
+    }
+
+    // One RecordBatchAsync per round, each with one event per customer; 4 rounds in flight, as a
+    // server with a few connections would have.
+    private async Task IngestMixed(int rounds, DateTimeOffset now)
+    {
+        using var inFlight = new SemaphoreSlim(4);
+        await Task.WhenAll(Enumerable.Range(0, rounds).Select(async round =>
+        {
+            await inFlight.WaitAsync();
+            try
+            {
+                var batch = new CustomerEvent[Customers];
+                for (var c = 0; c < Customers; c++)
+                    batch[c] = new CustomerEvent(Guid.NewGuid(), $"c{c}", EventKind.View, $"p{(c + round) % Products}", now);
+                await _sink.RecordBatchAsync(batch);
+            }
+            finally { inFlight.Release(); }
         }));
     }
 

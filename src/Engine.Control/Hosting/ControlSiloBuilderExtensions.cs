@@ -38,7 +38,8 @@ public static class ControlSiloBuilderExtensions
     }
 
     /// <summary>The services grains and servers need: options, clock, default product embeddings,
-    /// the event sink and the local experiment assigner (started as a hosted service).</summary>
+    /// the event sink, the silo's feedback buffer and its flusher (a silo lifecycle participant),
+    /// and the local experiment assigner (started as a hosted service).</summary>
     public static IServiceCollection AddControlServices(this IServiceCollection services, Action<ControlOptions>? configure = null)
     {
         var options = services.AddOptions<ControlOptions>();
@@ -50,6 +51,12 @@ public static class ControlSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IProductEmbeddings, GrainProductEmbeddings>();
         services.TryAddSingleton<IEventSink, GrainEventSink>();
+        services.TryAddSingleton<Feedback.FeedbackBuffer>();
+        if (!services.Any(d => d.ServiceType == typeof(Feedback.FeedbackFlusher)))
+        {
+            services.AddSingleton<Feedback.FeedbackFlusher>();
+            services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<Feedback.FeedbackFlusher>());
+        }
         services.TryAddSingleton<ExperimentAssigner>();
         services.TryAddSingleton<IExperimentAssigner>(sp => sp.GetRequiredService<ExperimentAssigner>());
         services.AddHostedService(sp => sp.GetRequiredService<ExperimentAssigner>());

@@ -1,7 +1,6 @@
 using Engine.Control.Catalog;
 using Engine.Control.Feedback;
 using Engine.Control.Storage;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Engine.Control.Sessions;
@@ -16,14 +15,17 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
     private readonly ControlOptions _options;
     private readonly TimeProvider _time;
     private readonly GroupCommit _commit;
-    private readonly ILogger<CustomerSessionGrain> _log;
+    private readonly FeedbackBuffer _feedback;
+    private readonly FeedbackFlusher _flusher;
     private HashSet<Guid>? _seen; // mirror of _state.State.SeenEvents for O(1) lookups
 
     public CustomerSessionGrain(
         [PersistentState("session", ControlStorage.Name)] IPersistentState<SessionState> state,
-        IProductEmbeddings embeddings, IOptions<ControlOptions> options, TimeProvider time, ILogger<CustomerSessionGrain> log)
+        IProductEmbeddings embeddings, IOptions<ControlOptions> options, TimeProvider time,
+        FeedbackBuffer feedback, FeedbackFlusher flusher)
     {
-        _log = log;
+        _feedback = feedback;
+        _flusher = flusher;
         _state = state;
         _embeddings = embeddings;
         _options = options.Value;
@@ -58,28 +60,14 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
         }
         await CommitAsync();
         if (accepted > 0 || signals.Count > 0)
-            await ReportAsync(signals, accepted, views);
+            Report(signals, accepted, views);
         return outcomes;
     }
 
-    /// <summary>Hands signals and counts to the local pre-aggregator. The events are already durable,
-    /// so a failure here must not fail them: retried once (a stateless worker can be rejected while
-    /// it deactivates), then logged; only counts are lost.</summary>
-    private async Task ReportAsync(List<FeedbackSignal> signals, long accepted, List<string> views)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                var aggregator = GrainFactory.GetGrain<IFeedbackAggregatorGrain>(0);
-                if (signals.Count > 0) await aggregator.Add(signals);
-                await aggregator.AddSessionActivity(accepted, views);
-                return;
-            }
-            catch (Exception ex) when (attempt < 2) { _log.LogDebug(ex, "pre-aggregator call failed; retrying"); }
-            catch (Exception ex) { _log.LogWarning(ex, "feedback for {Count} signals dropped (events are durable)", signals.Count); return; }
-        }
-    }
+    /// <summary>Hands signals and counts to the silo's feedback buffer (no grain call: the events are
+    /// already durable, and the pre-aggregation is local to the silo anyway).</summary>
+    private void Report(List<FeedbackSignal> signals, long accepted, List<string> views) =>
+        _flusher.FlushSoon(_feedback.Add(signals, accepted, views));
 
     async Task ICustomerSessionGrain.RecordExposure(Exposure exposure)
     {
@@ -98,7 +86,7 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
         if (S.Exposures.Count > _options.ExposureWindow) S.Exposures.RemoveAt(0);
         _commit.MarkDirty();
         await CommitAsync();
-        await ReportAsync(signals, 0, []);
+        Report(signals, 0, []);
     }
 
     Task<SessionProfile> ICustomerSessionGrain.GetProfile()
