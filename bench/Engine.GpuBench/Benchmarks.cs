@@ -171,6 +171,8 @@ internal static class Benchmarks
     {
         var c = new ReferenceBackend();
         int seed = 100;
+        r.Line($"   matvec kernel: {g.MatVecPath}");
+        r.Row("q8_0 matvec", "kernel", g.MatVecPath.Length > 60 ? g.MatVecPath[..60] : g.MatVecPath, "");
         foreach (var (rows, cols) in s.MatVecs)
         {
             using var t = new HostTensors(seed++);
@@ -196,8 +198,49 @@ internal static class Benchmarks
     }
 
     /// <summary>Time per launch of the other decode ops at the TinyLlama-1.1B width (launch-bound at batch 1).</summary>
+    private static void EmptyKernel(Index1D i, ArrayView<float> a) { }
+
+    private static void EmptyWideKernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d, ArrayView<float> e,
+        ArrayView<int> f, ArrayView<int> g, ArrayView<float> h, ArrayView<float> i, ArrayView<float> j, ArrayView<float> k, AttentionParams p) { }
+
+    /// <summary>
+    /// Host cost of one ILGPU launch: empty kernels launched back to back, host time of the loop (before waiting)
+    /// and total per launch; an implicitly grouped one-view kernel and an explicitly grouped kernel with the
+    /// attention kernel's 11 views + parameter struct.
+    /// </summary>
+    private static void LaunchCost(IlgpuBackend g, Report r)
+    {
+        var acc = g.Device.Accelerator;
+        using var buf = acc.Allocate1D<float>(1024);
+        using var ibuf = acc.Allocate1D<int>(1024);
+        ArrayView<float> v = buf.View;
+        ArrayView<int> iv = ibuf.View;
+        var small = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(EmptyKernel);
+        var wide = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(EmptyWideKernel);
+        int group = Math.Min(256, acc.MaxNumThreadsPerGroup);
+        group -= group % acc.WarpSize;
+        var config = new KernelConfig(new Index2D(32, 1), new Index2D(group, 1));
+        int count = Timing.Quick ? 20 : 2000;
+        void Measure(string name, Action launch)
+        {
+            for (int i = 0; i < 10; i++) launch();
+            acc.Synchronize();
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < count; i++) launch();
+            double host = Stopwatch.GetElapsedTime(start).TotalSeconds / count;
+            acc.Synchronize();
+            double total = Stopwatch.GetElapsedTime(start).TotalSeconds / count;
+            r.Line($"   launch cost, {name}: host {Us(host)}, with the device {Us(total)} per launch ({count} back to back)");
+            r.Row("launch", name, $"host {Us(host)}, total {Us(total)}", "");
+        }
+        Measure("empty kernel, 1 view, auto-grouped", () => small(1024, v));
+        Measure("empty kernel, 11 views + params, explicit config", () => wide(config, v, v, v, v, v, iv, iv, v, v, v, v, default));
+    }
+
     public static void OpTimings(IlgpuBackend g, Sizes s, double copyBw, Report r)
     {
+        LaunchCost(g, r);
         var shape = s.CheckShape;
         int d = shape.Dim, ff = shape.FeedForward, p = s.AttentionPositions;
         using var t = new HostTensors(77);
@@ -222,8 +265,29 @@ internal static class Benchmarks
         Time($"rmsnorm+quantize {d}", () => g.RmsNorm(x, norm, y, 1, d, 1e-5f), 3.0 * d * 4);
         Time($"rope q {shape.Heads}x{shape.HeadDim}", () => g.Rope(q, 1, shape.Heads, shape.HeadDim, pos, 10000f, RopeStyle.Normal), 2.0 * d * 4);
         Time($"attention+quantize decode at {p} positions", () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
+        using (var k1 = Upload(g, t.Floats(shape.KvDim)))
+        {
+            // The decoder's one-launch attention block: RoPE of q and k, KV store at p-1, attention, quantize.
+            Time($"rope+store+attention+quantize decode at {p} positions (fused)",
+                () => g.RopeStoreKvAttention(cache, 0, q, k1, k1, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
+                2.0 * p * shape.KvDim * 4);
+            Time($"rope q+k + kv store (fused)",
+                () => g.RopeStoreKv(cache, 0, q, k1, k1, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
+                2.0 * (d + 2 * shape.KvDim) * 4);
+        }
         Time($"swiglu+quantize {ff}", () => g.SwiGlu(h1, h2, h1, ff), 3.0 * ff * 4);
         Time($"add {d}", () => g.Add(x, y, d), 3.0 * d * 4);
+        using (var wo = g.LoadWeight(t.CreateRandomQ8_0("wo", d, d)))
+        using (var scratch = g.Allocate(d))
+        {
+            g.RmsNorm(x, norm, y, 1, d, 1e-5f); // y is quantized by its producer, as the attention output is in decode
+            double bytes = d * (double)d / 32 * 34;
+            Time($"rmsnorm+quantize, then o-projection {d}x{d} added into the residual (MatMulAdd): 2 launches", () =>
+            {
+                g.RmsNorm(x, norm, y, 1, d, 1e-5f);
+                g.MatMulAdd(y, 1, new MatMulTarget(wo, scratch), x);
+            }, bytes);
+        }
     }
 
     /// <summary>Greedy decode at batch 1 over synthetic Q8_0 weights of a real model's shape, through the ILGPU backend.</summary>
@@ -261,8 +325,13 @@ internal static class Benchmarks
             var timer2 = Stopwatch.StartNew();
             int pos2 = pos;
             for (int i = 0; i < s.DecodeTokens && pos2 < shape.Context; i++) llama.Enqueue([token], pos2++);
+            // Host time to enqueue (before waiting): if it is close to the total the decode is bound by the host's
+            // launch cost; if far below, by the GPU's kernels (CUDA queues about a thousand launches ahead).
+            double host2 = timer2.Elapsed.TotalSeconds / Math.Max(1, pos2 - pos);
             g.Synchronize();
             double sec2 = timer2.Elapsed.TotalSeconds / Math.Max(1, pos2 - pos);
+            r.Line($"   enqueue-only: host {host2 * 1e3:F2} ms/token of {sec2 * 1e3:F2} ms/token ({host2 / Math.Max(1, launches) * 1e6:F1} µs host per launch)");
+            r.Row("decode", $"{model.Name} host enqueue time", $"{host2 * 1e3:F2} of {sec2 * 1e3:F2} ms/tok", "");
 
             double limit = copyBw / bytesPerToken;
             r.Line($"   {verdict} decode {1 / sec:F0} tok/s ({sec * 1e3:F2} ms/token), {launches:F0} launches/token, effective {GBs(bytesPerToken, sec)} ({Pct(bytesPerToken / sec, copyBw)} of copy; bandwidth limit {limit:F0} tok/s); without reading logits {1 / sec2:F0} tok/s");

@@ -19,74 +19,218 @@ public struct AttentionParams
 
     /// <summary>1: also quantize the output to Q8_0 (headDim % 32 == 0) for the output projection.</summary>
     public int Quantize;
+
+    /// <summary>
+    /// 1 (decode, N = 1 only): q and the row's fresh k are not yet rotated and k/v not yet stored: the kernel
+    /// applies RoPE itself and stores k/v at <see cref="Position0"/> (RoPE + KV store + attention in one launch).
+    /// </summary>
+    public int Fused;
+
+    /// <summary>RoPE style when <see cref="Fused"/>: 1 NeoX (halves), 0 Normal (adjacent pairs).</summary>
+    public int NeoX;
 }
 
 /// <summary>
 /// Causal grouped-query attention over the KV cache, one group per (query row, head): grid X = head,
 /// grid Y = row. Scores go to a scratch row in global memory (<c>[n, heads, contextLength]</c>), so the
-/// context length is not limited by shared memory: (1) scores and their max, (2) exponentials and
-/// their sum, (3) each thread owns output dimensions and sums p_t · v_t over positions.
+/// context length is not limited by shared memory.
+/// <para>
+/// Written for latency, since a decode step's attention is a handful of groups: (0) q of the head goes to
+/// shared memory; (1) each thread owns positions and computes q·k_t with four independent accumulators (four
+/// loads in flight, not one); (2) max-subtracted exponentials and their sum; (3) the group splits into
+/// <c>slices = group / headDim</c> slices, each thread summing p_t · v_t[i] over every slices-th position with
+/// eight accumulators, and the slices' partial sums meet in shared memory. (The previous form had one thread per
+/// output dimension walk all positions one dependent load at a time: latency × positions.)
+/// </para>
+/// <para>
+/// Fused decode (<see cref="AttentionParams.Fused"/>): every group rotates its q head and its KV head's fresh
+/// key into shared memory; the first q head of each KV head also writes the rotated key and the value into the
+/// cache at the step's position. No group reads the cache at that position (they use the fresh k/v), so no
+/// group waits on another.
+/// </para>
 /// </summary>
 public static class AttentionKernel
 {
-    /// <param name="q">[n, heads * headDim] f32</param>
+    /// <summary>Largest head dimension (shared q and k rows).</summary>
+    public const int MaxHeadDim = 256;
+
+    /// <summary>Shared partial sums: slices × headDim ≤ max(group, headDim) ≤ 1024.</summary>
+    private const int MaxPartial = 1024;
+
+    /// <param name="q">[n, heads * headDim] f32 (not rotated yet when fused)</param>
     /// <param name="keys">[layers, contextLength, kvDim] f32 (values likewise)</param>
     /// <param name="scores">[n, heads, contextLength] f32 scratch</param>
     /// <param name="output">[n, heads * headDim] f32</param>
     /// <param name="positions">[n] int (read when n &gt; 1)</param>
     /// <param name="xq">[n, heads * headDim / 4] int when quantizing (else a dummy)</param>
     /// <param name="xd">[n, heads * headDim / 32] f32 when quantizing</param>
+    /// <param name="kNew">[1, kvDim] f32: the step's key, not rotated (fused; else a dummy)</param>
+    /// <param name="vNew">[1, kvDim] f32: the step's value (fused; else a dummy)</param>
+    /// <param name="freq">[headDim / 2] f32 RoPE frequencies (fused; else a dummy)</param>
     public static void Kernel(ArrayView<float> q, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> scores,
-        ArrayView<float> output, ArrayView<int> positions, ArrayView<int> xq, ArrayView<float> xd, AttentionParams p)
+        ArrayView<float> output, ArrayView<int> positions, ArrayView<int> xq, ArrayView<float> xd,
+        ArrayView<float> kNew, ArrayView<float> vNew, ArrayView<float> freq, AttentionParams p)
     {
+        var qs = SharedMemory.Allocate<float>(MaxHeadDim);
+        var ks = SharedMemory.Allocate<float>(MaxHeadDim);
+        var partial = SharedMemory.Allocate<float>(MaxPartial);
+        int tid = Group.IdxX;
+        int g = Group.DimX;
         int h = Grid.IdxX;
         int r = Grid.IdxY;
+        int d = p.HeadDim;
         int pos = p.N == 1 ? p.Position0 : positions[r];
         int len = pos + 1;
-        int kvh = h / (p.Heads / p.KvHeads);
-        long qBase = ((long)r * p.Heads + h) * p.HeadDim;
+        int perKv = p.Heads / p.KvHeads;
+        int kvh = h / perKv;
+        bool fused = p.Fused != 0;
+        long qBase = ((long)r * p.Heads + h) * d;
         long sBase = ((long)r * p.Heads + h) * p.ContextLength;
-        long kvOff = p.LayerBase + (long)kvh * p.HeadDim;
+        long kvOff = p.LayerBase + (long)kvh * d;
+        long freshBase = (long)kvh * d; // fused: this KV head's slice of kNew/vNew
 
-        float localMax = float.NegativeInfinity;
-        for (int t = Group.IdxX; t < len; t += Group.DimX)
+        // (0) q (and, fused, the fresh key) of this head into shared memory, rotated when fused.
+        if (fused)
         {
-            long kt = kvOff + (long)t * p.KvDim;
-            float s = 0;
-            for (int i = 0; i < p.HeadDim; i++) s += q[qBase + i] * keys[kt + i];
+            int half = d / 2;
+            for (int i = tid; i < half; i += g)
+            {
+                int a = p.NeoX != 0 ? i : 2 * i;
+                int b = p.NeoX != 0 ? i + half : 2 * i + 1;
+                float tr = RopeKernel.ReducedAngle(pos, freq[i]);
+                float c = ILGPU.Algorithms.XMath.Cos(tr);
+                float s = ILGPU.Algorithms.XMath.Sin(tr);
+                float q0 = q[qBase + a], q1 = q[qBase + b];
+                qs[a] = q0 * c - q1 * s;
+                qs[b] = q0 * s + q1 * c;
+                float k0 = kNew[freshBase + a], k1 = kNew[freshBase + b];
+                float kr0 = k0 * c - k1 * s, kr1 = k0 * s + k1 * c;
+                ks[a] = kr0;
+                ks[b] = kr1;
+                if (h % perKv == 0)
+                {
+                    long dst = kvOff + (long)pos * p.KvDim;
+                    keys[dst + a] = kr0;
+                    keys[dst + b] = kr1;
+                    values[dst + a] = vNew[freshBase + a];
+                    values[dst + b] = vNew[freshBase + b];
+                }
+            }
+        }
+        else
+        {
+            for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
+        }
+        Group.Barrier();
+
+        // (1) scores and their max; thread tid owns positions tid, tid + g, ...
+        float localMax = float.NegativeInfinity;
+        for (int t = tid; t < len; t += g)
+        {
+            float s = fused && t == pos ? DotShared(qs, ks, d) : DotCache(qs, keys, kvOff + (long)t * p.KvDim, d);
             s *= p.Scale;
             scores[sBase + t] = s;
             localMax = Reductions.Max(localMax, s);
         }
         float max = Reductions.GroupMax(localMax); // includes a barrier: scores[] are visible after it
 
+        // (2) exponentials and their sum.
         float localSum = 0;
-        for (int t = Group.IdxX; t < len; t += Group.DimX)
+        for (int t = tid; t < len; t += g)
         {
             float e = ILGPU.Algorithms.XMath.Exp(scores[sBase + t] - max);
             scores[sBase + t] = e;
             localSum += e;
         }
-        float sum = Reductions.GroupSum(localSum);
+        float sum = Reductions.GroupSum(localSum); // barrier: every exponential is visible
         float inv = 1f / sum;
 
-        for (int i = Group.IdxX; i < p.HeadDim; i += Group.DimX)
+        // (3) p · v: slice j of the group sums positions j, j + slices, ... for its dimensions.
+        int slices = g >= d ? g / d : 1;
+        int slice = g >= d ? tid / d : 0;
+        int i0 = g >= d ? tid - slice * d : tid;
+        int iStep = g >= d ? d : g;
+        int cached = fused ? pos : len; // positions read from the cache; fused: the last one is fresh
+        if (slice < slices)
+        {
+            for (int i = i0; i < d; i += iStep)
+            {
+                long vi = kvOff + i;
+                float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+                int t = slice;
+                int step = slices;
+                long vStep = (long)step * p.KvDim;
+                // Eight positions per pass: eight independent value loads in flight per thread.
+                for (; t + 7 * step < cached; t += 8 * step)
+                {
+                    long v0 = vi + (long)t * p.KvDim;
+                    long s0 = sBase + t;
+                    a0 += scores[s0] * values[v0];
+                    a1 += scores[s0 + step] * values[v0 + vStep];
+                    a2 += scores[s0 + 2 * step] * values[v0 + 2 * vStep];
+                    a3 += scores[s0 + 3 * step] * values[v0 + 3 * vStep];
+                    a4 += scores[s0 + 4 * step] * values[v0 + 4 * vStep];
+                    a5 += scores[s0 + 5 * step] * values[v0 + 5 * vStep];
+                    a6 += scores[s0 + 6 * step] * values[v0 + 6 * vStep];
+                    a7 += scores[s0 + 7 * step] * values[v0 + 7 * vStep];
+                }
+                for (; t < cached; t += step)
+                    a0 += scores[sBase + t] * values[vi + (long)t * p.KvDim];
+                if (fused && pos % slices == slice)
+                    a1 += scores[sBase + pos] * vNew[freshBase + i];
+                partial[slice * d + i] = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
+            }
+        }
+        Group.Barrier();
+
+        for (int i = tid; i < d; i += g)
         {
             float acc = 0;
-            for (int t = 0; t < len; t++)
-                acc += scores[sBase + t] * values[kvOff + (long)t * p.KvDim + i];
-            output[qBase + i] = acc * inv;
+            for (int j = 0; j < slices; j++) acc += partial[j * d + i];
+            float o = acc * inv;
+            output[qBase + i] = o;
             // CUDA: quantize lane by lane (headDim % 32 == 0 when Quantize is set, so whole warps are here).
             if (p.Quantize != 0 && Warp.WarpSize % 32 == 0)
-                QuantizeQ8_0Kernel.QuantizeLane(acc * inv, qBase + i, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(o, qBase + i, xq, xd);
         }
 
         if (p.Quantize != 0 && Warp.WarpSize % 32 != 0)
         {
             // This head's output is whole Q8_0 blocks of the row [heads * headDim]: quantize them here.
             Group.Barrier();
-            for (int b = Group.IdxX; b < p.HeadDim / 32; b += Group.DimX)
+            for (int b = tid; b < d / 32; b += g)
                 QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);
         }
+    }
+
+    /// <summary>q · k over a cache row, four independent accumulators so four loads are in flight at once.</summary>
+    private static float DotCache(ArrayView<float> qs, ArrayView<float> keys, long k, int d)
+    {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int i = 0;
+        for (; i + 3 < d; i += 4)
+        {
+            a0 += qs[i] * keys[k + i];
+            a1 += qs[i + 1] * keys[k + i + 1];
+            a2 += qs[i + 2] * keys[k + i + 2];
+            a3 += qs[i + 3] * keys[k + i + 3];
+        }
+        for (; i < d; i++) a0 += qs[i] * keys[k + i];
+        return (a0 + a1) + (a2 + a3);
+    }
+
+    private static float DotShared(ArrayView<float> qs, ArrayView<float> ks, int d)
+    {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int i = 0;
+        for (; i + 3 < d; i += 4)
+        {
+            a0 += qs[i] * ks[i];
+            a1 += qs[i + 1] * ks[i + 1];
+            a2 += qs[i + 2] * ks[i + 2];
+            a3 += qs[i + 3] * ks[i + 3];
+        }
+        for (; i < d; i++) a0 += qs[i] * ks[i];
+        return (a0 + a1) + (a2 + a3);
     }
 }

@@ -22,6 +22,9 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private readonly int _warpsPerGroup;
     // Warps of 32 lanes (CUDA; or a CPU device built so): quantizing producers run one thread per element.
     private readonly bool _lanes32;
+    // Threads per attention group: up to 256 (4 position slices of a 64-wide head), a multiple of the warp. Not 512:
+    // with no launch bounds in ILGPU's PTX, 256 threads are launchable at any register count (256 × 255 < 64K).
+    private readonly int _attentionGroup;
 
     // 1-element placeholders for views a kernel does not read in a given mode.
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummyF;
@@ -53,8 +56,10 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>> _swiGluQ;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, RopeParams> _rope;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, long> _kvStore;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+        ArrayView<float>, RopeStoreParams> _ropeStore;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
-        ArrayView<int>, ArrayView<float>, AttentionParams> _attention;
+        ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> _attention;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addBias;
@@ -69,6 +74,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _group = device.GroupSize;
         _warpsPerGroup = _group / _accelerator.WarpSize;
         _lanes32 = _accelerator.WarpSize % 32 == 0 && _group % 32 == 0;
+        _attentionGroup = Math.Min(256, _accelerator.MaxNumThreadsPerGroup);
+        _attentionGroup -= _attentionGroup % _accelerator.WarpSize;
         _dummyF = _accelerator.Allocate1D<float>(1);
         _dummyU = _accelerator.Allocate1D<ushort>(1);
         _dummyI = _accelerator.Allocate1D<int>(1);
@@ -81,14 +88,17 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _swiGluQLanes = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(SwiGluQuantizeKernel.KernelLanes);
         _matQ8 = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.Kernel);
+        (_matQ8, MatVecPath) = device.IsCuda ? SelectDp4a(_matQ8) : (_matQ8, "portable int8 arithmetic (not CUDA)");
         _matF = a.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams>(MatVecFloatKernel.Kernel);
         _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RmsNormKernel.Kernel);
         _rmsNormQ = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float>(RmsNormKernel.KernelQuantize);
         _swiGluQ = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>>(SwiGluQuantizeKernel.Kernel);
         _rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, RopeParams>(RopeKernel.Kernel);
         _kvStore = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, long>(KvStoreKernel.Kernel);
+        _ropeStore = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<float>, RopeStoreParams>(RopeKernel.KernelWithKvStore);
         _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
-            ArrayView<int>, ArrayView<float>, AttentionParams>(AttentionKernel.Kernel);
+            ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(AttentionKernel.Kernel);
         _swiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SwiGluKernel.Kernel);
         _add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(AddKernel.Kernel);
         _addBias = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel.Kernel);
@@ -138,6 +148,58 @@ public sealed partial class IlgpuBackend : IComputeBackend
     /// <summary>The device this backend runs on.</summary>
     public IlgpuDevice Device => _device;
 
+    /// <summary>Which Q8_0 matrix-vector kernel runs: "dp4a + cvt.f16 (inline PTX)" or the portable one, with the reason.</summary>
+    public string MatVecPath { get; }
+
+    /// <summary>
+    /// Loads <see cref="MatVecQ8_0Kernel.KernelDp4a"/> and keeps it only if the driver accepts its inline PTX and it
+    /// gives exactly the portable kernel's result on a small random product (both sum the same int32 and f32
+    /// terms in the same order), else keeps <paramref name="portable"/>: a PTX problem costs speed, not the backend.
+    /// </summary>
+    private (Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<int>, ArrayView<float>, Q8MatParams>, string) SelectDp4a(
+        Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<float>, Q8MatParams> portable)
+    {
+        try
+        {
+            var dp4a = _accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.KernelDp4a);
+            const int rows = 64, blocks = 4;
+            var random = new Random(12345);
+            var w = new ushort[rows * blocks * WeightTypes.Q8BlockUShorts];
+            for (int b = 0; b < rows * blocks; b++)
+            {
+                int at = b * WeightTypes.Q8BlockUShorts;
+                w[at] = BitConverter.HalfToUInt16Bits((System.Half)(0.001f + random.NextSingle() * 0.01f));
+                for (int j = 1; j < WeightTypes.Q8BlockUShorts; j++) w[at + j] = (ushort)random.Next(0x10000);
+            }
+            var xq = new int[blocks * 8];
+            for (int i = 0; i < xq.Length; i++) xq[i] = random.Next(int.MinValue, int.MaxValue);
+            var xd = new float[blocks];
+            for (int i = 0; i < xd.Length; i++) xd[i] = 0.001f + random.NextSingle() * 0.01f;
+            using var gw = _accelerator.Allocate1D(w);
+            using var gq = _accelerator.Allocate1D(xq);
+            using var gd = _accelerator.Allocate1D(xd);
+            using var y1 = _accelerator.Allocate1D<float>(rows);
+            using var y2 = _accelerator.Allocate1D<float>(rows);
+            var p = new Q8MatParams { Rows0 = rows, Blocks = blocks };
+            var config = Config2D(DivUp(rows, _warpsPerGroup), 1);
+            portable(config, gw.View, _dummyU.View, _dummyU.View, y1.View, _dummyFloat, _dummyFloat, gq.View, gd.View, p);
+            dp4a(config, gw.View, _dummyU.View, _dummyU.View, y2.View, _dummyFloat, _dummyFloat, gq.View, gd.View, p);
+            _accelerator.Synchronize();
+            var a = y1.GetAsArray1D();
+            var b2 = y2.GetAsArray1D();
+            for (int i = 0; i < rows; i++)
+                if (a[i] != b2[i]) return (portable, $"portable int8 arithmetic (dp4a kernel differs at row {i}: {b2[i]} vs {a[i]})");
+            return (dp4a, "dp4a + cvt.f32.f16 (inline PTX)");
+        }
+        catch (Exception e)
+        {
+            return (portable, $"portable int8 arithmetic (dp4a kernel failed: {e.GetType().Name}: {e.Message})");
+        }
+    }
+
     /// <summary>Kernels launched so far (for launches-per-token figures).</summary>
     public long KernelLaunches { get; private set; }
 
@@ -155,8 +217,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(y, (long)n * t.Cols, nameof(dst));
         var ids = n == 1 ? _dummyInt : Upload(tokens);
         Forget();
-        Launch();
-        _embed(n * t.Cols, t.F32, t.U16, ids, y, tokens[0], n, t.Cols, t.TypeCode);
+        if (Launch())
+            _embed(n * t.Cols, t.F32, t.U16, ids, y, tokens[0], n, t.Cols, t.TypeCode);
     }
 
     public void RmsNorm(DeviceBuffer x, DeviceWeight weight, DeviceBuffer dst, int n, int dim, float eps)
@@ -169,16 +231,16 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(yv, (long)n * dim, nameof(dst));
         if (n == 0) return;
         Forget();
-        Launch();
+        bool enqueue = Launch();
         if (dim % 32 == 0)
         {
             // Fused: the output rows also go to Q8_0 for the matrix product that normally follows.
             var xq = Scratch(ref _xq, (long)n * dim / 4);
             var xd = Scratch(ref _xd, (long)n * dim / 32);
-            _rmsNormQ(new KernelConfig(n, _group), xv, w.Vector, yv, xq, xd, dim, eps);
+            if (enqueue) _rmsNormQ(new KernelConfig(n, _group), xv, w.Vector, yv, xq, xd, dim, eps);
             Remember(dst, (long)n * dim);
         }
-        else
+        else if (enqueue)
         {
             _rmsNorm(new KernelConfig(n, _group), xv, w.Vector, yv, dim, eps);
         }
@@ -194,22 +256,15 @@ public sealed partial class IlgpuBackend : IComputeBackend
         foreach (var t in targets)
         {
             if (t.Weight.Cols != cols) throw new ArgumentException($"targets differ in columns: {t.Weight} vs {cols}", nameof(targets));
-            CheckLength(V(t.Output), (long)n * t.Weight.Rows, "output of " + t.Weight.Name);
+            long needed = (long)n * t.Weight.Rows, have = V(t.Output).Length;
+            if (have < needed) throw new ArgumentException($"output of {t.Weight.Name}: buffer of {have} elements, {needed} needed", nameof(targets));
             anyQ8 |= t.Weight.Type == GgmlType.Q8_0;
         }
 
         if (anyQ8)
         {
-            // Quantize the input once for every Q8_0 target: xq [n, cols/4] int, xd [n, cols/32] f32.
             int blocks = cols / 32;
-            var xq = Scratch(ref _xq, (long)n * cols / 4);
-            var xd = Scratch(ref _xd, (long)n * blocks);
-            if (!ReferenceEquals(x, _quantizedSource) || _quantizedCount != (long)n * cols)
-            {
-                Launch();
-                if (_lanes32) _quantizeLanes(new KernelConfig(DivUp(n * cols, _group), _group), xv, xq, xd, n * cols);
-                else _quantize(n * blocks, xv, xq, xd, cols);
-            }
+            var (xq, xd) = QuantizedInput(x, xv, n, cols);
 
             // Up to three Q8_0 targets per launch.
             Span<int> pending = stackalloc int[3];
@@ -228,10 +283,56 @@ public sealed partial class IlgpuBackend : IComputeBackend
             if (t.Weight.Type == GgmlType.Q8_0) continue;
             var w = W(t.Weight);
             var p = new FloatMatParams { Rows = w.Rows, Cols = cols, Type = w.TypeCode };
-            Launch();
-            _matF(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.F32, w.U16, xv, V(t.Output), p);
+            if (Launch())
+                _matF(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.F32, w.U16, xv, V(t.Output), p);
         }
         Forget(); // the outputs were written
+    }
+
+    /// <summary>
+    /// The Q8_0 form of <paramref name="x"/> <c>[n, cols]</c> for the products: xq <c>[n, cols/4]</c> int, xd <c>[n, cols/32]</c> f32;
+    /// quantized here unless the op that wrote x (a fused producer) already did.
+    /// </summary>
+    private (ArrayView<int> Xq, ArrayView<float> Xd) QuantizedInput(DeviceBuffer x, ArrayView<float> xv, int n, int cols)
+    {
+        int blocks = cols / 32;
+        var xq = Scratch(ref _xq, (long)n * cols / 4);
+        var xd = Scratch(ref _xd, (long)n * blocks);
+        if (!ReferenceEquals(x, _quantizedSource) || _quantizedCount != (long)n * cols)
+        {
+            if (Launch())
+            {
+                if (_lanes32) _quantizeLanes(new KernelConfig(DivUp(n * cols, _group), _group), xv, xq, xd, n * cols);
+                else _quantize(n * blocks, xv, xq, xd, cols);
+            }
+        }
+        return (xq, xd);
+    }
+
+    /// <summary>
+    /// <c>residual [n, rows] += x · Wᵀ</c>: for a Q8_0 weight the product is added by the matvec kernel itself
+    /// (one launch, no add); other types take MatMul into <c>target.Output</c> then Add.
+    /// </summary>
+    public void MatMulAdd(DeviceBuffer x, int n, MatMulTarget target, DeviceBuffer residual)
+    {
+        if (n == 0) return;
+        var rv = V(residual);
+        if (target.Weight.Type != GgmlType.Q8_0)
+        {
+            MatMul(x, n, new ReadOnlySpan<MatMulTarget>(in target));
+            Add(residual, target.Output, n * target.Weight.Rows);
+            return;
+        }
+        var w = W(target.Weight);
+        int cols = w.Cols;
+        var xv = V(x);
+        CheckLength(xv, (long)n * cols, nameof(x));
+        CheckLength(rv, (long)n * w.Rows, nameof(residual));
+        var (xq, xd) = QuantizedInput(x, xv, n, cols);
+        var p = new Q8MatParams { Rows0 = w.Rows, Blocks = cols / 32, Accumulate = 1 };
+        if (Launch())
+            _matQ8(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.U16, _dummyU.View, _dummyU.View, rv, _dummyFloat, _dummyFloat, xq, xd, p);
+        Forget(); // the residual changed
     }
 
     private void LaunchQ8(ReadOnlySpan<MatMulTarget> targets, ReadOnlySpan<int> which, ArrayView<int> xq, ArrayView<float> xd, int n, int blocks)
@@ -244,8 +345,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var y2 = which.Length > 2 ? V(targets[which[2]].Output) : _dummyFloat;
         var p = new Q8MatParams { Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Blocks = blocks };
         int rows = p.Rows0 + p.Rows1 + p.Rows2;
-        Launch();
-        _matQ8(Config2D(DivUp(rows, _warpsPerGroup), n), w0.U16, w1?.U16 ?? _dummyU.View, w2?.U16 ?? _dummyU.View, y0, y1, y2, xq, xd, p);
+        if (Launch())
+            _matQ8(Config2D(DivUp(rows, _warpsPerGroup), n), w0.U16, w1?.U16 ?? _dummyU.View, w2?.U16 ?? _dummyU.View, y0, y1, y2, xq, xd, p);
     }
 
     /// <summary>
@@ -258,8 +359,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         if (w.Type != GgmlType.Q8_0 || _xq is null || _xd is null) throw new InvalidOperationException("run MatMul with a Q8_0 weight first");
         int blocks = w.Cols / 32;
         var p = new Q8MatParams { Rows0 = w.Rows, Blocks = blocks };
-        Launch();
-        _matQ8(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.U16, _dummyU.View, _dummyU.View, V(output), _dummyFloat, _dummyFloat,
+        if (Launch())
+            _matQ8(Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.U16, _dummyU.View, _dummyU.View, V(output), _dummyFloat, _dummyFloat,
             _xq.View.SubView(0, (long)n * w.Cols / 4), _xd.View.SubView(0, (long)n * blocks), p);
     }
 
@@ -271,8 +372,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(yv, (long)n * b.Cols, nameof(y));
         if (n == 0) return;
         Forget();
-        Launch();
-        _addBias(n * b.Cols, yv, b.Vector, b.Cols);
+        if (Launch())
+            _addBias(n * b.Cols, yv, b.Vector, b.Cols);
     }
 
     public void Rope(DeviceBuffer x, int n, int heads, int headDim, ReadOnlySpan<int> positions, float freqBase, RopeStyle style)
@@ -285,8 +386,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var p = new RopeParams { N = n, Heads = heads, HeadDim = headDim, Position0 = positions[0], NeoX = style == RopeStyle.NeoX ? 1 : 0 };
         var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
         Forget();
-        Launch();
-        _rope(n * heads * (headDim / 2), xv, pos, RopeFrequencies(freqBase, headDim), p);
+        if (Launch())
+            _rope(n * heads * (headDim / 2), xv, pos, RopeFrequencies(freqBase, headDim), p);
     }
 
     public void StoreKv(KvCache cache, int layer, DeviceBuffer k, DeviceBuffer v, int n, ReadOnlySpan<int> positions)
@@ -299,35 +400,96 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(kv, (long)n * c.KvDim, nameof(k));
         CheckLength(vv, (long)n * c.KvDim, nameof(v));
         var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
-        Launch();
-        _kvStore(n * c.KvDim, kv, vv, c.Keys, c.Values, pos, positions[0], n, c.KvDim, c.LayerBase(layer));
+        if (Launch())
+            _kvStore(n * c.KvDim, kv, vv, c.Keys, c.Values, pos, positions[0], n, c.KvDim, c.LayerBase(layer));
     }
 
     public void Attention(KvCache cache, int layer, DeviceBuffer q, DeviceBuffer output, int n, ReadOnlySpan<int> positions, int heads, int kvHeads, int headDim)
     {
         var c = C(cache);
         if (n == 0) return;
-        CheckPositions(c, positions, n);
-        if (kvHeads <= 0 || heads % kvHeads != 0) throw new ArgumentException($"{heads} heads are not a multiple of {kvHeads} KV heads");
-        if (kvHeads * headDim != c.KvDim) throw new ArgumentException($"{kvHeads} KV heads × {headDim} ≠ cache width {c.KvDim}");
+        CheckAttention(c, positions, n, heads, kvHeads, headDim);
         var qv = V(q);
         var ov = V(output);
         CheckLength(qv, (long)n * heads * headDim, nameof(q));
         CheckLength(ov, (long)n * heads * headDim, nameof(output));
-        var scores = Scratch(ref _scores, (long)n * heads * c.ContextLength);
         var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
+        LaunchAttention(c, layer, qv, output, ov, n, pos, positions[0], heads, kvHeads, headDim, fused: false, _dummyFloat, _dummyFloat, _dummyFloat, neoX: false);
+    }
+
+    /// <summary>RoPE on q and k and the KV store in one launch (one thread per dimension pair of every q and k head).</summary>
+    public void RopeStoreKv(KvCache cache, int layer, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int n, ReadOnlySpan<int> positions,
+        int heads, int kvHeads, int headDim, float freqBase, RopeStyle style)
+    {
+        var c = C(cache);
+        if (n == 0) return;
+        CheckPositions(c, positions, n);
+        if (headDim % 2 != 0) throw new ArgumentException($"head dimension {headDim} is odd", nameof(headDim));
+        if (kvHeads * headDim != c.KvDim) throw new ArgumentException($"{kvHeads} KV heads × {headDim} ≠ cache width {c.KvDim}");
+        var qv = V(q);
+        var kv = V(k);
+        var vv = V(v);
+        CheckLength(qv, (long)n * heads * headDim, nameof(q));
+        CheckLength(kv, (long)n * c.KvDim, nameof(k));
+        CheckLength(vv, (long)n * c.KvDim, nameof(v));
+        var pos = n == 1 ? _dummyInt : Upload(positions[..n]);
+        var p = new RopeStoreParams
+        {
+            N = n, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, KvDim = c.KvDim, Position0 = positions[0],
+            NeoX = style == RopeStyle.NeoX ? 1 : 0, LayerBase = c.LayerBase(layer),
+        };
+        Forget();
+        if (Launch())
+            _ropeStore(n * (heads + kvHeads) * (headDim / 2), qv, kv, vv, c.Keys, c.Values, pos, RopeFrequencies(freqBase, headDim), p);
+    }
+
+    /// <summary>
+    /// Decode (n = 1): RoPE, KV store and attention in one launch (the attention kernel rotates q and the fresh
+    /// key itself and stores k/v). Several rows: <see cref="RopeStoreKv"/> then <see cref="Attention"/>.
+    /// In the one-launch form q and k are left unrotated (their contents after the op are not part of its result).
+    /// </summary>
+    public void RopeStoreKvAttention(KvCache cache, int layer, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, int n,
+        ReadOnlySpan<int> positions, int heads, int kvHeads, int headDim, float freqBase, RopeStyle style)
+    {
+        if (n == 0) return;
+        if (n > 1)
+        {
+            RopeStoreKv(cache, layer, q, k, v, n, positions, heads, kvHeads, headDim, freqBase, style);
+            Attention(cache, layer, q, output, n, positions, heads, kvHeads, headDim);
+            return;
+        }
+        var c = C(cache);
+        CheckAttention(c, positions, n, heads, kvHeads, headDim);
+        if (headDim % 2 != 0) throw new ArgumentException($"head dimension {headDim} is odd", nameof(headDim));
+        var qv = V(q);
+        var kv = V(k);
+        var vv = V(v);
+        var ov = V(output);
+        CheckLength(qv, (long)heads * headDim, nameof(q));
+        CheckLength(kv, c.KvDim, nameof(k));
+        CheckLength(vv, c.KvDim, nameof(v));
+        CheckLength(ov, (long)heads * headDim, nameof(output));
+        LaunchAttention(c, layer, qv, output, ov, 1, _dummyInt, positions[0], heads, kvHeads, headDim, fused: true, kv, vv,
+            RopeFrequencies(freqBase, headDim), style == RopeStyle.NeoX);
+    }
+
+    private void LaunchAttention(GpuKvCache c, int layer, ArrayView<float> qv, DeviceBuffer output, ArrayView<float> ov, int n, ArrayView<int> pos,
+        int position0, int heads, int kvHeads, int headDim, bool fused, ArrayView<float> kNew, ArrayView<float> vNew, ArrayView<float> freq, bool neoX)
+    {
+        var scores = Scratch(ref _scores, (long)n * heads * c.ContextLength);
         bool quantize = headDim % 32 == 0;
         var p = new AttentionParams
         {
             N = n, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, KvDim = c.KvDim, ContextLength = c.ContextLength,
-            Position0 = positions[0], LayerBase = c.LayerBase(layer), Scale = 1f / MathF.Sqrt(headDim), Quantize = quantize ? 1 : 0,
+            Position0 = position0, LayerBase = c.LayerBase(layer), Scale = 1f / MathF.Sqrt(headDim), Quantize = quantize ? 1 : 0,
+            Fused = fused ? 1 : 0, NeoX = neoX ? 1 : 0,
         };
         long width = (long)n * heads * headDim;
         var xq = quantize ? Scratch(ref _xq, width / 4) : _dummyInt;
         var xd = quantize ? Scratch(ref _xd, width / 32) : _dummyFloat;
         Forget();
-        Launch();
-        _attention(Config2D(heads, n, AttentionGroup()), qv, c.Keys, c.Values, scores, ov, pos, xq, xd, p);
+        if (Launch())
+            _attention(Config2D(heads, n, _attentionGroup), qv, c.Keys, c.Values, scores, ov, pos, xq, xd, kNew, vNew, freq, p);
         if (quantize) Remember(output, width);
     }
 
@@ -341,17 +503,17 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(u, count, nameof(up));
         CheckLength(d, count, nameof(dst));
         Forget();
-        Launch();
+        bool enqueue = Launch();
         if (count % 32 == 0)
         {
             // Fused: the output also goes to Q8_0 for the down projection that normally follows.
-            if (_lanes32)
-                _swiGluQLanes(new KernelConfig(DivUp(count, _group), _group), g, u, d, Scratch(ref _xq, count / 4), Scratch(ref _xd, count / 32), count);
-            else
-                _swiGluQ(count / 32, g, u, d, Scratch(ref _xq, count / 4), Scratch(ref _xd, count / 32));
+            var xq = Scratch(ref _xq, count / 4);
+            var xd = Scratch(ref _xd, count / 32);
+            if (enqueue && _lanes32) _swiGluQLanes(new KernelConfig(DivUp(count, _group), _group), g, u, d, xq, xd, count);
+            else if (enqueue) _swiGluQ(count / 32, g, u, d, xq, xd);
             Remember(dst, count);
         }
-        else
+        else if (enqueue)
         {
             _swiGlu(count, g, u, d);
         }
@@ -365,8 +527,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(xv, count, nameof(x));
         CheckLength(yv, count, nameof(y));
         Forget();
-        Launch();
-        _add(count, xv, yv);
+        if (Launch())
+            _add(count, xv, yv);
     }
 
     public void Dispose()
@@ -385,7 +547,20 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
     // ---- helpers --------------------------------------------------------------------------------
 
-    private void Launch() => KernelLaunches++;
+    /// <summary>Counts a launch; false in <see cref="HostOnly"/> mode, where the caller prepares it but does not enqueue it.</summary>
+    private bool Launch()
+    {
+        KernelLaunches++;
+        return !HostOnly;
+    }
+
+    /// <summary>
+    /// Tests: ops check, count and prepare their launches (views, configs, parameter structs, scratch) but enqueue
+    /// nothing, so that the backend's own host cost (its allocations) can be measured apart from the
+    /// accelerator's launch path (ILGPU's CPU accelerator allocates about 120 bytes per launch; CUDA's does not).
+    /// Results are meaningless while it is set.
+    /// </summary>
+    internal bool HostOnly { get; set; }
 
     private void Remember(DeviceBuffer source, long count)
     {
@@ -395,8 +570,13 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
     private void Forget() => _quantizedSource = null;
 
-    /// <summary>Attention groups: 128 threads on a GPU (two warps per 64-wide head), else the device group.</summary>
-    private int AttentionGroup() => Math.Min(128, _group);
+    private static void CheckAttention(GpuKvCache c, ReadOnlySpan<int> positions, int n, int heads, int kvHeads, int headDim)
+    {
+        CheckPositions(c, positions, n);
+        if (kvHeads <= 0 || heads % kvHeads != 0) throw new ArgumentException($"{heads} heads are not a multiple of {kvHeads} KV heads");
+        if (kvHeads * headDim != c.KvDim) throw new ArgumentException($"{kvHeads} KV heads × {headDim} ≠ cache width {c.KvDim}");
+        if (headDim > AttentionKernel.MaxHeadDim) throw new ArgumentException($"head dimension {headDim} exceeds {AttentionKernel.MaxHeadDim}", nameof(headDim));
+    }
 
     private KernelConfig Config2D(int groupsX, int groupsY, int groupSize = 0) =>
         new(new Index2D(groupsX, groupsY), new Index2D(groupSize == 0 ? _group : groupSize, 1));

@@ -67,6 +67,45 @@ public interface IComputeBackend : IDisposable
     /// <summary>Stores rows of <c>k, v [n, kvDim]</c> into the cache of <paramref name="layer"/> at <c>positions[r]</c>.</summary>
     void StoreKv(KvCache cache, int layer, DeviceBuffer k, DeviceBuffer v, int n, ReadOnlySpan<int> positions);
 
+    // ---- fused decoder ops --------------------------------------------------------------------
+    // Each is defined by the unfused ops it replaces (the default bodies below), so the CPU and reference
+    // backends need nothing; a device backend overrides them to save kernel launches per token.
+
+    /// <summary>
+    /// RoPE on <c>q [n, heads * headDim]</c> and <c>k [n, kvHeads * headDim]</c> in place, then the KV store of
+    /// k and <c>v [n, kvHeads * headDim]</c>: the same as <see cref="Rope"/> on q, <see cref="Rope"/> on k and
+    /// <see cref="StoreKv"/>.
+    /// </summary>
+    void RopeStoreKv(KvCache cache, int layer, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int n, ReadOnlySpan<int> positions,
+                     int heads, int kvHeads, int headDim, float freqBase, RopeStyle style)
+    {
+        Rope(q, n, heads, headDim, positions, freqBase, style);
+        Rope(k, n, kvHeads, headDim, positions, freqBase, style);
+        StoreKv(cache, layer, k, v, n, positions);
+    }
+
+    /// <summary>
+    /// <see cref="RopeStoreKv"/> then <see cref="Attention"/> of the rotated q into <paramref name="output"/>
+    /// (a decode step's whole attention block between the q/k/v products and the output projection).
+    /// </summary>
+    void RopeStoreKvAttention(KvCache cache, int layer, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, int n,
+                              ReadOnlySpan<int> positions, int heads, int kvHeads, int headDim, float freqBase, RopeStyle style)
+    {
+        RopeStoreKv(cache, layer, q, k, v, n, positions, heads, kvHeads, headDim, freqBase, style);
+        Attention(cache, layer, q, output, n, positions, heads, kvHeads, headDim);
+    }
+
+    /// <summary>
+    /// Matrix product added into a residual stream: <c>residual [n, Weight.Rows] += x [n, cols] · Weightᵀ</c>,
+    /// with <see cref="MatMul"/>'s arithmetic. <c>target.Output</c> is scratch the unfused form writes the product
+    /// to before <see cref="Add"/>; a fused backend may leave it untouched, so its contents are undefined after.
+    /// </summary>
+    void MatMulAdd(DeviceBuffer x, int n, MatMulTarget target, DeviceBuffer residual)
+    {
+        MatMul(x, n, new ReadOnlySpan<MatMulTarget>(in target));
+        Add(residual, target.Output, n * target.Weight.Rows);
+    }
+
     /// <summary>
     /// Causal grouped-query attention: for each row r of <c>q [n, heads * headDim]</c>, each head h
     /// attends over cache positions <c>0..positions[r]</c> of KV head <c>h / (heads / kvHeads)</c>,

@@ -185,8 +185,8 @@ public sealed class LlamaDecoder : IDisposable
         {
             var c = pass.Config;
             int n = positions.Length;
-            pass.Backend.StoreKv(cache, layer, pass.K, pass.V, n, positions);
-            pass.Backend.Attention(cache, layer, pass.Q, pass.Att, n, positions, c.Heads, c.KvHeads, c.HeadDim); // att [n, dim]
+            pass.Backend.RopeStoreKvAttention(cache, layer, pass.Q, pass.K, pass.V, pass.Att, n, positions,
+                c.Heads, c.KvHeads, c.HeadDim, c.RopeFreqBase, c.RopeStyle);                                      // att [n, dim]
         }
     }
 

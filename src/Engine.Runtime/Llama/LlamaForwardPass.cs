@@ -4,20 +4,24 @@ namespace Engine.Runtime.Llama;
 
 /// <summary>
 /// The attention step of one layer, the only part of the layer loop that differs between callers:
-/// store the rows' k/v in a KV cache and attend q against it, writing <see cref="LlamaForwardPass.Att"/>.
+/// rotate q/k, store the rows' k/v in a KV cache and attend q against it, writing <see cref="LlamaForwardPass.Att"/>.
 /// A ref struct may implement it so that a step can carry spans without allocating.
 /// </summary>
 internal interface ILlamaAttentionStep
 {
-    /// <summary>Runs layer <paramref name="layer"/>'s KV store and attention for the step's rows at <paramref name="positions"/>.</summary>
+    /// <summary>
+    /// Runs layer <paramref name="layer"/>'s RoPE on <see cref="LlamaForwardPass.Q"/>/<see cref="LlamaForwardPass.K"/>,
+    /// KV store and attention for the step's rows at <paramref name="positions"/> (one
+    /// <see cref="IComputeBackend.RopeStoreKvAttention"/> per KV cache).
+    /// </summary>
     void Attend(LlamaForwardPass pass, int layer, ReadOnlySpan<int> positions);
 }
 
 /// <summary>
 /// Owner of the activation buffers, fused <see cref="MatMulTarget"/> arrays and layer loop shared by
 /// <see cref="LlamaDecoder"/> (one sequence) and the batched scheduler's decoder (many sequences):
-/// per layer RMSNorm → fused q/k/v → (bias) → RoPE → [attention step] → output projection → residual,
-/// RMSNorm → fused gate/up → SwiGLU → down projection → residual; then the final RMSNorm and output head
+/// per layer RMSNorm → fused q/k/v → (bias) → [attention step: RoPE, KV store, attention] → output projection
+/// added into the residual, RMSNorm → fused gate/up → SwiGLU → down projection added into the residual; then the final RMSNorm and output head
 /// over the rows the caller picks. Everything is allocated here, sized for <see cref="MaxRows"/> rows:
 /// running a step allocates nothing. Not thread-safe.
 /// </summary>
@@ -38,9 +42,9 @@ internal sealed class LlamaForwardPass : IDisposable
 
     // Fused matrix products, one array per call site so no span is built per step.
     private readonly MatMulTarget[][] _qkv;      // [layers][3]: q, k, v
-    private readonly MatMulTarget[][] _attnOut;  // [layers][1]
+    private readonly MatMulTarget[] _attnOut;    // [layers]: Wo → proj (proj only used by backends without a fused MatMulAdd)
     private readonly MatMulTarget[][] _gateUp;   // [layers][2]
-    private readonly MatMulTarget[][] _down;     // [layers][1]
+    private readonly MatMulTarget[] _down;       // [layers]: Wdown → proj
     private readonly MatMulTarget[] _head;       // [1]: rows of _xb → Logits
 
     private readonly int[] _positions;           // [maxRows] positions of the rows of a step
@@ -74,16 +78,16 @@ internal sealed class LlamaForwardPass : IDisposable
 
         var w = model.Weights;
         _qkv = new MatMulTarget[_c.Layers][];
-        _attnOut = new MatMulTarget[_c.Layers][];
+        _attnOut = new MatMulTarget[_c.Layers];
         _gateUp = new MatMulTarget[_c.Layers][];
-        _down = new MatMulTarget[_c.Layers][];
+        _down = new MatMulTarget[_c.Layers];
         for (int l = 0; l < _c.Layers; l++)
         {
             var lw = w.Layers[l];
             _qkv[l] = [new(lw.Q, Q), new(lw.K, K), new(lw.V, V)];
-            _attnOut[l] = [new(lw.AttnOutput, _proj)];
+            _attnOut[l] = new(lw.AttnOutput, _proj);
             _gateUp[l] = [new(lw.Gate, _gate), new(lw.Up, _up)];
-            _down[l] = [new(lw.Down, _proj)];
+            _down[l] = new(lw.Down, _proj);
         }
         _head = [new(w.Output, Logits)];
         _positions = new int[nb];
@@ -118,13 +122,16 @@ internal sealed class LlamaForwardPass : IDisposable
 
     /// <summary>
     /// Embeds <paramref name="tokens"/> <c>[n]</c> (at <see cref="Positions"/>[..n]) and runs every layer over
-    /// them, calling <paramref name="attention"/> once per layer between RoPE and the output projection.
+    /// them, calling <paramref name="attention"/> once per layer between the q/k/v products (and biases) and the
+    /// output projection: it applies RoPE to <see cref="Q"/> and <see cref="K"/>, stores k/v and attends (see
+    /// <see cref="IComputeBackend.RopeStoreKvAttention"/>). The output and down projections are added into the
+    /// residual stream by <see cref="IComputeBackend.MatMulAdd"/>.
     /// </summary>
     public void Run<TAttention>(ReadOnlySpan<int> tokens, ref TAttention attention)
         where TAttention : ILlamaAttentionStep, allows ref struct
     {
         int n = tokens.Length;
-        int dim = _c.Dim, ffn = _c.FfnDim, heads = _c.Heads, kvHeads = _c.KvHeads, headDim = _c.HeadDim;
+        int dim = _c.Dim, ffn = _c.FfnDim;
         float eps = _c.RmsEps;
         ReadOnlySpan<int> positions = _positions.AsSpan(0, n);
 
@@ -140,18 +147,14 @@ internal sealed class LlamaForwardPass : IDisposable
             if (lw.QBias is not null) _b.AddBias(Q, lw.QBias, n);
             if (lw.KBias is not null) _b.AddBias(K, lw.KBias, n);
             if (lw.VBias is not null) _b.AddBias(V, lw.VBias, n);
-            _b.Rope(Q, n, heads, headDim, positions, _c.RopeFreqBase, _c.RopeStyle);
-            _b.Rope(K, n, kvHeads, headDim, positions, _c.RopeFreqBase, _c.RopeStyle);
-            attention.Attend(this, l, positions);                                 // att [n, dim]
-            _b.MatMul(Att, n, _attnOut[l]);                                       // proj [n, dim]
-            _b.Add(_x, _proj, n * dim);
+            attention.Attend(this, l, positions);                                 // RoPE, KV store, attention: att [n, dim]
+            _b.MatMulAdd(Att, n, _attnOut[l], _x);                                // x += Wo · att (proj: scratch of the unfused form)
 
             // Feed-forward block.
             _b.RmsNorm(_x, lw.FfnNorm, _xb, n, dim, eps);
             _b.MatMul(_xb, n, _gateUp[l]);                                        // gate, up [n, ffn]
             _b.SwiGlu(_gate, _up, _gate, n * ffn);
-            _b.MatMul(_gate, n, _down[l]);                                        // proj [n, dim]
-            _b.Add(_x, _proj, n * dim);
+            _b.MatMulAdd(_gate, n, _down[l], _x);                                 // x += Wdown · h
         }
     }
 

@@ -110,8 +110,8 @@ public sealed class BatchedDecoder : IDisposable
             {
                 var v = views[(s.Offset, s.Count)];
                 var p = positions.Slice(s.Offset, s.Count);
-                pass.Backend.StoreKv(s.Cache, layer, v.K, v.V, s.Count, p);
-                pass.Backend.Attention(s.Cache, layer, v.Q, v.Att, s.Count, p, c.Heads, c.KvHeads, c.HeadDim);
+                pass.Backend.RopeStoreKvAttention(s.Cache, layer, v.Q, v.K, v.V, v.Att, s.Count, p,
+                    c.Heads, c.KvHeads, c.HeadDim, c.RopeFreqBase, c.RopeStyle);
             }
         }
     }

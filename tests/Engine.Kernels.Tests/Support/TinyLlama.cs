@@ -6,8 +6,8 @@ namespace Engine.Kernels.Testing;
 
 /// <summary>
 /// A minimal llama forward pass written against <see cref="IComputeBackend"/> in the decoder's op order
-/// (embed; per layer: norm, fused q/k/v, rope, store, attention, o, add, norm, fused gate/up, swiglu, down,
-/// add; final norm and output head on the last row). It lets the kernel tests and the GPU benchmark run
+/// (embed; per layer: norm, fused q/k/v, rope + store + attention, o added into the residual, norm, fused
+/// gate/up, swiglu, down added into the residual; final norm and output head on the last row). It lets the kernel tests and the GPU benchmark run
 /// a decoder-shaped sequence of launches on synthetic weights without a model file. All buffers are
 /// allocated once for up to <see cref="Shape.Context"/> rows.
 /// </summary>
@@ -88,6 +88,12 @@ public sealed class TinyLlama : IDisposable
         _positions = new int[c];
     }
 
+    /// <summary>
+    /// True: the op sequence before fusion (Rope, Rope, StoreKv, Attention, MatMul + Add); false (default): the
+    /// fused ops the decoder uses (RopeStoreKvAttention, MatMulAdd). Tests compare the two.
+    /// </summary>
+    public bool Unfused { get; set; }
+
     /// <summary>Runs <paramref name="tokens"/> at positions start.. and returns the last row's logits (a shared array).</summary>
     public float[] Forward(ReadOnlySpan<int> tokens, int start)
     {
@@ -109,17 +115,32 @@ public sealed class TinyLlama : IDisposable
             var w = _layers[l];
             _b.RmsNorm(_x, w[0], _xb, n, s.Dim, Eps);
             _b.MatMul(_xb, n, [new(w[1], _q), new(w[2], _k), new(w[3], _v)]);
-            _b.Rope(_q, n, s.Heads, s.HeadDim, pos, RopeBase, RopeStyle.Normal);
-            _b.Rope(_k, n, s.KvHeads, s.HeadDim, pos, RopeBase, RopeStyle.Normal);
-            _b.StoreKv(_cache, l, _k, _v, n, pos);
-            _b.Attention(_cache, l, _q, _att, n, pos, s.Heads, s.KvHeads, s.HeadDim);
-            _b.MatMul(_att, n, [new(w[4], _xb2)]);
-            _b.Add(_x, _xb2, n * s.Dim);
+            if (Unfused)
+            {
+                _b.Rope(_q, n, s.Heads, s.HeadDim, pos, RopeBase, RopeStyle.Normal);
+                _b.Rope(_k, n, s.KvHeads, s.HeadDim, pos, RopeBase, RopeStyle.Normal);
+                _b.StoreKv(_cache, l, _k, _v, n, pos);
+                _b.Attention(_cache, l, _q, _att, n, pos, s.Heads, s.KvHeads, s.HeadDim);
+                _b.MatMul(_att, n, [new(w[4], _xb2)]);
+                _b.Add(_x, _xb2, n * s.Dim);
+            }
+            else
+            {
+                _b.RopeStoreKvAttention(_cache, l, _q, _k, _v, _att, n, pos, s.Heads, s.KvHeads, s.HeadDim, RopeBase, RopeStyle.Normal);
+                _b.MatMulAdd(_att, n, new(w[4], _xb2), _x);
+            }
             _b.RmsNorm(_x, w[5], _xb, n, s.Dim, Eps);
             _b.MatMul(_xb, n, [new(w[6], _h1), new(w[7], _h2)]);
             _b.SwiGlu(_h1, _h2, _h1, n * s.FeedForward);
-            _b.MatMul(_h1, n, [new(w[8], _xb2)]);
-            _b.Add(_x, _xb2, n * s.Dim);
+            if (Unfused)
+            {
+                _b.MatMul(_h1, n, [new(w[8], _xb2)]);
+                _b.Add(_x, _xb2, n * s.Dim);
+            }
+            else
+            {
+                _b.MatMulAdd(_h1, n, new(w[8], _xb2), _x);
+            }
         }
         var last = _x.Slice((n - 1) * s.Dim, s.Dim);
         var lastNorm = _xb.Slice(0, s.Dim);
