@@ -55,21 +55,41 @@ public class GoldenBytesTests
         var result = new RecommendResult
         {
             RecommendationId = "r",
-            Items = [new RecommendedItem { ProductId = "p", Score = 1.0f }],
+            Items = [new RecommendedItem { ProductId = "p", Score = 1.0f, Reason = "" }],
             ExperimentArm = "",
             ModelVersion = "",
         };
         byte[] body = MessageSerializer.ToBytes(result);
         Assert.Equal(Hex(
-            "04 09 14 04 04" +                  // 4 members; lengths 9, 20, 4, 4
+            "04 09 19 04 04" +                  // 4 members; lengths 9, 25, 4, 4
             "FEFFFFFF 01000000 72" +            // "r"
             "01000000" +                        // Items: collection of 1
-            "02 09 04 FEFFFFFF 01000000 70 0000803F" + // item: 2 members (9, 4): "p", 1.0f
+            "03 09 04 04 FEFFFFFF 01000000 70 0000803F 00000000" + // item: 3 members (9, 4, 4): "p", 1.0f, Reason ""
             "00000000" +                        // ""
             "00000000"),                         // ""
             body);
 
         byte[] withNull = MessageSerializer.ToBytes(new ShopperEvent { CustomerId = "", Kind = 2, ProductId = "", RecommendationId = null, TimeUnixMs = 0 });
         Assert.Equal(Hex("05 04 01 04 04 08 00000000 02 00000000 FFFFFFFF 0000000000000000"), withNull);
+    }
+
+    [Fact]
+    public void A_recommended_item_from_before_reason_was_added_still_reads_with_an_empty_reason()
+    {
+        // The item as version 1 first wrote it (2 members), inside a RecommendResult.
+        byte[] old = Hex(
+            "04 09 14 04 04" + "FEFFFFFF 01000000 72" + "01000000" +
+            "02 09 04 FEFFFFFF 01000000 70 0000803F" + "00000000" + "00000000");
+        var result = (RecommendResult)MessageSerializer.Deserialize(Opcode.RecommendResult, new ReadOnlySequence<byte>(old))!;
+        Assert.Equal("p", result.Items[0].ProductId);
+        Assert.Equal(1.0f, result.Items[0].Score);
+        Assert.Equal("", result.Items[0].Reason);
+    }
+
+    [Fact]
+    public void A_recommended_item_with_a_reason_is_pinned()
+    {
+        byte[] body = MessageSerializer.ToBytes(new RecommendedItem { ProductId = "p", Score = 1.0f, Reason = "ok" });
+        Assert.Equal(Hex("03 09 04 0A FEFFFFFF 01000000 70 0000803F FDFFFFFF 02000000 6F6B"), body);
     }
 }

@@ -3,12 +3,15 @@ using System.Net;
 using System.Runtime.InteropServices;
 using Engine.Cli.Hosting;
 using Engine.Control.Hosting;
+using Engine.Control.Catalog;
 using Engine.Cpu;
+using Engine.Cpu.Vectors;
 using Engine.Runtime.Llama;
 using Engine.Runtime.Scheduling;
 using Engine.Runtime.Tokenization;
 using Engine.Server;
 using Engine.Server.Handlers;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Engine.Cli.Commands;
 
@@ -16,8 +19,9 @@ namespace Engine.Cli.Commands;
 /// <c>engine serve</c>: the storefront server (docs/PROTOCOL.md). Keys from flags or ENGINE_API_KEY /
 /// ENGINE_ADMIN_KEY; with none it accepts loopback clients only. With --model, Generate runs on the
 /// continuous-batching scheduler; without, it answers "no generator model configured". Recommend
-/// ranks a seeded demo catalog (--demo-catalog N, default 100k; 0 = "ranking not available in this
-/// build") until issue 4's ranking lands. The same process hosts a silo of the control plane
+/// runs the ranking pipeline over the seeded demo catalog (--demo-catalog N, default 100k; 0 = "ranking
+/// not available in this build"), with the shopper's profile from the control plane's session and
+/// concurrent requests batched into one scan (<see cref="RankingRecommendHandler"/>). The same process hosts a silo of the control plane
 /// (<see cref="ServeHost"/>): Events are acknowledged once the sessions stored them; --redis makes
 /// that store Redis (and lets several serve processes form one cluster), without it state is in
 /// memory and not durable. --dashboard-port serves the Orleans Dashboard (opt-in: its profiler
@@ -96,24 +100,44 @@ internal static class ServeCommand
             }
             int demoProducts = r.GetValue(demoCatalog);
             if (demoProducts < 0) throw new UserInputException("--demo-catalog must be ≥ 0");
-            RecommendBatcher? recommend = demoProducts > 0 ? new RecommendBatcher(new DemoCatalogRecommender(demoProducts)) : null;
-            Console.Error.WriteLine(recommend is null
-                ? "engine: --demo-catalog 0: Recommend answers \"ranking not available in this build\""
-                : $"engine: Recommend ranks a seeded demo catalog of {demoProducts} products (exact int8 scan, 384 dims; concurrent requests batched into one scan) until the real ranking lands");
+            int computeThreads = r.GetValue(threads);
+            ServeEmbedder? embedder = null;
+            CpuVectorScanner? scanner = null;
+            DemoRanking? ranking = null;
+            if (demoProducts > 0)
+            {
+                embedder = ServeEmbedder.Create(computeThreads, Console.Error.WriteLine);
+                scanner = new CpuVectorScanner(computeThreads);
+                Console.Error.WriteLine($"engine: building the demo catalog of {demoProducts} products ({embedder.Description}, composed attribute embeddings)");
+                ranking = DemoRanking.Build(demoProducts, embedder.Embedder, scanner);
+                Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"engine: Recommend ranks {demoProducts} demo products (exact int8 scan on {scanner.Name}, scoring heads, business rules; concurrent requests batched into one scan), built in {ranking.BuildTime.TotalSeconds:F1} s"));
+            }
+            else
+            {
+                Console.Error.WriteLine("engine: --demo-catalog 0: Recommend answers \"ranking not available in this build\"");
+            }
             Console.Error.WriteLine(redisConnection is null
                 ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
+            RankingRecommendHandler? recommend = null;
             ServeHost host;
             try
             {
-                host = ServeHost.StartAsync(options, (events, controlStats) => new ServerHandlers
+                host = ServeHost.StartAsync(options, context =>
                 {
-                    Recommend = recommend,
-                    Generate = generate,
-                    Events = events,
-                    StatsSources = new IStatsSource?[] { controlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
-                }, control, dashboard: dashboard > 0 ? new IPEndPoint(ip, dashboard) : null).GetAwaiter().GetResult();
+                    recommend = ranking is null ? null
+                        : new RankingRecommendHandler(ranking.Pipeline, new GrainShopperProfiles(context.Grains), ExperimentArms.From(context.Experiments));
+                    return new ServerHandlers
+                    {
+                        Recommend = recommend,
+                        Generate = generate,
+                        Events = context.Events,
+                        StatsSources = new IStatsSource?[] { context.ControlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
+                    };
+                }, control, services: ranking is null ? null : s => s.AddSingleton<IProductEmbeddings>(new IndexProductEmbeddings(ranking.Index)),
+                   dashboard: dashboard > 0 ? new IPEndPoint(ip, dashboard) : null).GetAwaiter().GetResult();
             }
             catch (Exception e) when (redisConnection is not null && RedisUnreachable(e) is { } why)
             {
@@ -140,6 +164,9 @@ internal static class ServeCommand
             catch (Exception e) when (e is not OutOfMemoryException) { finalStats = $"(control stats unavailable: {e.Message})"; }
             host.DisposeAsync().AsTask().GetAwaiter().GetResult();
             recommend?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            ranking?.Dispose();
+            scanner?.Dispose();
+            embedder?.Dispose();
             scheduler?.Dispose();
             llama?.Dispose();
             backend?.Dispose();

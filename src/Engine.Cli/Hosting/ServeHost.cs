@@ -57,12 +57,33 @@ public sealed class ServeHost : IAsyncDisposable
     /// <param name="cancellationToken">Cancels starting the silo.</param>
     /// <param name="dashboard">Where to serve the Orleans Dashboard over HTTP, or null for none (the
     /// default: its grain-call profiler costs time on every call).</param>
-    public static async Task<ServeHost> StartAsync(
+    public static Task<ServeHost> StartAsync(
         ServerOptions server,
         Func<ControlPlaneEventSink, IStatsSource, ServerHandlers> handlers,
         ControlHostingOptions control,
         Action<ControlOptions>? configure = null,
         Action<ILoggingBuilder>? logging = null,
+        CancellationToken cancellationToken = default,
+        IPEndPoint? dashboard = null) =>
+        StartAsync(server, context => handlers(context.Events, context.ControlStats), control, configure, logging, services: null, cancellationToken, dashboard);
+
+    /// <summary>Starts the silo, then the server, with handlers that may use the control plane's grains and assigner.</summary>
+    /// <param name="server">Server options (address, port, keys, TLS).</param>
+    /// <param name="handlers">Builds the server's handlers from the started control plane (<see cref="ServeContext"/>).</param>
+    /// <param name="control">Clustering and storage of the silo.</param>
+    /// <param name="configure">Control-plane options (flush interval, ...), or null for defaults.</param>
+    /// <param name="logging">Logging setup for the silo, or null for warnings and errors on stderr.</param>
+    /// <param name="services">Services registered before the control plane's own (which are added with
+    /// TryAdd, so these win), e.g. an <see cref="Engine.Control.Catalog.IProductEmbeddings"/> over the ranking's index.</param>
+    /// <param name="cancellationToken">Cancels starting the silo.</param>
+    /// <param name="dashboard">Where to serve the Orleans Dashboard over HTTP, or null for none.</param>
+    public static async Task<ServeHost> StartAsync(
+        ServerOptions server,
+        Func<ServeContext, ServerHandlers> handlers,
+        ControlHostingOptions control,
+        Action<ControlOptions>? configure = null,
+        Action<ILoggingBuilder>? logging = null,
+        Action<IServiceCollection>? services = null,
         CancellationToken cancellationToken = default,
         IPEndPoint? dashboard = null)
     {
@@ -79,6 +100,7 @@ public sealed class ServeHost : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         }
+        services?.Invoke(builder.Services);
         builder.UseOrleans(silo =>
         {
             silo.UseEngineControl(control, configure);
@@ -98,7 +120,8 @@ public sealed class ServeHost : IAsyncDisposable
         var stats = new ControlStatsSource(host.Services.GetRequiredService<IGrainFactory>(), sink);
         try
         {
-            engineServer = new EngineServer(server, handlers(sink, stats));
+            engineServer = new EngineServer(server, handlers(new ServeContext(sink, stats, host.Services.GetRequiredService<IGrainFactory>(),
+                host.Services.GetRequiredService<Engine.Control.Experiments.IExperimentAssigner>())));
             await engineServer.StartAsync().ConfigureAwait(false);
             stats.Start();
             return new ServeHost(host, engineServer, stats);
@@ -137,6 +160,13 @@ public sealed class ServeHost : IAsyncDisposable
         }
     }
 }
+
+/// <summary>What the started control plane offers the server's handlers.</summary>
+/// <param name="Events">The sink Events end at.</param>
+/// <param name="ControlStats">The control plane's figures for Stats.</param>
+/// <param name="Grains">The silo's grains (sessions for profile vectors).</param>
+/// <param name="Experiments">Local experiment assignment (pushed configs, no grain call).</param>
+public sealed record ServeContext(ControlPlaneEventSink Events, IStatsSource ControlStats, IGrainFactory Grains, Engine.Control.Experiments.IExperimentAssigner Experiments);
 
 /// <summary>
 /// Puts the control plane's counters into the server's Stats ("control.events_persisted",

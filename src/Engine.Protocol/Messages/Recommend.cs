@@ -34,6 +34,11 @@ public sealed partial class RecommendedItem
     [MemoryPackOrder(0)] public string ProductId { get; set; } = "";
     /// <summary>Final score, higher first.</summary>
     [MemoryPackOrder(1)] public float Score { get; set; }
+    /// <summary>
+    /// Why it is here, for people (e.g. "matches your recent views · high purchase odds"); "" when the
+    /// ranking gives none, and "" (never null) when read from a server older than this member.
+    /// </summary>
+    [MemoryPackOrder(2)] public string Reason { get; set => field = value ?? ""; } = "";
 }
 
 /// <summary>RecommendResult (server → client).</summary>

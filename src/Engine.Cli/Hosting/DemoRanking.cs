@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using Engine.Core.Backend;
+using Engine.Runtime.Encoding;
+using Engine.Runtime.Ranking;
+
+namespace Engine.Cli.Hosting;
+
+/// <summary>
+/// The ranking <c>engine serve</c> runs with no catalog of its own: the seeded demo catalog
+/// (<see cref="DemoCatalog.Generate"/>), embedded with the demo fast path
+/// (<see cref="CatalogEmbeddingMode.ComposedAttributes"/>: each distinct attribute phrase through the encoder
+/// once), indexed on the given scanner, ranked by a <see cref="RankingPipeline"/> with default heads.
+/// </summary>
+public sealed class DemoRanking : IDisposable
+{
+    /// <summary>Seed of the demo catalog (DemoCatalog's default), so every server ranks the same products.</summary>
+    public const int Seed = 42;
+
+    private DemoRanking(RankingPipeline pipeline, ProductIndex index, TimeSpan buildTime)
+    {
+        Pipeline = pipeline;
+        Index = index;
+        BuildTime = buildTime;
+    }
+
+    /// <summary>The ranking.</summary>
+    public RankingPipeline Pipeline { get; }
+
+    /// <summary>The products' vectors (also what the control plane's sessions build profiles from).</summary>
+    public ProductIndex Index { get; }
+
+    /// <summary>How long generating, embedding and indexing took.</summary>
+    public TimeSpan BuildTime { get; }
+
+    /// <summary>Builds the demo ranking of <paramref name="products"/> products.</summary>
+    public static DemoRanking Build(int products, ITextEmbedder embedder, IVectorScanner scanner)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(products);
+        long start = Stopwatch.GetTimestamp();
+        var catalog = DemoCatalog.Generate(products, Seed);
+        float[] vectors = CatalogEmbedder.Embed(catalog, embedder, CatalogEmbeddingMode.ComposedAttributes); // [n, dims] f32
+        var index = CatalogIndex.Build(catalog, vectors, embedder.Dimensions, new CategoryVocabulary(catalog), scanner);
+        try
+        {
+            var pipeline = new RankingPipeline(catalog, index, embedder, catalogVersion: $"demo-{products}-seed{Seed}");
+            return new DemoRanking(pipeline, index, Stopwatch.GetElapsedTime(start));
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => Index.Dispose();
+}

@@ -1,0 +1,140 @@
+using System.Globalization;
+using Engine.Protocol;
+using Engine.Protocol.Messages;
+using Engine.Runtime.Ranking;
+using Engine.Server;
+using Engine.Server.Handlers;
+
+namespace Engine.Cli.Hosting;
+
+/// <summary>Where the shopper's profile vector comes from (the control plane's session grain in <c>engine serve</c>).</summary>
+public interface IShopperProfiles
+{
+    /// <summary>The shopper's profile vector <c>[dims]</c> f32, or null when the shopper has none yet.</summary>
+    ValueTask<float[]?> GetAsync(string customerId, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Recommend over the real ranking (issue 4's <see cref="RankingPipeline"/>): each request is enriched
+/// on its own connection's task (the shopper's profile vector from <see cref="IShopperProfiles"/>, the
+/// experiment arm from a local assignment), then queued in a <see cref="MicroBatcher{TItem, TResult}"/>
+/// so requests that arrive while a scan runs share the next <see cref="RankingPipeline.RankBatch"/>: one
+/// encoder call for their query texts and one index scan for all of them. Mapping: Category → the
+/// pipeline's category (by name), InStockOnly → <see cref="ProductFilter.InStockOnly"/>, Query → the query
+/// text (embedded; price and category words in it become filters), each item's reason → the wire's
+/// <see cref="RecommendedItem.Reason"/>. An invalid request (say a query too long) fails alone with
+/// InvalidArgument; its batch neighbours are answered.
+/// </summary>
+public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, IAsyncDisposable
+{
+    /// <summary>
+    /// Longest wait for a profile before ranking without one: a slow session read must not hold the
+    /// request past its latency target (10 ms p99, issue 5), and a cold shopper is still served.
+    /// </summary>
+    public static readonly TimeSpan ProfileBudget = TimeSpan.FromMilliseconds(5);
+
+    private static readonly ProductFilter InStock = new() { InStockOnly = true };
+
+    private readonly RankingPipeline _pipeline;
+    private readonly IShopperProfiles? _profiles;
+    private readonly Func<string, string>? _armOf;
+    private readonly MicroBatcher<Work, RecommendResult> _batcher;
+    private readonly string _idPrefix = Guid.NewGuid().ToString("N")[..8]; // recommendation ids unique across restarts
+    private long _recommendations, _withProfile, _profileMisses;
+
+    /// <summary>Starts the batcher.</summary>
+    /// <param name="pipeline">The ranking.</param>
+    /// <param name="profiles">Profile vectors, or null to rank without (popularity and query text only).</param>
+    /// <param name="armOf">The served experiment arm's label for a customer ("" when none), or null.</param>
+    /// <param name="options">Batching limits, or null for defaults.</param>
+    public RankingRecommendHandler(RankingPipeline pipeline, IShopperProfiles? profiles = null, Func<string, string>? armOf = null, MicroBatcherOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        _pipeline = pipeline;
+        _profiles = profiles;
+        _armOf = armOf;
+        _batcher = new MicroBatcher<Work, RecommendResult>(RankBatch, options, "recommend");
+    }
+
+    /// <summary>The batcher's counters (scans, requests, largest batch).</summary>
+    public MicroBatcher<Work, RecommendResult> Batcher => _batcher;
+
+    /// <inheritdoc/>
+    public async ValueTask<RecommendResult> RecommendAsync(RecommendRequest request, CancellationToken cancellationToken)
+    {
+        float[]? profile = null;
+        string customer = request.CustomerId ?? "";
+        if (_profiles is not null && customer.Length > 0)
+        {
+            try
+            {
+                profile = await _profiles.GetAsync(customer, cancellationToken).AsTask().WaitAsync(ProfileBudget, cancellationToken).ConfigureAwait(false);
+                if (profile is { Length: 0 } || (profile is not null && profile.Length != _pipeline.Dimensions)) profile = null;
+            }
+            catch (TimeoutException)
+            {
+                Interlocked.Increment(ref _profileMisses); // slow session read: rank without a profile
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+            {
+                Interlocked.Increment(ref _profileMisses); // failing session read: rank without a profile
+            }
+        }
+        if (profile is not null) Interlocked.Increment(ref _withProfile);
+        string arm = customer.Length > 0 ? _armOf?.Invoke(customer) ?? "" : "";
+        var rank = new RankRequest
+        {
+            ProfileVector = profile,
+            QueryText = string.IsNullOrWhiteSpace(request.Query) ? null : request.Query,
+            K = request.K,
+            Filter = request.InStockOnly ? InStock : ProductFilter.None,
+            Category = string.IsNullOrWhiteSpace(request.Category) ? null : request.Category,
+        };
+        return await _batcher.SubmitAsync(new Work(rank, arm), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One enriched request waiting for its batch.</summary>
+    public sealed record Work(RankRequest Request, string Arm);
+
+    private BatchAnswer<RecommendResult>[] RankBatch(IReadOnlyList<Work> items)
+    {
+        var answers = new BatchAnswer<RecommendResult>[items.Count];
+        var valid = new List<RankRequest>(items.Count);
+        var at = new List<int>(items.Count);
+        for (int i = 0; i < items.Count; i++)
+        {
+            if (_pipeline.TryValidate(items[i].Request, out string? error)) { valid.Add(items[i].Request); at.Add(i); }
+            else answers[i] = BatchAnswer<RecommendResult>.Fail(new ProtocolException(ErrorCode.InvalidArgument, error ?? "invalid request"));
+        }
+        if (valid.Count == 0) return answers;
+        RankResult[] ranked = _pipeline.RankBatch(valid);
+        for (int j = 0; j < ranked.Length; j++)
+        {
+            var items2 = new RecommendedItem[ranked[j].Items.Count];
+            for (int r = 0; r < items2.Length; r++)
+            {
+                RankedItem item = ranked[j].Items[r];
+                items2[r] = new RecommendedItem { ProductId = item.ProductId, Score = item.Score, Reason = item.Reason };
+            }
+            answers[at[j]] = new RecommendResult
+            {
+                RecommendationId = string.Create(CultureInfo.InvariantCulture, $"rec-{_idPrefix}-{Interlocked.Increment(ref _recommendations)}"),
+                Items = items2,
+                ExperimentArm = items[at[j]].Arm,
+                ModelVersion = ranked[j].ModelVersion,
+            };
+        }
+        return answers;
+    }
+
+    /// <inheritdoc/>
+    public void Collect(ICollection<StatEntry> entries)
+    {
+        _batcher.Collect(entries);
+        entries.Add(new StatEntry { Name = "recommend.with_profile", Value = Interlocked.Read(ref _withProfile) });
+        entries.Add(new StatEntry { Name = "recommend.profile_misses", Value = Interlocked.Read(ref _profileMisses) });
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => _batcher.DisposeAsync();
+}
