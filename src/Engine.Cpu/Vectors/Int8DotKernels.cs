@@ -77,9 +77,12 @@ internal static unsafe class Int8DotKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void DotRows(VectorKernelPath path, sbyte* rows, int count, short* q, int qStride, int n, int stride, int* sums)
     {
-        if (path == VectorKernelPath.Avx512 && n == 1)
+        if (path == VectorKernelPath.Avx512)
         {
-            for (int j = 0; j < count; j++) sums[j] = Dot1Avx512(rows + (long)j * stride, q, stride);
+            if (n == 1)
+                for (int j = 0; j < count; j++) sums[j] = Dot1Avx512(rows + (long)j * stride, q, stride);
+            else
+                for (int j = 0; j < count; j++) Dot4Avx512(rows + (long)j * stride, q, qStride, n, stride, sums + j, BlockRows);
             return;
         }
         for (int j = 0; j < count; j++) Dot(path, rows + (long)j * stride, q, qStride, n, stride, sums + j, BlockRows);
@@ -123,6 +126,7 @@ internal static unsafe class Int8DotKernels
     }
 
     /// <summary>One row against up to four queries: the row is widened once per 32 values for all of them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot4Avx512(sbyte* row, short* q, int qStride, int n, int stride, int* sums, int sumStride)
     {
         short* q0 = q, q1 = n > 1 ? q + qStride : q, q2 = n > 2 ? q + 2 * qStride : q, q3 = n > 3 ? q + 3 * qStride : q;
@@ -135,9 +139,17 @@ internal static unsafe class Int8DotKernels
             a2 = Avx512F.Add(a2, Avx512BW.MultiplyAddAdjacent(r, Avx512F.LoadVector512(q2 + j)));
             a3 = Avx512F.Add(a3, Avx512BW.MultiplyAddAdjacent(r, Avx512F.LoadVector512(q3 + j)));
         }
-        sums[0] = Vector512.Sum(a0);
-        if (n > 1) sums[sumStride] = Vector512.Sum(a1);
-        if (n > 2) sums[2 * sumStride] = Vector512.Sum(a2);
-        if (n > 3) sums[3 * sumStride] = Vector512.Sum(a3);
+        // The four horizontal sums together: halves added (512 → 256), then three pairwise horizontal adds and one
+        // 128-bit fold leave [Σa0, Σa1, Σa2, Σa3] in one vector (13 instructions instead of four separate reductions).
+        var h0 = Avx2.Add(a0.GetLower(), a0.GetUpper());
+        var h1 = Avx2.Add(a1.GetLower(), a1.GetUpper());
+        var h2 = Avx2.Add(a2.GetLower(), a2.GetUpper());
+        var h3 = Avx2.Add(a3.GetLower(), a3.GetUpper());
+        var t = Avx2.HorizontalAdd(Avx2.HorizontalAdd(h0, h1), Avx2.HorizontalAdd(h2, h3));
+        var total = Sse2.Add(t.GetLower(), t.GetUpper()); // [Σa0, Σa1, Σa2, Σa3]
+        sums[0] = total.GetElement(0);
+        if (n > 1) sums[sumStride] = total.GetElement(1);
+        if (n > 2) sums[2 * sumStride] = total.GetElement(2);
+        if (n > 3) sums[3 * sumStride] = total.GetElement(3);
     }
 }
