@@ -153,7 +153,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
     /// <summary>
     /// Chooses the Q8_0 matrix-vector kernel on CUDA: each candidate (the portable <see cref="MatVecQ8_0Kernel.Kernel"/>,
-    /// <see cref="MatVecQ8_0Kernel.KernelDp4a"/> with inline PTX, and any other entry point with the same parameters)
+    /// <see cref="MatVecQ8_0Kernel.KernelDp4a"/> with inline PTX, <see cref="MatVecQ8_0Kernel.KernelStaged"/>)
     /// is loaded, checked against the portable kernel on a small random product (within
     /// <see cref="MatVecSelectionTolerance"/>: the variants may sum in another order), then timed on a 4096 × 2048
     /// product (9 MB, larger than the L2 slice one launch warms); the fastest that loads and agrees is kept. A driver
@@ -182,6 +182,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
             }
         }
         TryLoad("dp4a + cvt.f32.f16 (inline PTX)", MatVecQ8_0Kernel.KernelDp4a);
+        TryLoad("staged (32-bit row loads through shared memory, dp4a)", MatVecQ8_0Kernel.KernelStaged);
 
         const int rows = 4096, blocks = 64, reps = 30;
         var random = new Random(12345);
