@@ -182,6 +182,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
             }
         }
         TryLoad("dp4a + cvt.f32.f16 (inline PTX)", MatVecQ8_0Kernel.KernelDp4a);
+        TryLoad("pairs (two quarter blocks in flight)", MatVecQ8_0Kernel.KernelPairs);
+        TryLoad("pairs + dp4a", MatVecQ8_0Kernel.KernelPairsDp4a);
         TryLoad("staged (32-bit row loads through shared memory, dp4a)", MatVecQ8_0Kernel.KernelStaged);
 
         const int rows = 4096, blocks = 64, reps = 30;

@@ -176,17 +176,35 @@ public static class MatVecQ8_0Kernel
         return Scaled(wa, wb, xq, xd, xBase, b, part, scale, asm: true);
     }
 
+    /// <summary>
+    /// As <see cref="Kernel"/> with two quarter blocks in flight per lane instead of four (the loop of the
+    /// 2026-11-26 02:39 H200 run, 41 % of copy bandwidth at 32000×2048, where four in flight measured 26–28 %):
+    /// fewer registers per thread, more warps resident. A candidate of the backend's timed selection.
+    /// </summary>
+    public static void KernelPairs(
+        ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
+        ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
+        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p) =>
+        Body(w0, w1, w2, y0, y1, y2, xq, xd, p, asm: false, four: false);
+
+    /// <summary><see cref="KernelPairs"/> with the dp4a and cvt.f32.f16 inline PTX of <see cref="KernelDp4a"/>.</summary>
+    public static void KernelPairsDp4a(
+        ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
+        ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
+        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p) =>
+        Body(w0, w1, w2, y0, y1, y2, xq, xd, p, asm: true, four: false);
+
     private static void Body(
         ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
         ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
-        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p, bool asm)
+        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p, bool asm, bool four = true)
     {
         int warpsPerGroup = Group.DimX / Warp.WarpSize;
         int row = Grid.IdxX * warpsPerGroup + Warp.WarpIdx;
         int r = Grid.IdxY;
         if (row < p.Rows0)
         {
-            float s = RowDot(w0, row, xq, xd, r, p.Blocks, asm);
+            float s = RowDot(w0, row, xq, xd, r, p.Blocks, asm, four);
             if (Warp.IsFirstLane)
             {
                 long o = (long)r * p.Rows0 + row;
@@ -196,13 +214,13 @@ public static class MatVecQ8_0Kernel
         else if (row < p.Rows0 + p.Rows1)
         {
             row -= p.Rows0;
-            float s = RowDot(w1, row, xq, xd, r, p.Blocks, asm);
+            float s = RowDot(w1, row, xq, xd, r, p.Blocks, asm, four);
             if (Warp.IsFirstLane) y1[(long)r * p.Rows1 + row] = s;
         }
         else if (row < p.Rows0 + p.Rows1 + p.Rows2)
         {
             row -= p.Rows0 + p.Rows1;
-            float s = RowDot(w2, row, xq, xd, r, p.Blocks, asm);
+            float s = RowDot(w2, row, xq, xd, r, p.Blocks, asm, four);
             if (Warp.IsFirstLane) y2[(long)r * p.Rows2 + row] = s;
         }
     }
@@ -213,7 +231,7 @@ public static class MatVecQ8_0Kernel
     /// still reads 8 consecutive blocks) so that four items' loads are in flight before the arithmetic
     /// needs them; then pairs, then one.
     /// </summary>
-    private static float RowDot(ArrayView<ushort> w, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks, bool asm)
+    private static float RowDot(ArrayView<ushort> w, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks, bool asm, bool four)
     {
         long rowBase = (long)row * blocks * WeightTypes.Q8BlockUShorts;
         long xBase = (long)r * blocks;
@@ -221,7 +239,7 @@ public static class MatVecQ8_0Kernel
         int step = Warp.WarpSize;
         float sum = 0;
         int it = Warp.LaneIdx;
-        for (; it + 3 * step < items; it += 4 * step)
+        for (; four && it + 3 * step < items; it += 4 * step)
         {
             float s0 = Item(w, rowBase, xq, xd, xBase, it, asm);
             float s1 = Item(w, rowBase, xq, xd, xBase, it + step, asm);

@@ -34,14 +34,25 @@ public class MatVecStagedTests
     };
 
     [Theory, MemberData(nameof(Warps))]
-    public void Staged_equals_portable_for_even_and_odd_blocks_targets_rows_and_accumulate(int lanes, int warps)
+    public void Staged_equals_portable_for_even_and_odd_blocks_targets_rows_and_accumulate(int lanes, int warps) =>
+        VariantEqualsPortable(lanes, warps, MatVecQ8_0Kernel.KernelStaged);
+
+    [Theory, MemberData(nameof(Warps))]
+    public void Pairs_variants_equal_portable(int lanes, int warps)
+    {
+        VariantEqualsPortable(lanes, warps, MatVecQ8_0Kernel.KernelPairs);
+        VariantEqualsPortable(lanes, warps, MatVecQ8_0Kernel.KernelPairsDp4a);
+    }
+
+    private static void VariantEqualsPortable(int lanes, int warps, Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, Q8MatParams> variant)
     {
         using var device = IlgpuDevice.CreateCpu(threadsPerWarp: lanes, warpsPerGroup: warps);
         var a = device.Accelerator;
         var portable = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.Kernel);
         var staged = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<int>, ArrayView<float>, Q8MatParams>(MatVecQ8_0Kernel.KernelStaged);
+            ArrayView<int>, ArrayView<float>, Q8MatParams>(variant);
         int warpsPerGroup = device.GroupSize / a.WarpSize;
         var random = new Random(20261126 + lanes * 100 + warps);
         using var dummyU = a.Allocate1D<ushort>(1);
