@@ -186,38 +186,9 @@ public sealed class CpuBackendTests
         Assert.Throws<ArgumentOutOfRangeException>(() => h.Cpu.Embed(t, [5], d2));
     }
 
-    /// <summary>One backend pair, a seeded generator and native tensor memory for one test.</summary>
-    private sealed class Harness : IDisposable
+    /// <summary>The backend pair with the comparisons these tests share.</summary>
+    private sealed class Harness(CpuKernelPath path, int threads) : BackendPair(path, threads)
     {
-        public Harness(CpuKernelPath path, int threads)
-        {
-            Seed = int.TryParse(Environment.GetEnvironmentVariable("ENGINE_TEST_SEED"), out int s) ? s : Random.Shared.Next();
-            Rng = new Random(Seed);
-            Cpu = new CpuBackend(new CpuBackendOptions { Threads = threads, Path = path, SpinMicroseconds = 50 });
-            Label = $"{Cpu.Name} threads={threads} seed={Seed}";
-        }
-
-        public int Seed { get; }
-        public Random Rng { get; }
-        public CpuBackend Cpu { get; }
-        public ReferenceBackend Reference { get; } = new();
-        public TestTensors Tensors { get; } = new();
-        public string Label { get; }
-
-        public float[] RandomFloats(int count, float scale)
-        {
-            var a = new float[count];
-            for (int i = 0; i < count; i++) a[i] = (float)(Rng.NextDouble() * 2 - 1) * scale;
-            return a;
-        }
-
-        public DeviceBuffer Upload(IComputeBackend be, float[] data)
-        {
-            var b = be.Allocate(data.Length);
-            be.Write(b, data);
-            return b;
-        }
-
         public void Check(string op, float[] actual, float[] expected, double tolerance)
         {
             double err = Tolerances.NormalizedError(actual, expected);
@@ -276,12 +247,6 @@ public sealed class CpuBackendTests
                 be.Read(result, outs[i++]);
             }
             Check(op, outs[0], outs[1], tolerance);
-        }
-
-        public void Dispose()
-        {
-            Cpu.Dispose();
-            Tensors.Dispose();
         }
     }
 }

@@ -207,39 +207,14 @@ public sealed class EncoderOpTests(ITestOutputHelper output)
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
-    /// <summary>One CPU backend and the reference, a seeded generator and native tensor memory for one test.</summary>
-    private sealed class EncoderHarness : IDisposable
+    /// <summary>The backend pair; buffers uploaded through it are disposed with it.</summary>
+    private sealed class EncoderHarness(CpuKernelPath path, int threads, ITestOutputHelper output) : BackendPair(path, threads)
     {
-        private readonly ITestOutputHelper _output;
         private readonly List<DeviceBuffer> _buffers = [];
 
-        public EncoderHarness(CpuKernelPath path, int threads, ITestOutputHelper output)
+        public override DeviceBuffer Upload(IComputeBackend be, float[] data)
         {
-            _output = output;
-            Seed = int.TryParse(Environment.GetEnvironmentVariable("ENGINE_TEST_SEED"), out int s) ? s : Random.Shared.Next();
-            Rng = new Random(Seed);
-            Cpu = new CpuBackend(new CpuBackendOptions { Threads = threads, Path = path, SpinMicroseconds = 50 });
-            Label = $"{Cpu.Name} threads={threads} seed={Seed}";
-        }
-
-        public int Seed { get; }
-        public Random Rng { get; }
-        public CpuBackend Cpu { get; }
-        public ReferenceBackend Reference { get; } = new();
-        public TestTensors Tensors { get; } = new();
-        public string Label { get; }
-
-        public float[] RandomFloats(int count, float scale)
-        {
-            var a = new float[count];
-            for (int i = 0; i < count; i++) a[i] = (float)(Rng.NextDouble() * 2 - 1) * scale;
-            return a;
-        }
-
-        public DeviceBuffer Upload(IComputeBackend be, float[] data)
-        {
-            var b = be.Allocate(data.Length);
-            be.Write(b, data);
+            var b = base.Upload(be, data);
             _buffers.Add(b);
             return b;
         }
@@ -256,15 +231,14 @@ public sealed class EncoderOpTests(ITestOutputHelper output)
                 be.Read(result, outs[i++]);
             }
             double err = Tolerances.NormalizedError(outs[0], outs[1]);
-            _output.WriteLine($"{op}: normalized error {err:E2} ({Label})");
+            output.WriteLine($"{op}: normalized error {err:E2} ({Label})");
             Assert.True(err <= tolerance, $"{op}: normalized error {err:E3} above {tolerance:E1} ({Label})");
         }
 
-        public void Dispose()
+        public override void Dispose()
         {
             foreach (var b in _buffers) b.Dispose();
-            Cpu.Dispose();
-            Tensors.Dispose();
+            base.Dispose();
         }
     }
 }
