@@ -38,17 +38,8 @@ public class EventIngestionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.UseOrleans(silo => silo.UseEngineControl(new ControlHostingOptions { SiloPort = FreePort(), GatewayPort = FreePort() }));
-        _host = builder.Build();
-        _host.StartAsync().GetAwaiter().GetResult();
+        _host = BenchSilo.Start(Products);
         _sink = _host.Services.GetRequiredService<IEventSink>();
-        var grains = _host.Services.GetRequiredService<IGrainFactory>();
-        var rng = new Random(1);
-        Task.WhenAll(Enumerable.Range(0, Products).Select(p => grains.GetGrain<IProductGrain>($"p{p}").Upsert(
-            new ProductUpdate($"Product {p}", "bench", new Dictionary<string, string>(), 10m, 5, 0f,
-                Enumerable.Range(0, 384).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray())))).GetAwaiter().GetResult();
     }
 
     // Wall time on this shared 2-core machine swings with other jobs' load; the process's CPU time
@@ -111,12 +102,5 @@ public class EventIngestionBenchmarks
             }
             finally { inFlight.Release(); }
         }));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

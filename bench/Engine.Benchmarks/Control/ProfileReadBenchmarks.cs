@@ -53,17 +53,10 @@ public class ProfileReadBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.UseOrleans(silo => silo.UseEngineControl(new ControlHostingOptions { SiloPort = FreePort(), GatewayPort = FreePort() }));
-        _host = builder.Build();
-        _host.StartAsync().GetAwaiter().GetResult();
+        _host = BenchSilo.Start(Products, Dimensions);
         _grains = _host.Services.GetRequiredService<IGrainFactory>();
         var sink = _host.Services.GetRequiredService<IEventSink>();
         var rng = new Random(1);
-        Task.WhenAll(Enumerable.Range(0, Products).Select(p => _grains.GetGrain<IProductGrain>($"p{p}").Upsert(
-            new ProductUpdate($"Product {p}", "bench", new Dictionary<string, string>(), 10m, 5, 0f,
-                Enumerable.Range(0, Dimensions).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray())))).GetAwaiter().GetResult();
 
         // Activate the sessions in server-sized batches (one RecordBatch call per customer).
         var clock = Stopwatch.StartNew();
@@ -120,11 +113,4 @@ public class ProfileReadBenchmarks
         var shared = _latency;
         lock (shared) shared.Add(local);
     })));
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
