@@ -75,9 +75,9 @@ public sealed unsafe partial class CpuBackend
             if (y.Length < (long)n * w.Rows) ThrowOutputTooSmall(w, y, n);
             anyQ8 |= w.Type == GgmlType.Q8_0;
             if (tiled)
-                scratchFloats = Math.Max(scratchFloats, w.Type == GgmlType.Q8_0
-                    ? Q8_0TileKernels.ScratchFloats(chunkRows, cols)
-                    : FloatTileKernels.ScratchFloats(w.Type, chunkRows, cols));
+                scratchFloats = Math.Max(scratchFloats, w.Type != GgmlType.Q8_0 ? FloatTileKernels.ScratchFloats(w.Type, chunkRows, cols)
+                    : UsesAvx512 ? Q8_0Avx512TileKernels.ScratchFloats(chunkRows, cols)
+                    : Q8_0TileKernels.ScratchFloats(chunkRows, cols));
             int c = (w.Rows + chunkRows - 1) / chunkRows;
             job.Targets[t] = new TargetInfo(w.Data, w.RowBytes, w.Rows, w.Type, y.Ptr, chunks);
             chunks += c;
@@ -91,6 +91,7 @@ public sealed unsafe partial class CpuBackend
         job.ChunkRows = chunkRows;
         job.Tiled = tiled;
         job.TiledQ8 = tiled && Path == CpuKernelPath.Avx2 && Q8_0TileKernels.IsSupported;
+        job.TiledQ8Avx512 = job.TiledQ8 && UsesAvx512;
         job.Chunks = chunks;
         job.Next = 0;
         // per worker: a widened weight row (float targets, cols), a widened chunk (tiled F16/BF16 targets,
@@ -147,6 +148,7 @@ public sealed unsafe partial class CpuBackend
         public int N, Cols, ChunkRows, Chunks;
         public bool Tiled;    // float targets take the register-tiled batch kernel
         public bool TiledQ8;  // Q8_0 targets take the register-tiled batch kernel (AVX2 path)
+        public bool TiledQ8Avx512; // ... in its AVX-512 4 × 4 form
         public int Next;      // next chunk to take
 
         public void EnsureTargets(int count)
@@ -164,7 +166,10 @@ public sealed unsafe partial class CpuBackend
                 ref readonly var target = ref Targets[t];
                 int r0 = (c - target.FirstChunk) * ChunkRows;
                 int r1 = Math.Min(r0 + ChunkRows, target.Rows);
-                if (target.Type == GgmlType.Q8_0 && TiledQ8)
+                if (target.Type == GgmlType.Q8_0 && TiledQ8Avx512)
+                    Q8_0Avx512TileKernels.MatRows(Q8_0Avx512TileKernels.BestVariant, target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N,
+                                                  target.Y, target.Rows, owner._workerScratch[worker].Ptr);
+                else if (target.Type == GgmlType.Q8_0 && TiledQ8)
                     Q8_0TileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows,
                                             owner._workerScratch[worker].Ptr);
                 else if (target.Type == GgmlType.Q8_0)

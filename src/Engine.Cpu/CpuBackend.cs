@@ -33,6 +33,7 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
         if (options.Threads < 1) throw new ArgumentOutOfRangeException(nameof(options), $"threads must be at least 1, not {options.Threads}");
         Path = ResolvePath(options.Path);
         Threads = options.Threads;
+        UsesAvx512 = options.UseAvx512 && Path == CpuKernelPath.Avx2 && IsAvx512Supported;
         _pool = new WorkerPool(options.Threads, options.SpinMicroseconds);
         _workerScratch = new NativeScratch<float>[options.Threads];
         for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i] = new NativeScratch<float>();
@@ -44,6 +45,18 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
     /// <summary>True where the AVX2 path can run (AVX2 and FMA).</summary>
     public static bool IsAvx2Supported => Avx2.IsSupported && Fma.IsSupported;
 
+    /// <summary>
+    /// True where the AVX-512 batched Q8_0 kernels can run (<see cref="Kernels.Q8_0Avx512TileKernels"/>: AVX-512 F, BW, VL
+    /// and FMA).
+    /// </summary>
+    public static bool IsAvx512Supported => Kernels.Q8_0Avx512TileKernels.IsSupported;
+
+    /// <summary>
+    /// Whether batched Q8_0 products take the AVX-512 kernels: the <see cref="CpuKernelPath.Avx2"/> path on a machine with
+    /// AVX-512 unless <see cref="CpuBackendOptions.UseAvx512"/> turned them off.
+    /// </summary>
+    public bool UsesAvx512 { get; }
+
     /// <summary>The kernel family in use (never <see cref="CpuKernelPath.Auto"/>).</summary>
     public CpuKernelPath Path { get; }
 
@@ -52,7 +65,7 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
 
     public string Name => Path switch
     {
-        CpuKernelPath.Avx2 => "cpu-avx2",
+        CpuKernelPath.Avx2 => UsesAvx512 ? "cpu-avx512" : "cpu-avx2",
         CpuKernelPath.Vector256 => "cpu-vector256",
         _ => "cpu-scalar",
     };

@@ -29,6 +29,12 @@ public sealed record CpuBackendOptions
     public CpuKernelPath Path { get; init; } = CpuKernelPath.Auto;
 
     /// <summary>
+    /// With the <see cref="CpuKernelPath.Avx2"/> path, run batched Q8_0 products on the AVX-512 kernels where the CPU has
+    /// AVX-512 F/BW/VL (the default); false keeps every op on AVX2 (for comparisons and tests of the AVX2 kernels).
+    /// </summary>
+    public bool UseAvx512 { get; init; } = true;
+
+    /// <summary>
     /// How long an idle worker spins waiting for the next op before it blocks (microseconds). Ops of one
     /// decode step follow each other within microseconds, so workers stay spinning during a step and
     /// sleep between requests. 0 blocks at once.
