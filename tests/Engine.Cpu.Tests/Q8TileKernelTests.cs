@@ -11,19 +11,16 @@ namespace Engine.Cpu.Tests;
 /// the whole int8 range (−128 included, which the quantizer never writes but a GGUF file may hold), activations from
 /// the activation quantizer. Shapes leave partial activation groups (n not a multiple of 4), partial weight-row tiles
 /// (odd row counts), a chunk that starts past row 0, and one- to many-block rows. Every variant this machine supports
-/// runs; the others are skipped by omission (the AVX-512 ones need F/BW/VL).
+/// runs; the others are skipped by omission (Int16Avx512 needs AVX-512 F/BW/VL).
 /// </summary>
 public sealed unsafe class Q8TileKernelTests
 {
     public static TheoryData<string> Kernels()
     {
         var data = new TheoryData<string>();
-        if (Q8_0TileKernels.IsSupported) data.Add("avx2-2x4");
-        if (Q8_0Avx512TileKernels.IsSupported)
-        {
-            data.Add(nameof(Q8TileVariant.Int16x512));
-            data.Add(nameof(Q8TileVariant.Int8x256));
-        }
+        if (Q8_0TileKernels.IsSupported) data.Add(nameof(Q8BatchKernel.Int8Avx2));
+        if (Q8_0DequantizedTileKernels.IsSupported) data.Add(nameof(Q8BatchKernel.DequantizedF32));
+        if (Q8_0Avx512TileKernels.IsSupported) data.Add(nameof(Q8BatchKernel.Int16Avx512));
         return data;
     }
 
@@ -51,7 +48,11 @@ public sealed unsafe class Q8TileKernelTests
             var xd = new float[n * nb];
             var expected = new float[n * rows];
             var actual = new float[n * rows];
-            long scratchFloats = Math.Max(Q8_0TileKernels.ScratchFloats(rows, cols), Q8_0Avx512TileKernels.ScratchFloats(rows, cols));
+            long scratchFloats = new[]
+            {
+                Q8_0TileKernels.ScratchFloats(rows, cols), Q8_0Avx512TileKernels.ScratchFloats(rows, cols), Q8_0DequantizedTileKernels.ScratchFloats(rows, cols),
+            }.Max();
+            var xf = new float[n * cols];
             var scratch = (float*)NativeMemory.AlignedAlloc((nuint)(scratchFloats * sizeof(float)), 64);
             try
             {
@@ -61,19 +62,24 @@ public sealed unsafe class Q8TileKernelTests
                 fixed (float* pd = xd)
                 fixed (float* pe = expected)
                 fixed (float* pa = actual)
+                fixed (float* pf = xf)
                 {
                     for (int j = 0; j < n; j++)
                         Q8_0Kernels.QuantizeRow(CpuKernelPath.Scalar, px + j * cols, cols, pq + j * cols, pd + j * nb);
                     for (int j = 0; j < n; j++)
                         for (int r = r0; r < rows; r++)
                             pe[j * rows + r] = Q8_0Kernels.ScalarRow(pw + r * rowBytes, pq + j * cols, pd + j * nb, nb);
-                    switch (kernel)
+                    switch (Enum.Parse<Q8BatchKernel>(kernel))
                     {
-                        case "avx2-2x4":
+                        case Q8BatchKernel.Int8Avx2:
                             Q8_0TileKernels.MatRows(pw, rowBytes, r0, rows, pq, pd, cols, n, pa, rows, scratch);
                             break;
+                        case Q8BatchKernel.Int16Avx512:
+                            Q8_0Avx512TileKernels.MatRows(pw, rowBytes, r0, rows, pq, pd, cols, n, pa, rows, scratch);
+                            break;
                         default:
-                            Q8_0Avx512TileKernels.MatRows(Enum.Parse<Q8TileVariant>(kernel), pw, rowBytes, r0, rows, pq, pd, cols, n, pa, rows, scratch);
+                            for (int j = 0; j < n; j++) Q8_0DequantizedTileKernels.DequantizeRow(pq + j * cols, pd + j * nb, pf + j * cols, cols);
+                            Q8_0DequantizedTileKernels.MatRows(pw, rowBytes, r0, rows, pf, cols, n, pa, rows, scratch);
                             break;
                     }
                 }

@@ -17,14 +17,17 @@ public enum Q8TileKernel
     /// <summary>The AVX2 2 × 4 tile (<see cref="Q8_0TileKernels"/>), the path for machines without AVX-512.</summary>
     Avx2Tile2x4,
 
-    /// <summary>AVX-512: 4 × 4 tile, 256-bit int8 maddubs with the sign trick, scales from a table.</summary>
-    Int8x256Tile4x4,
-
-    /// <summary>AVX-512: 4 × 4 tile, blocks widened to int16, 512-bit vpmaddwd.</summary>
+    /// <summary>AVX-512: 4 × 4 tile, blocks widened to int16, 512-bit vpmaddwd (<see cref="Q8_0Avx512TileKernels"/>).</summary>
     Int16x512Tile4x4,
+
+    /// <summary>Chunk and activations dequantized to f32, then the f32 4 × 4 FMA tile (<see cref="Q8_0DequantizedTileKernels"/>); the activations' dequantization is timed too.</summary>
+    DequantizedF32Tile4x4,
 
     /// <summary>The per-row kernel (<see cref="Q8_0Kernels.MatRows"/>, AVX2, four weight rows by one activation row).</summary>
     Avx2Rows,
+
+    /// <summary>Not Q8_0: the f32 tile on an F32 matrix of the same shape (4 bytes a weight), the FMA ceiling for comparison.</summary>
+    F32Tile4x4,
 }
 
 /// <summary>
@@ -43,6 +46,8 @@ public unsafe class Q8TileKernelBenchmarks : IDisposable
     private sbyte* _xq;   // [N, K] int8
     private float* _xd;   // [N, K/32] f32
     private float* _y;    // [N, M] f32
+    private float* _xf;   // [N, K] f32: dequantized activations (DequantizedF32Tile4x4) or random ones (F32Tile4x4)
+    private float* _wf;   // [M, K] f32 (F32Tile4x4)
     private float* _scratch;
     private long _rowBytes;
 
@@ -58,7 +63,7 @@ public unsafe class Q8TileKernelBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        if (Kernel is Q8TileKernel.Int8x256Tile4x4 or Q8TileKernel.Int16x512Tile4x4 && !Q8_0Avx512TileKernels.IsSupported)
+        if (Kernel == Q8TileKernel.Int16x512Tile4x4 && !Q8_0Avx512TileKernels.IsSupported)
             throw new NotSupportedException("AVX-512 F/BW/VL is not available here");
         var (k, m) = Q8MatVecFixture.ParseShape(Shape);
         _rowBytes = GgmlTypeInfo.RowBytes(GgmlType.Q8_0, k);
@@ -66,7 +71,12 @@ public unsafe class Q8TileKernelBenchmarks : IDisposable
         _xq = (sbyte*)NativeMemory.AlignedAlloc((nuint)(N * k), 64);
         _xd = (float*)NativeMemory.AlignedAlloc((nuint)(N * (k / 32) * 4), 64);
         _y = (float*)NativeMemory.AlignedAlloc((nuint)(N * m * 4), 64);
-        long scratch = Math.Max(Q8_0Avx512TileKernels.ScratchFloats(ChunkRows, k), Q8_0TileKernels.ScratchFloats(ChunkRows, k)) + k;
+        _xf = (float*)NativeMemory.AlignedAlloc((nuint)((long)N * k * 4), 64);
+        _wf = (float*)NativeMemory.AlignedAlloc((nuint)((long)m * k * 4), 64);
+        long scratch = new[]
+        {
+            Q8_0Avx512TileKernels.ScratchFloats(ChunkRows, k), Q8_0TileKernels.ScratchFloats(ChunkRows, k), Q8_0DequantizedTileKernels.ScratchFloats(ChunkRows, k),
+        }.Max() + k;
         _scratch = (float*)NativeMemory.AlignedAlloc((nuint)(scratch * 4), 64);
         var rng = new Random(42);
         var row = new float[k];
@@ -80,13 +90,17 @@ public unsafe class Q8TileKernelBenchmarks : IDisposable
             {
                 for (int i = 0; i < k; i++) row[i] = (float)(rng.NextDouble() * 2 - 1);
                 Q8_0Kernels.QuantizeRow(CpuKernelPath.Avx2, x, k, _xq + (long)j * k, _xd + (long)j * (k / 32));
+                row.AsSpan().CopyTo(new Span<float>(_xf + (long)j * k, k));
             }
+        for (long i = 0; i < (long)m * k; i++) _wf[i] = (float)(rng.NextDouble() * 2 - 1);
     }
 
     [Benchmark]
     public void Product()
     {
         var (k, m) = Q8MatVecFixture.ParseShape(Shape);
+        if (Kernel == Q8TileKernel.DequantizedF32Tile4x4)
+            for (int j = 0; j < N; j++) Q8_0DequantizedTileKernels.DequantizeRow(_xq + (long)j * k, _xd + (long)j * (k / 32), _xf + (long)j * k, k);
         for (int r0 = 0; r0 < m; r0 += ChunkRows)
         {
             int r1 = Math.Min(r0 + ChunkRows, m);
@@ -95,11 +109,14 @@ public unsafe class Q8TileKernelBenchmarks : IDisposable
                 case Q8TileKernel.Avx2Tile2x4:
                     Q8_0TileKernels.MatRows(_w, _rowBytes, r0, r1, _xq, _xd, k, N, _y, m, _scratch);
                     break;
-                case Q8TileKernel.Int8x256Tile4x4:
-                    Q8_0Avx512TileKernels.MatRows(Q8TileVariant.Int8x256, _w, _rowBytes, r0, r1, _xq, _xd, k, N, _y, m, _scratch);
-                    break;
                 case Q8TileKernel.Int16x512Tile4x4:
-                    Q8_0Avx512TileKernels.MatRows(Q8TileVariant.Int16x512, _w, _rowBytes, r0, r1, _xq, _xd, k, N, _y, m, _scratch);
+                    Q8_0Avx512TileKernels.MatRows(_w, _rowBytes, r0, r1, _xq, _xd, k, N, _y, m, _scratch);
+                    break;
+                case Q8TileKernel.DequantizedF32Tile4x4:
+                    Q8_0DequantizedTileKernels.MatRows(_w, _rowBytes, r0, r1, _xf, k, N, _y, m, _scratch);
+                    break;
+                case Q8TileKernel.F32Tile4x4:
+                    FloatTileKernels.MatRows(GgmlType.F32, (byte*)_wf, (long)k * 4, r0, r1, _xf, k, N, _y, m, null);
                     break;
                 default:
                     Q8_0Kernels.MatRows(CpuKernelPath.Avx2, _w, _rowBytes, r0, r1, _xq, _xd, k, N, _y, m, _scratch);
@@ -116,6 +133,8 @@ public unsafe class Q8TileKernelBenchmarks : IDisposable
         NativeMemory.AlignedFree(_xd);
         NativeMemory.AlignedFree(_y);
         NativeMemory.AlignedFree(_scratch);
+        NativeMemory.AlignedFree(_xf);
+        NativeMemory.AlignedFree(_wf);
         _w = null;
         GC.SuppressFinalize(this);
     }

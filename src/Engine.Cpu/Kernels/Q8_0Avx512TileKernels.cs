@@ -5,26 +5,12 @@ using Engine.Core.Quant;
 
 namespace Engine.Cpu.Kernels;
 
-/// <summary>Which inner kernel <see cref="Q8_0Avx512TileKernels.MatRows"/> runs (all give the same result within ulps).</summary>
-internal enum Q8TileVariant
-{
-    /// <summary>
-    /// Each 32-int8 weight block widened once to 32 int16 (one <see cref="Vector512{T}"/>, exactly one Q8_0 block),
-    /// activations pre-widened to int16, vpmaddwd (<see cref="Avx512BW.MultiplyAddAdjacent(Vector512{short}, Vector512{short})"/>)
-    /// per (row, column, block): no sign trick, three 512-bit ops per pair.
-    /// </summary>
-    Int16x512,
-
-    /// <summary>
-    /// 256-bit int8 with the maddubs sign trick (as <see cref="Q8_0TileKernels"/>) but a 4 × 4 tile, which needs the 32
-    /// vector registers AVX-512VL gives, and the d_w·d_x products read from a table instead of formed per pair.
-    /// </summary>
-    Int8x256,
-}
-
 /// <summary>
-/// Register-blocked Q8_0 · Q8_0 products for batches on AVX-512 machines (<c>n ≥ </c><see cref="FloatTileKernels.MinRows"/>):
-/// a 4 × 4 tile (four activation rows by four weight rows) keeps sixteen accumulators in registers, so each weight block
+/// Register-blocked Q8_0 · Q8_0 products for batches on AVX-512 machines (<c>n ≥ </c><see cref="FloatTileKernels.MinRows"/>),
+/// in int16: each 32-int8 weight block is widened once to 32 int16 (one <see cref="Vector512{T}"/>, exactly one Q8_0
+/// block) and multiplied against activation blocks pre-widened to int16 by vpmaddwd
+/// (<see cref="Avx512BW.MultiplyAddAdjacent(Vector512{short}, Vector512{short})"/>): no sign trick, three 512-bit ops
+/// (madd, convert, FMA) per (row, column, block). A 4 × 4 tile (four activation rows by four weight rows) keeps sixteen accumulators in registers, so each weight block
 /// is loaded and prepared once for four activation rows and each activation block once for four weight rows.
 /// <para>
 /// For a chunk of weight rows <c>[r0, r1)</c> (in L2): the chunk's f16 block scales are widened to f32 once; then for
@@ -36,7 +22,9 @@ internal enum Q8TileVariant
 /// </para>
 /// <para>
 /// .NET 10 exposes VNNI only as <see cref="AvxVnni"/> (VEX encoded; false on Zen 4, whose VNNI is EVEX only), so there
-/// is no vpdpbusd here; <see cref="BestVariant"/> uses it if a later runtime reports it.
+/// is no vpdpbusd/vpdpwssd here. On Zen 4 this kernel is about 1.2× the AVX2 2 × 4 tile but below the f32 FMA path of
+/// <see cref="Q8_0DequantizedTileKernels"/> (Q8TileKernelBenchmarks, bench/RESULTS.md), which is therefore the default;
+/// it stays selectable (<see cref="Q8BatchKernel.Int16Avx512"/>) for machines whose integer multipliers are wider.
 /// </para>
 /// Per block the arithmetic is exact in int32 (|w|, |x| ≤ 128: 32 products ≤ 2^19) and one f32 FMA adds it times
 /// d_w·d_x, as the reference does; only the order of the f32 additions differs (<c>Tolerances.Q8MatMul</c>).
@@ -52,18 +40,15 @@ internal static unsafe class Q8_0Avx512TileKernels
     /// <summary>Weight rows per tile.</summary>
     public const int TileRows = 4;
 
-    /// <summary>Whether the kernels run here: AVX-512 F and BW (VL for the 256-bit variant's 32 registers), and FMA.</summary>
+    /// <summary>Whether the kernel runs here: AVX-512 F, BW and VL (the 256-bit reductions), and FMA.</summary>
     public static bool IsSupported => Avx512F.IsSupported && Avx512BW.IsSupported && Avx512F.VL.IsSupported && Avx2.IsSupported && Fma.IsSupported;
-
-    /// <summary>The fastest variant on this machine (measured by <c>Q8TileKernelBenchmarks</c>; see bench/RESULTS.md).</summary>
-    public static Q8TileVariant BestVariant => Q8TileVariant.Int16x512;
 
     /// <summary>Floats of scratch <see cref="MatRows"/> needs for a chunk of <paramref name="chunkRows"/> rows of <paramref name="cols"/>.</summary>
     public static long ScratchFloats(int chunkRows, int cols)
     {
         long nb = cols / QK;
         return chunkRows * nb         // wd [chunkRows, nb] f32
-             + TileCols * cols / 2    // x16 [nb, 4, 32] int16 (or xq [4, cols] int8 for Int8x256)
+             + TileCols * cols / 2    // x16 [nb, 4, 32] int16
              + TileCols * nb          // dx [nb, 4] f32
              + TileRows * TileCols * nb // table [nb, 4, 4] f32
              + 16;                    // room to align x16 to 64 bytes
@@ -74,7 +59,7 @@ internal static unsafe class Q8_0Avx512TileKernels
     /// activations quantized as <c>xq [n, cols] int8</c>, <c>xd [n, cols / 32] f32</c>; <paramref name="scratch"/> holds
     /// <see cref="ScratchFloats"/> floats for <c>r1 − r0</c> rows.
     /// </summary>
-    public static void MatRows(Q8TileVariant variant, byte* w, long rowBytes, int r0, int r1, sbyte* xq, float* xd, int cols, int n,
+    public static void MatRows(byte* w, long rowBytes, int r0, int r1, sbyte* xq, float* xd, int cols, int n,
                                float* y, int yStride, float* scratch)
     {
         int nb = cols / QK;
@@ -83,7 +68,7 @@ internal static unsafe class Q8_0Avx512TileKernels
         float* wd = scratch;                                 // [rows, nb] f32: the chunk's block scales, widened once
         float* dx = wd + (long)rows * nb;                    // [nb, 4] f32: activation scales of the current group
         float* table = dx + TileCols * nb;                   // [nb, 4, 4] f32: d_w · d_x of the current tile
-        byte* xs = (byte*)(((nint)(table + TileRows * TileCols * nb) + 63) & ~(nint)63); // the current group's activations
+        short* x16 = (short*)(((nint)(table + TileRows * TileCols * nb) + 63) & ~(nint)63); // [nb, 4, 32] int16: the current group's activations
         for (int r = 0; r < rows; r++)
         {
             byte* row = wc + r * rowBytes;
@@ -93,8 +78,7 @@ internal static unsafe class Q8_0Avx512TileKernels
         for (int j = 0; j < n; j += TileCols)
         {
             int m = Math.Min(TileCols, n - j);
-            if (variant == Q8TileVariant.Int16x512) PackInt16(xq + (long)j * cols, cols, m, (short*)xs);
-            else PackInt8(xq + (long)j * cols, cols, m, (sbyte*)xs);
+            PackInt16(xq + (long)j * cols, cols, m, x16);
             for (int b = 0; b < nb; b++)
                 for (int c = 0; c < TileCols; c++) dx[b * TileCols + c] = c < m ? xd[(long)(j + c) * nb + b] : 0f;
 
@@ -103,9 +87,7 @@ internal static unsafe class Q8_0Avx512TileKernels
             for (; r + TileRows <= rows; r += TileRows)
             {
                 Scales(wd + r * nb, nb, dx, table);
-                var s = variant == Q8TileVariant.Int16x512
-                    ? Int16Tile4x4(wc + r * rowBytes, rowBytes, (short*)xs, table, nb)
-                    : Int8Tile4x4(wc + r * rowBytes, rowBytes, (sbyte*)xs, cols, table, nb);
+                var s = Int16Tile4x4(wc + r * rowBytes, rowBytes, x16, table, nb);
                 // s: [4 rows] of [4 cols] sums
                 for (int c = 0; c < m; c++)
                 {
@@ -118,9 +100,7 @@ internal static unsafe class Q8_0Avx512TileKernels
             }
             for (; r < rows; r++)
             {
-                var s = variant == Q8TileVariant.Int16x512
-                    ? Int16Tile1x4(wc + r * rowBytes, wd + r * nb, (short*)xs, dx, nb)
-                    : Int8Tile1x4(wc + r * rowBytes, wd + r * nb, (sbyte*)xs, cols, dx, nb);
+                var s = Int16Tile1x4(wc + r * rowBytes, wd + r * nb, x16, dx, nb);
                 for (int c = 0; c < m; c++) yj[(long)c * yStride + r] = s.GetElement(c);
             }
         }
@@ -144,17 +124,6 @@ internal static unsafe class Q8_0Avx512TileKernels
             }
     }
 
-    /// <summary><c>x8 [4, cols] int8</c> from <c>m ≤ 4</c> rows of <c>xq [m, cols]</c>; missing rows are zeros.</summary>
-    private static void PackInt8(sbyte* xq, int cols, int m, sbyte* x8)
-    {
-        for (int c = 0; c < TileCols; c++)
-        {
-            var dst = new Span<sbyte>(x8 + (long)c * cols, cols);
-            if (c < m) new ReadOnlySpan<sbyte>(xq + (long)c * cols, cols).CopyTo(dst);
-            else dst.Clear();
-        }
-    }
-
     /// <summary><c>table[b, r, c] = wd[r, b] · dx[b, c]</c> for the tile's four rows (scales <c>wd [4, nb]</c>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scales(float* wd, int nb, float* dx, float* table)
@@ -169,8 +138,6 @@ internal static unsafe class Q8_0Avx512TileKernels
             (Vector128.Create(wd[3 * nb + b]) * d).Store(t + 12);
         }
     }
-
-    // ---- Int16x512 ---------------------------------------------------------------------------
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Sums4x4 Int16Tile4x4(byte* w, long rb, short* x16, float* table, int nb)
@@ -253,88 +220,4 @@ internal static unsafe class Q8_0Avx512TileKernels
         var h = Avx.HorizontalAdd(Avx.HorizontalAdd(a, b), Avx.HorizontalAdd(c, d)); // [a b c d | a b c d] partial sums
         return h.GetLower() + h.GetUpper();
     }
-
-    // ---- Int8x256 ----------------------------------------------------------------------------
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static Sums4x4 Int8Tile4x4(byte* w, long rb, sbyte* x8, int cols, float* table, int nb)
-    {
-        byte* w0 = w + 2, w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
-        sbyte* p0 = x8, p1 = x8 + cols, p2 = p1 + cols, p3 = p2 + cols;
-        var ones = Vector256.Create((short)1);
-        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector256<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        for (int b = 0; b < nb; b++)
-        {
-            long off = (long)b * BlockBytes;
-            float* t = table + b * TileRows * TileCols;
-            var x0 = Vector256.Load(p0 + b * QK);
-            var x1 = Vector256.Load(p1 + b * QK);
-            var x2 = Vector256.Load(p2 + b * QK);
-            var x3 = Vector256.Load(p3 + b * QK);
-
-            var v = Vector256.Load((sbyte*)(w0 + off));
-            var m = Avx2.Sign(v, v).AsByte();
-            a00 = Fma256(m, v, x0, ones, t[0], a00);
-            a01 = Fma256(m, v, x1, ones, t[1], a01);
-            a02 = Fma256(m, v, x2, ones, t[2], a02);
-            a03 = Fma256(m, v, x3, ones, t[3], a03);
-            v = Vector256.Load((sbyte*)(w1 + off));
-            m = Avx2.Sign(v, v).AsByte();
-            a10 = Fma256(m, v, x0, ones, t[4], a10);
-            a11 = Fma256(m, v, x1, ones, t[5], a11);
-            a12 = Fma256(m, v, x2, ones, t[6], a12);
-            a13 = Fma256(m, v, x3, ones, t[7], a13);
-            v = Vector256.Load((sbyte*)(w2 + off));
-            m = Avx2.Sign(v, v).AsByte();
-            a20 = Fma256(m, v, x0, ones, t[8], a20);
-            a21 = Fma256(m, v, x1, ones, t[9], a21);
-            a22 = Fma256(m, v, x2, ones, t[10], a22);
-            a23 = Fma256(m, v, x3, ones, t[11], a23);
-            v = Vector256.Load((sbyte*)(w3 + off));
-            m = Avx2.Sign(v, v).AsByte();
-            a30 = Fma256(m, v, x0, ones, t[12], a30);
-            a31 = Fma256(m, v, x1, ones, t[13], a31);
-            a32 = Fma256(m, v, x2, ones, t[14], a32);
-            a33 = Fma256(m, v, x3, ones, t[15], a33);
-        }
-        return new Sums4x4
-        {
-            R0 = Reduce4(a00, a01, a02, a03),
-            R1 = Reduce4(a10, a11, a12, a13),
-            R2 = Reduce4(a20, a21, a22, a23),
-            R3 = Reduce4(a30, a31, a32, a33),
-        };
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static Vector128<float> Int8Tile1x4(byte* w, float* wd, sbyte* x8, int cols, float* dx, int nb)
-    {
-        var ones = Vector256.Create((short)1);
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (int b = 0; b < nb; b++)
-        {
-            float* d = dx + b * TileCols;
-            float s = wd[b];
-            var v = Vector256.Load((sbyte*)(w + 2 + (long)b * BlockBytes));
-            var m = Avx2.Sign(v, v).AsByte();
-            sbyte* xb = x8 + b * QK;
-            a0 = Fma256(m, v, Vector256.Load(xb), ones, s * d[0], a0);
-            a1 = Fma256(m, v, Vector256.Load(xb + cols), ones, s * d[1], a1);
-            a2 = Fma256(m, v, Vector256.Load(xb + 2 * cols), ones, s * d[2], a2);
-            a3 = Fma256(m, v, Vector256.Load(xb + 3 * cols), ones, s * d[3], a3);
-        }
-        return Reduce4(a0, a1, a2, a3);
-    }
-
-    /// <summary>
-    /// acc + (one block's 32 products as eight exact int32 lane sums) · scale: |w| (u8) times sign(w)·x (s8) by maddubs
-    /// (pairs to s16, at most 2 · 128 · 127 = 32512), then pairs of s16 to s32 by madd with ones.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Fma256(Vector256<byte> absW, Vector256<sbyte> w, Vector256<sbyte> x, Vector256<short> ones, float scale, Vector256<float> acc) =>
-        Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, Avx2.Sign(x, w)), ones)),
-                        Vector256.Create(scale), acc);
 }
