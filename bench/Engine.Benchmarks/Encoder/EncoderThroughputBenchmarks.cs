@@ -15,6 +15,7 @@ namespace Engine.Benchmarks.Encoder;
 /// Run: <c>dotnet run -c Release --project bench/Engine.Benchmarks -- --filter '*EncoderThroughput*' --job short</c>.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class EncoderThroughputBenchmarks : IDisposable
 {
     private const int BatchSize = 32;
