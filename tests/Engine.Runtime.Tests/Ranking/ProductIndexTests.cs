@@ -413,10 +413,15 @@ public sealed class ProductIndexTests : IDisposable
         {
             Assert.Equal(40, loaded.Count);
             Assert.Equal(7, loaded.Version);
+            Assert.True(loaded.LoadedWithoutResidual); // a catalog cache rebuilds such a file
             Assert.Equal("p12", loaded.Search(vectors.AsSpan(12 * Dims, Dims), 1, ProductFilter.None)[0].ProductId);
             loaded.Save(path); // rewritten as the current version
         }
-        using (var again = ProductIndex.Load(path, _scanner)) Assert.Equal(40, again.Count);
+        using (var again = ProductIndex.Load(path, _scanner))
+        {
+            Assert.Equal(40, again.Count);
+            Assert.False(again.LoadedWithoutResidual);
+        }
         Assert.Equal(ProductIndex.SnapshotVersion, BitConverter.ToInt32(File.ReadAllBytes(path), 8));
 
         var bytes = File.ReadAllBytes(path);

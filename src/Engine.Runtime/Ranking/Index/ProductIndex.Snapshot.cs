@@ -119,7 +119,7 @@ public sealed partial class ProductIndex
         if (count < 0 || count > (length - HeaderBytes - HashBytes) / minRecord) throw Invalid(path, $"count {count} does not fit in {length} bytes");
         long savedVersion = BinaryPrimitives.ReadInt64LittleEndian(header[20..]);
 
-        var index = new ProductIndex(dims, scanner, count);
+        var index = new ProductIndex(dims, scanner, count) { LoadedWithoutResidual = !hasResidual };
         try
         {
             var record = new byte[MaxIdBytes];
@@ -169,6 +169,9 @@ public sealed partial class ProductIndex
             throw;
         }
     }
+
+    /// <summary>True when this index was loaded from a version-1 snapshot (no residual layer: rescoring cannot refine those rows).</summary>
+    internal bool LoadedWithoutResidual { get; private set; }
 
     private static InvalidDataException Invalid(string path, string what) => new($"{path}: corrupt product index snapshot: {what}");
 
