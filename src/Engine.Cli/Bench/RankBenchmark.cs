@@ -81,17 +81,25 @@ internal static class RankBenchmark
         var recallFilters = Enumerable.Repeat(ProductFilter.None, s.RecallQueries).ToArray();
         index.RescoreFactor = 0;
         var rawFound = index.SearchBatch(recallQueries, s.K, recallFilters);
-        var (recall, epsilonRecall) = Recall(rawFound);
+        var finalFound = rawFound;
+        if (s.RescoreFactor > 0)
+        {
+            index.RescoreFactor = s.RescoreFactor;
+            finalFound = index.SearchBatch(recallQueries, s.K, recallFilters);
+        }
+        // One regeneration pass for the exact scores of both result sets (it rebuilds every chunk a returned row lies in).
+        var exactScores = ExactScores(s, shared, centres, clusters, recallQueries, [rawFound, finalFound]);
+        var (recall, epsilonRecall) = Recall(rawFound, exactScores[0]);
+        var (finalRecall, finalEpsilon) = Recall(finalFound, exactScores[1]);
         var byFactor = new SortedDictionary<int, double>();
         foreach (int r in RankBenchSettings.ComparedFactors.Append(s.RescoreFactor).Where(r => r > 0).Distinct())
         {
             index.RescoreFactor = r;
-            byFactor[r] = Recall(index.SearchBatch(recallQueries, s.K, recallFilters), epsilon: false).Recall;
+            byFactor[r] = Recall(index.SearchBatch(recallQueries, s.K, recallFilters), exactScore: null).Recall;
         }
         index.RescoreFactor = s.RescoreFactor;
-        var (finalRecall, finalEpsilon) = s.RescoreFactor > 0 ? Recall(index.SearchBatch(recallQueries, s.K, recallFilters)) : (recall, epsilonRecall);
 
-        (double Recall, double EpsilonRecall) Recall(IReadOnlyList<SearchHit>[] found, bool epsilon = true)
+        (double Recall, double EpsilonRecall) Recall(IReadOnlyList<SearchHit>[] found, List<float>[]? exactScore)
         {
             double hit = 0;
             for (int q = 0; q < s.RecallQueries; q++)
@@ -100,11 +108,10 @@ internal static class RankBenchmark
                 hit += found[q].Count(h => truth.Contains(h.ProductId));
             }
             double all = s.RecallQueries * (double)Math.Min(s.K, s.Items);
-            if (!epsilon) return (hit / all, double.NaN);
+            if (exactScore is null) return (hit / all, double.NaN);
             // ε-recall: a returned product counts when its exact score is within ε of the exact k-th score (a near-tie
             // that int8 rounding may order either way). Needs the exact scores of the returned products.
             double epsilonHit = 0;
-            var exactScore = ExactScores(s, shared, centres, clusters, recallQueries, found);
             for (int q = 0; q < s.RecallQueries; q++)
             {
                 float kth = exact[q][^1].Score;
@@ -226,21 +233,21 @@ internal static class RankBenchmark
             .ToArray();
     }
 
-    /// <summary>Exact f32 scores of the returned products, their vectors regenerated from their chunk's seed.</summary>
-    private static List<float>[] ExactScores(RankBenchSettings s, float[] shared, float[] centres, int clusters, float[] queries, IReadOnlyList<SearchHit>[] found)
+    /// <summary>Exact f32 scores of the returned products of each result set (<c>[set][query][rank]</c>), their vectors regenerated from their chunk's seed.</summary>
+    private static List<float>[][] ExactScores(RankBenchSettings s, float[] shared, float[] centres, int clusters, float[] queries, IReadOnlyList<SearchHit>[][] sets)
     {
-        var rows = found.SelectMany(f => f.Select(h => int.Parse(h.ProductId.AsSpan(1), CultureInfo.InvariantCulture))).ToHashSet();
-        var vectors = new Dictionary<int, float[]>();
-        foreach (int c in rows.Select(r => r / BuildChunk).Distinct())
+        var rows = sets.SelectMany(found => found.SelectMany(f => f.Select(h => int.Parse(h.ProductId.AsSpan(1), CultureInfo.InvariantCulture)))).ToHashSet();
+        var vectors = new System.Collections.Concurrent.ConcurrentDictionary<int, float[]>();
+        Parallel.ForEach(rows.Select(r => r / BuildChunk).Distinct(), c =>
         {
             var chunk = GenerateChunk(s, shared, centres, clusters, c, out _, out _);
             int start = c * BuildChunk;
             foreach (int r in rows.Where(r => r / BuildChunk == c))
                 vectors[r] = chunk.AsSpan((r - start) * s.Dims, s.Dims).ToArray();
-        }
-        return found.Select((hits, q) => hits
+        });
+        return sets.Select(found => found.Select((hits, q) => hits
             .Select(h => Dot(queries.AsSpan(q * s.Dims, s.Dims), vectors[int.Parse(h.ProductId.AsSpan(1), CultureInfo.InvariantCulture)]))
-            .ToList()).ToArray();
+            .ToList()).ToArray()).ToArray();
     }
 
     /// <summary>Exact f32 dot product (vector lanes, then a horizontal sum).</summary>
