@@ -30,7 +30,7 @@ internal static class HostEnqueue
         var shape = s.CheckShape;
         int d = shape.Dim, ff = shape.FeedForward, heads = shape.Heads, kvHeads = shape.KvHeads, hd = shape.HeadDim, kv = shape.KvDim;
         int calls = s.EnqueueCalls;
-        const int position = 300;
+        int position = s.AttentionPositions - 1; // as the op timings: attention over AttentionPositions cached positions
         using var t = new HostTensors(78);
         var acc = g.Device.Accelerator;
         var stream = g.Stream;
@@ -87,12 +87,11 @@ internal static class HostEnqueue
             r.Line($"   {name,-58} {launches,8:F1} {host * 1e6,13:F1} {host * 1e6 / Math.Max(launches, 1e-9),15:F1} {total * 1e6,15:F1}");
             r.Row("host enqueue", name, $"{host * 1e6:F1} µs/call, {launches:F0} launch(es)", "");
         }
-        Measure("empty kernel, auto-grouped, 1 view, backend stream", () => small(stream, 1024, bv), counted: false);
-        Measure("empty kernel, explicit config, 11 views + struct, backend stream", () => wide(stream, config, bv, bv, bv, bv, bv, iv, iv, bv, bv, bv, bv, default), counted: false);
+        Measure("empty kernel, auto-grouped, 1 view, our stream", () => small(stream, 1024, bv), counted: false);
+        Measure("empty kernel, explicit config, 11 views + struct, our stream", () => wide(stream, config, bv, bv, bv, bv, bv, iv, iv, bv, bv, bv, bv, default), counted: false);
         Measure("Embed (Q8_0 row gather)", () => g.Embed(table, token, x));
         Measure("RmsNorm (+ quantize for the next product)", () => g.RmsNorm(x, norm, xb, 1, d, 1e-5f));
-        g.RmsNorm(x, norm, xb, 1, d, 1e-5f);
-        Measure("MatMul q/k/v fused, input already quantized", () => g.MatMul(xb, 1, qkv)); // xb stays the quantized source: products do not forget it
+        Measure("MatMul q/k/v fused, input quantized each call", () => g.MatMul(xb, 1, qkv)); // in decode its producer (RmsNorm) quantizes: 1 launch
         Measure("RopeStoreKvAttention (fused, + quantize)", () => g.RopeStoreKvAttention(cache, 0, q, k, v, att, 1, pos, heads, kvHeads, hd, 10000f, RopeStyle.Normal));
         Measure("MatMulAdd o-projection into the residual", () => g.MatMulAdd(att, 1, new MatMulTarget(wo, proj), x));
         Measure("MatMul gate/up fused, input quantized each call", () => g.MatMul(x, 1, gateUp));

@@ -187,7 +187,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
         Forget();
         try
         {
-            if (failure is ArgumentException or InvalidOperationException or ObjectDisposedException)
+            if (failure is ArgumentException or ObjectDisposedException)
                 ExceptionDispatchInfo.Throw(failure); // the step's own bad input: eager would throw it too
             if (failure is not null) { DisableGraphs($"recording failed: {failure.GetType().Name}: {failure.Message}"); return false; }
             if (rc != CudaDriver.Success || graph == IntPtr.Zero) { DisableGraphs("cuStreamEndCapture: " + d.Describe(rc)); return false; }
