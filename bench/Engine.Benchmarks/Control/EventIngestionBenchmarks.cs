@@ -65,7 +65,7 @@ public class EventIngestionBenchmarks
             : new GrainEventSink(_host.Services.GetRequiredService<IGrainFactory>());
         if (Store == "redis")
         {
-            var mux = ConnectionMultiplexer.Connect(RedisConnection!);
+            var mux = ConnectionMultiplexer.Connect(RedisConnection + ",allowAdmin=true"); // INFO cpu
             _redisServer = mux.GetServer(mux.GetEndPoints()[0]);
         }
     }
