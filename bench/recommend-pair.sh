@@ -3,7 +3,6 @@
 # catalog at once and engine loadgen alternates between them, so both see the same machine load. Prints per run:
 # latency line, load average, server CPU per request (/proc/PID/stat) and loadgen CPU per request (/usr/bin/time).
 # usage: bench/recommend-pair.sh OLD_BIN_DIR NEW_BIN_DIR PORT CATALOG "RATES" SECONDS   (Linux; ports PORT..PORT+201)
-# usage: pair.sh BASEDIR NEWDIR PORTBASE CATALOG "RATES" DURATION : both servers up, loadgen runs alternate base/new
 A=$1; B=$2; P=$3; CAT=$4; RATES=$5; DUR=${6:-10}
 PA=$P; PB=$((P+1))
 $A/engine serve --port $PA --demo-catalog $CAT --silo-port $((PA+100)) --gateway-port $((PA+200)) >/tmp/recommend-pair-serve-$PA.log 2>&1 & SA=$!
