@@ -67,6 +67,7 @@ if (backend is not null)
         Section("decode " + model.Name, () => Benchmarks.Decode(backend, model, sizes, copyBw, report));
     foreach (var config in sizes.SynthModels)
         Section("decoder " + config.Name, () => Benchmarks.RealDecoder(backend, config, sizes, copyBw, report));
+    Section("streams", () => Streams.Run(backend, report));
     Section("top-k", () => Benchmarks.TopK(device, sizes, copyBw, report));
 }
 

@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Engine.Cpu;
-using Engine.Runtime.Generation;
 using Engine.Runtime.Llama;
-using Engine.Runtime.Sampling;
 using Engine.Runtime.Scheduling;
 using Engine.Runtime.Tokenization;
 using Spectre.Console;
@@ -21,44 +19,27 @@ namespace Engine.Cli.Bench;
 /// <param name="TtftProbes">Probes submitted one after another against those running streams.</param>
 internal sealed record StreamsBenchSettings(string ModelPath, int Threads, int Streams, int Tokens, int PromptTokens, int Rounds, int TtftRunning, int TtftProbes);
 
-/// <summary>Figures of one <see cref="StreamsBenchmark"/> run.</summary>
-internal sealed record StreamsBenchResult(
-    StreamsBenchSettings Settings,
-    string Backend,
-    IReadOnlyList<double> SingleRounds,      // decode tok/s, 1 stream
-    IReadOnlyList<double> BatchedRounds,     // aggregate decode tok/s, Settings.Streams streams
-    double MeanBatchRows,                    // rows per step in the batched rounds
-    IReadOnlyList<double> TtftIdleMs,        // submit → first token, scheduler otherwise idle
-    IReadOnlyList<double> TtftLoadedMs)      // submit → first token, Settings.TtftRunning streams decoding
+/// <summary>Figures of one <see cref="StreamsBenchmark"/> run: the settings, the backend's name and what the shared measurement found.</summary>
+internal sealed record StreamsBenchResult(StreamsBenchSettings Settings, string Backend, StreamsMeasurementResult Measured)
 {
-    public double SingleTokensPerSecond => Median(SingleRounds);
-    public double BatchedTokensPerSecond => Median(BatchedRounds);
-    public double Speedup => BatchedTokensPerSecond / SingleTokensPerSecond;
+    public IReadOnlyList<double> SingleRounds => Measured.SingleRounds;     // decode tok/s, 1 stream
+    public IReadOnlyList<double> BatchedRounds => Measured.BatchedRounds;   // aggregate decode tok/s, Settings.Streams streams
+    public double MeanBatchRows => Measured.MeanBatchRows;                  // rows per step in the batched rounds
+    public IReadOnlyList<double> TtftIdleMs => Measured.TtftIdleMs;         // submit → first token, scheduler otherwise idle
+    public IReadOnlyList<double> TtftLoadedMs => Measured.TtftLoadedMs;     // submit → first token, Settings.TtftRunning streams decoding
+    public double SingleTokensPerSecond => Measured.SingleTokensPerSecond;
+    public double BatchedTokensPerSecond => Measured.BatchedTokensPerSecond;
+    public double Speedup => Measured.Speedup;
 
-    public static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        if (sorted.Length == 0) return double.NaN;
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    }
+    public static double Median(IEnumerable<double> values) => StreamsMeasurementResult.Median(values);
 }
 
 /// <summary>
-/// Continuous batching measured through the real <see cref="GenerationScheduler"/> (the loop
-/// <c>engine serve</c> runs): steady-state decode tokens/s of one stream, then the aggregate of
-/// <see cref="StreamsBenchSettings.Streams"/> streams submitted together, both over the window in
-/// which every stream of the round is decoding (from the step that sampled the last stream's first
-/// token to the first completion), so prefill and the ragged end are left out. Then time to first
-/// token: a probe prompt submitted to an idle scheduler, and the same probe while
-/// <see cref="StreamsBenchSettings.TtftRunning"/> long streams keep decoding. Greedy sampling, end of
-/// generation ignored, so every stream runs its full length.
+/// <c>engine bench streams</c> on the CPU backend: loads the model and runs <see cref="StreamsMeasurement"/>
+/// (the measurement the GPU benchmark shares) through the real <see cref="GenerationScheduler"/>.
 /// </summary>
 internal static class StreamsBenchmark
 {
-    /// <summary>Polling period of the token counter (the scheduler exposes counters, not events); ~0.1 % of a timed window.</summary>
-    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(1);
-
     public static StreamsBenchResult Run(StreamsBenchSettings s, Action<string> progress)
     {
         var model = ModelFacts.Read(s.ModelPath);
@@ -66,52 +47,13 @@ internal static class StreamsBenchmark
         using var backend = new CpuBackend(new CpuBackendOptions { Threads = s.Threads });
         using var llama = LlamaModel.Load(s.ModelPath, backend);
         var tokenizer = GgufTokenizer.Create(llama.File.Metadata);
-        int running = Math.Max(s.Streams, s.TtftRunning + 1);
-        // The TTFT background streams must outlive every probe: give them the whole context.
-        int context = Math.Max(s.PromptTokens + s.Tokens + 2, 512);
-        using var scheduler = new GenerationScheduler(llama, tokenizer, new SchedulerOptions
-        {
-            MaxStreams = running,
-            ContextLength = context,
-            MaxBatchRows = Math.Max(64, running),
-        });
-
-        progress($"warm-up: {s.Streams} streams × 16 tokens");
-        Round(scheduler, prompt, s.Streams, 16);
-
-        var single = new List<double>();
-        var batched = new List<double>();
-        long steps = 0, rows = 0;
-        for (int r = 0; r < s.Rounds; r++)
-        {
-            double one = Round(scheduler, prompt, 1, s.Tokens).TokensPerSecond;
-            single.Add(one);
-            progress(string.Create(CultureInfo.InvariantCulture, $"round {r + 1}/{s.Rounds}: 1 stream {one:F1} tok/s"));
-            var many = Round(scheduler, prompt, s.Streams, s.Tokens);
-            steps += many.Steps; rows += many.Rows;
-            batched.Add(many.TokensPerSecond);
-            progress(string.Create(CultureInfo.InvariantCulture, $"round {r + 1}/{s.Rounds}: {s.Streams} streams {many.TokensPerSecond:F1} tok/s aggregate ({many.TokensPerSecond / one:F2}×)"));
-        }
-
-        progress($"time to first token: {s.TtftProbes} probes idle, then with {s.TtftRunning} streams decoding");
-        var idle = new List<double>();
-        for (int i = 0; i < s.TtftProbes; i++) idle.Add(Probe(scheduler, prompt));
-        var loaded = new List<double>();
-        using (var stop = new CancellationTokenSource())
-        {
-            var background = Enumerable.Range(0, s.TtftRunning)
-                .Select(_ => scheduler.Submit(prompt, Options(context - s.PromptTokens - 1), stop.Token)).ToList();
-            WaitFor(() => scheduler.TokensGenerated, scheduler.TokensGenerated + 2L * s.TtftRunning); // all decoding
-            for (int i = 0; i < s.TtftProbes; i++) loaded.Add(Probe(scheduler, prompt));
-            stop.Cancel();
-            foreach (var b in background)
-            {
-                try { b.Completion.GetAwaiter().GetResult(); }
-                catch (OperationCanceledException) { }
-            }
-        }
-        return new StreamsBenchResult(s, backend.Name, single, batched, steps == 0 ? 0 : (double)rows / steps, idle, loaded);
+        var measure = Measurement(s);
+        using var scheduler = new GenerationScheduler(llama, tokenizer, measure.SchedulerOptions(s.PromptTokens));
+        var measured = StreamsMeasurement.Measure(scheduler, prompt, measure, progress);
+        return new StreamsBenchResult(s, backend.Name, measured);
     }
+
+    private static StreamsMeasurementSettings Measurement(StreamsBenchSettings s) => new(s.Streams, s.Tokens, s.Rounds, s.TtftRunning, s.TtftProbes);
 
     /// <summary>
     /// Where a batched step's time goes: one extra round of <paramref name="streams"/> streams on a
@@ -133,12 +75,12 @@ internal static class StreamsBenchmark
             ContextLength = Math.Max(s.PromptTokens + s.Tokens + 2, 512),
             MaxBatchRows = Math.Max(64, streams),
         });
-        Round(scheduler, prompt, streams, 16);
-        var submitted = Enumerable.Range(0, streams).Select(_ => scheduler.Submit(prompt, Options(s.Tokens))).ToList();
-        WaitFor(() => scheduler.TokensGenerated, scheduler.TokensGenerated + streams);
+        StreamsMeasurement.Round(scheduler, prompt, streams, StreamsMeasurementSettings.WarmUpTokens);
+        var submitted = Enumerable.Range(0, streams).Select(_ => scheduler.Submit(prompt, StreamsMeasurement.Greedy(s.Tokens))).ToList();
+        StreamsMeasurement.WaitFor(() => scheduler.TokensGenerated, scheduler.TokensGenerated + streams, submitted);
         profiler.Reset();
         long steps0 = scheduler.Steps, t0 = Stopwatch.GetTimestamp();
-        WaitFor(() => scheduler.Completed, scheduler.Completed + 1);
+        StreamsMeasurement.WaitFor(() => scheduler.Completed, scheduler.Completed + 1, submitted);
         double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         long steps = scheduler.Steps - steps0;
         foreach (var g in submitted) g.Completion.GetAwaiter().GetResult();
@@ -166,45 +108,6 @@ internal static class StreamsBenchmark
         console.Write(table);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"step {seconds * 1e6 / steps:F0} µs, ops {opSeconds * 1e6 / steps:F0} µs (scheduler, sampling and detokenizing the rest)"));
-    }
-
-    private static GenerationOptions Options(int tokens) => new()
-    {
-        MaxTokens = tokens,
-        Sampling = SamplingOptions.Greedy,
-        StopAtEndOfGeneration = false,
-    };
-
-    private readonly record struct RoundResult(double TokensPerSecond, long Steps, long Rows);
-
-    /// <summary>Submits <paramref name="streams"/> streams of <paramref name="tokens"/> tokens and times the window in which all decode.</summary>
-    private static RoundResult Round(GenerationScheduler scheduler, int[] prompt, int streams, int tokens)
-    {
-        long baseTokens = scheduler.TokensGenerated, baseCompleted = scheduler.Completed;
-        var submitted = Enumerable.Range(0, streams).Select(_ => scheduler.Submit(prompt, Options(tokens))).ToList();
-        // Window start: every stream has its first token (prefill done, all in the decode batch).
-        var (t0, n0, s0, r0) = WaitFor(() => scheduler.TokensGenerated, baseTokens + streams, scheduler);
-        // Window end: the first stream completes (after it the batch shrinks).
-        var (t1, n1, s1, r1) = WaitFor(() => scheduler.Completed, baseCompleted + 1, scheduler);
-        foreach (var g in submitted) g.Completion.GetAwaiter().GetResult();
-        long produced = (n1 - baseTokens) - (n0 - baseTokens);
-        return new RoundResult(produced / Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, s1 - s0, r1 - r0);
-    }
-
-    /// <summary>Time to first token of a one-token generation, in ms, as the scheduler measures it (submit → first sample).</summary>
-    private static double Probe(GenerationScheduler scheduler, int[] prompt) =>
-        scheduler.Submit(prompt, Options(1)).Completion.GetAwaiter().GetResult().TimeToFirstToken.TotalMilliseconds;
-
-    private static void WaitFor(Func<long> counter, long target)
-    {
-        while (counter() < target) Thread.Sleep(Poll);
-    }
-
-    /// <summary>Polls until <paramref name="counter"/> reaches <paramref name="target"/>; returns the time and the scheduler's counters then.</summary>
-    private static (long At, long Tokens, long Steps, long Rows) WaitFor(Func<long> counter, long target, GenerationScheduler scheduler)
-    {
-        while (counter() < target) Thread.Sleep(Poll);
-        return (Stopwatch.GetTimestamp(), scheduler.TokensGenerated, scheduler.Steps, scheduler.Rows);
     }
 }
 
