@@ -69,15 +69,28 @@ public sealed class BatchedDecoder : IDisposable
         _pass.Run(tokens, ref attention);
 
         // Output head over the last row of each segment that wants logits, gathered into rows 0..m-1 of the head input.
+        // When those last rows already are rows 0..m-1 (a step of decode rows only, the steady state), one norm over
+        // the m rows replaces m single-row norms: on a GPU each is a launch, and the host's launch rate bounds a step.
         int m = 0;
+        bool inPlace = true;
         foreach (var s in segments)
         {
             if (!s.WantLogits) continue;
             if (m == MaxLogitRows) throw new ArgumentException($"at most {MaxLogitRows} segments may want logits");
-            _pass.NormRowForHead(s.Offset + s.Count - 1, m);
+            inPlace &= s.Offset + s.Count - 1 == m;
             m++;
         }
         if (m == 0) return 0;
+        if (inPlace && m > 1)
+        {
+            _pass.NormAllForHead(m);                                               // head input rows 0..m-1
+        }
+        else
+        {
+            int row = 0;
+            foreach (var s in segments)
+                if (s.WantLogits) _pass.NormRowForHead(s.Offset + s.Count - 1, row++);
+        }
         _pass.Head(m);                                                             // logits [m, vocab]
         _b.Read(_pass.Logits, logits[..(m * _c.VocabSize)]);
         return m;
