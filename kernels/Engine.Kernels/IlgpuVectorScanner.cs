@@ -45,6 +45,8 @@ public sealed class IlgpuVectorScanner(IlgpuDevice device) : IVectorScanner
         public int Dimensions { get; }
         public int Capacity => _index.Count;
 
+        public int MaxK => IlgpuVectorScanner.MaxK;
+
         public void EnsureCapacity(int capacity)
         {
             lock (_gate) _index.EnsureCapacity(capacity);

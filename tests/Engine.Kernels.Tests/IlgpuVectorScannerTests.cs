@@ -113,4 +113,27 @@ public class IlgpuVectorScannerTests
             Assert.DoesNotContain(g[b], h => h.ProductId == "p7");
         }
     }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void Rescoring_candidates_are_capped_at_the_gpu_scanners_max_k(string device)
+    {
+        var d = Tests.Devices.Get(device).Device;
+        var rng = new Random(8);
+        const int dims = 32, n = IlgpuVectorScanner.MaxK + 300, k = 300; // k · DefaultRescoreFactor > MaxK
+        var vectors = Enumerable.Range(0, n * dims).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var ids = Enumerable.Range(0, n).Select(i => $"p{i}").ToArray();
+        var facets = Enumerable.Range(0, n).Select(i => new ProductFacets(0, 1, true)).ToArray();
+        using var cpuScanner = new CpuVectorScanner(1);
+        using var gpuIndex = new ProductIndex(dims, new IlgpuVectorScanner(d));
+        using var cpuIndex = new ProductIndex(dims, cpuScanner);
+        gpuIndex.UpsertBatch(ids, vectors, facets);
+        cpuIndex.UpsertBatch(ids, vectors, facets);
+        var query = vectors.AsSpan(5 * dims, dims).ToArray();
+        var g = gpuIndex.Search(query, k, ProductFilter.None); // scans MaxK candidates, not k · 4
+        var c = cpuIndex.Search(query, k, ProductFilter.None);
+        Assert.Equal(k, g.Count);
+        Assert.Equal("p5", g[0].ProductId);
+        for (int i = 0; i < k; i++) Assert.True(Math.Abs(c[i].Score - g[i].Score) <= 1e-4 * c[0].Score, $"rank {i}: {g[i].Score} vs {c[i].Score}");
+        Assert.True(g.Select(h => h.ProductId).Intersect(c.Select(h => h.ProductId)).Count() >= k - 2, "top-k sets differ beyond near-ties");
+    }
 }

@@ -15,8 +15,13 @@ namespace Engine.Cli.Bench;
 /// <param name="Rounds">Timed rounds per batch size, after one warm-up scan.</param>
 /// <param name="RecallQueries">Queries whose int8 top k is compared with the exact f32 top k.</param>
 /// <param name="Seed">Seed of the synthetic catalog and queries.</param>
-internal sealed record RankBenchSettings(int Items, int Dims, int Batch, int K, int Threads, int Rounds = 5, int RecallQueries = 20, int Seed = 42)
+/// <param name="RescoreFactor">Candidates per result rescored with the residual layer (<see cref="ProductIndex.RescoreFactor"/>; 0 = none).</param>
+internal sealed record RankBenchSettings(int Items, int Dims, int Batch, int K, int Threads, int Rounds = 5, int RecallQueries = 20, int Seed = 42,
+    int RescoreFactor = ProductIndex.DefaultRescoreFactor)
 {
+    /// <summary>Rescore factors whose recall is printed side by side (with the one asked for).</summary>
+    public static readonly int[] ComparedFactors = [1, 2, 4, 8];
+
     /// <summary>Products per cluster of the synthetic catalog (a leaf category of a storefront holds about this many).</summary>
     public const int ItemsPerCluster = 1000;
 
@@ -26,9 +31,10 @@ internal sealed record RankBenchSettings(int Items, int Dims, int Batch, int K, 
 
 /// <summary>
 /// <c>engine bench rank</c>: builds a <see cref="ProductIndex"/> of synthetic clustered unit vectors on the SIMD CPU
-/// scanner, measures queries/s at the requested batch and at batch 1, recall@k of the int8 scan against an exact
-/// f32 scan of the same vectors, and the fraction of the machine's read bandwidth (probed in the same run with the
-/// same threads) that the batch-1 scan reaches.
+/// scanner, measures queries/s of the two-stage search (int8 scan of k·R candidates, then rescoring with the residual
+/// layer) at the requested batch and at batch 1, and of the raw int8 scan at batch 1; recall@k of the raw scan and of
+/// the rescored result against an exact f32 scan of the same vectors; and the fraction of the machine's read bandwidth
+/// (probed in the same run with the same threads) that the batch-1 search reaches.
 /// <para>
 /// Catalog model: product embeddings of a storefront cluster by category, and all share a common direction (sentence
 /// encoders are anisotropic: MiniLM vectors of unrelated products still have cosine ≈ 0.1–0.2). Each vector is
@@ -71,50 +77,92 @@ internal static class RankBenchmark
             $"rank: {s.Items} items × {s.Dims} dims int8 ({scanBytes / 1e6:F1} MB per scan), {clusters} clusters, k={s.K}, {s.Threads} thread(s), scanner {scanner.Name}"));
         stdout.WriteLine(string.Create(Inv, $"memory bandwidth: {gbps:F1} GB/s (probe, {s.Threads} thread(s))"));
 
-        // Recall: int8 scan vs exact f32 of the same vectors.
-        var found = index.SearchBatch(recallQueries, s.K, Enumerable.Repeat(ProductFilter.None, s.RecallQueries).ToArray());
-        double hit = 0;
-        for (int q = 0; q < s.RecallQueries; q++)
+        // Recall against exact f32 of the same vectors: the raw int8 scan (rescoring off), then k·R candidates rescored.
+        var recallFilters = Enumerable.Repeat(ProductFilter.None, s.RecallQueries).ToArray();
+        index.RescoreFactor = 0;
+        var rawFound = index.SearchBatch(recallQueries, s.K, recallFilters);
+        var finalFound = rawFound;
+        if (s.RescoreFactor > 0)
         {
-            var truth = exact[q].Select(t => Id(t.Row)).ToHashSet(StringComparer.Ordinal);
-            hit += found[q].Count(h => truth.Contains(h.ProductId));
+            index.RescoreFactor = s.RescoreFactor;
+            finalFound = index.SearchBatch(recallQueries, s.K, recallFilters);
         }
-        double recall = hit / (s.RecallQueries * (double)Math.Min(s.K, s.Items));
-        // ε-recall: a returned product counts when its exact score is within ε of the exact k-th score (a near-tie
-        // that int8 rounding may order either way). Needs the exact scores of the returned products.
-        double epsilonHit = 0;
-        var exactScore = ExactScores(s, shared, centres, clusters, recallQueries, found);
-        for (int q = 0; q < s.RecallQueries; q++)
+        // One regeneration pass for the exact scores of both result sets (it rebuilds every chunk a returned row lies in).
+        var exactScores = ExactScores(s, shared, centres, clusters, recallQueries, [rawFound, finalFound]);
+        var (recall, epsilonRecall) = Recall(rawFound, exactScores[0]);
+        var (finalRecall, finalEpsilon) = Recall(finalFound, exactScores[1]);
+        var byFactor = new SortedDictionary<int, double>();
+        foreach (int r in RankBenchSettings.ComparedFactors.Append(s.RescoreFactor).Where(r => r > 0).Distinct())
         {
-            float kth = exact[q][^1].Score;
-            epsilonHit += exactScore[q].Count(score => score >= kth - RecallEpsilon);
+            index.RescoreFactor = r;
+            byFactor[r] = Recall(index.SearchBatch(recallQueries, s.K, recallFilters), exactScore: null).Recall;
         }
-        double epsilonRecall = epsilonHit / (s.RecallQueries * (double)Math.Min(s.K, s.Items));
+        index.RescoreFactor = s.RescoreFactor;
+
+        (double Recall, double EpsilonRecall) Recall(IReadOnlyList<SearchHit>[] found, List<float>[]? exactScore)
+        {
+            double hit = 0;
+            for (int q = 0; q < s.RecallQueries; q++)
+            {
+                var truth = exact[q].Select(t => Id(t.Row)).ToHashSet(StringComparer.Ordinal);
+                hit += found[q].Count(h => truth.Contains(h.ProductId));
+            }
+            double all = s.RecallQueries * (double)Math.Min(s.K, s.Items);
+            if (exactScore is null) return (hit / all, double.NaN);
+            // ε-recall: a returned product counts when its exact score is within ε of the exact k-th score (a near-tie
+            // that int8 rounding may order either way). Needs the exact scores of the returned products.
+            double epsilonHit = 0;
+            for (int q = 0; q < s.RecallQueries; q++)
+            {
+                float kth = exact[q][^1].Score;
+                epsilonHit += exactScore[q].Count(score => score >= kth - RecallEpsilon);
+            }
+            return (hit / all, epsilonHit / all);
+        }
 
         var timedQueries = Queries(rng, Math.Max(s.Batch, 16), s, shared, centres, clusters);
         var batches = new List<int> { s.Batch };
         if (s.Batch != 1) batches.Add(1);
-        double batch1Best = 0, batch1Median = 0;
+        double batch1Best = 0, batch1Median = 0, rawBest = 0, rawMedian = 0;
+        string stage = s.RescoreFactor > 0 ? $"int8 scan of k·{s.RescoreFactor} + rescoring" : "int8 scan";
         foreach (int b in batches)
         {
-            log($"timing batch {b}…");
+            log($"timing batch {b} ({stage})…");
             var (rounds, perCpuSecond, bestScan) = Time(index, timedQueries, b, s);
             double median = rounds.Order().ElementAt(rounds.Count / 2), best = rounds.Max();
             // With one thread the caller does all the work, so its CPU clock gives the rate a machine to ourselves would allow
             // (a ceiling set by compute and by memory as seen from one core; wall-clock rounds include time lost to other processes).
             string cpu = double.IsNaN(perCpuSecond) ? "" : string.Create(Inv, $", {perCpuSecond:F1} q per CPU-second");
             stdout.WriteLine(string.Create(Inv,
-                $"batch {b}: rounds {string.Join(" ", rounds.Select(r => r.ToString("F1", Inv)))} q/s; median round {median:F1} q/s ({median * scanBytes / b / 1e9:F1} GB/s), best single scan {bestScan:F1} q/s ({bestScan * scanBytes / b / 1e9:F1} GB/s){cpu}"));
+                $"batch {b} ({stage}): rounds {string.Join(" ", rounds.Select(r => r.ToString("F1", Inv)))} q/s; median round {median:F1} q/s ({median * scanBytes / b / 1e9:F1} GB/s), best single scan {bestScan:F1} q/s ({bestScan * scanBytes / b / 1e9:F1} GB/s){cpu}"));
             if (b == 1) { batch1Best = bestScan; batch1Median = median; }
+        }
+        if (s.RescoreFactor > 0)
+        {
+            // The raw int8 scan of k alone, for the scan's own bandwidth fraction beside the two-stage search's.
+            index.RescoreFactor = 0;
+            log("timing batch 1 (int8 scan alone)…");
+            var (rounds, _, bestScan) = Time(index, timedQueries, 1, s);
+            index.RescoreFactor = s.RescoreFactor;
+            rawMedian = rounds.Order().ElementAt(rounds.Count / 2);
+            rawBest = bestScan;
+            stdout.WriteLine(string.Create(Inv,
+                $"batch 1 (int8 scan alone, k={s.K}): rounds {string.Join(" ", rounds.Select(r => r.ToString("F1", Inv)))} q/s; median round {rawMedian:F1} q/s, best single scan {rawBest:F1} q/s ({rawBest * scanBytes / 1e9:F1} GB/s)"));
         }
         if (LoadAverage() is { } load) stdout.WriteLine($"machine: {Environment.ProcessorCount} logical CPUs, load average (1/5/15 min) {load} at the end");
         stdout.WriteLine(string.Create(Inv,
-            $"recall@{s.K} (int8 scan vs exact f32, {s.RecallQueries} queries): {recall:F4}; counting hits within {RecallEpsilon} of the exact {s.K}th score (ann-benchmarks' ε-recall): {epsilonRecall:F4}"));
+            $"recall@{s.K} of the int8 scan alone (vs exact f32, {s.RecallQueries} queries): {recall:F4}; counting hits within {RecallEpsilon} of the exact {s.K}th score (ann-benchmarks' ε-recall): {epsilonRecall:F4}"));
+        stdout.WriteLine(string.Create(Inv,
+            $"recall@{s.K} rescoring k·R candidates with the residual layer: {string.Join(", ", byFactor.Select(p => string.Create(Inv, $"R={p.Key} {p.Value:F4}")))}"));
+        stdout.WriteLine(string.Create(Inv,
+            $"recall@{s.K} of the final result (R={s.RescoreFactor}): {finalRecall:F4}; ε-recall {finalEpsilon:F4}"));
         // The probe keeps its best 32 MiB slice (other processes only ever slow a slice down); the scan is compared
         // the same way, by its best single batch-1 scan, and the median 0.5 s round is given beside it.
+        // Bytes counted are the scan's (the rescoring reads k·R residual rows, ~0.02 % of them at 1M).
         double bestGBps = batch1Best * scanBytes / 1e9;
+        string raw = s.RescoreFactor > 0 ? string.Create(Inv, $"; int8 scan alone {rawBest * scanBytes / 1e9 / gbps:F2}, median round {rawMedian * scanBytes / 1e9 / gbps:F2}") : "";
         stdout.WriteLine(string.Create(Inv,
-            $"bandwidth fraction at batch 1: {bestGBps / gbps:F2} ({bestGBps:F1} GB/s of {gbps:F1} GB/s probed; best single scan vs best probe slice; median round {batch1Median * scanBytes / 1e9 / gbps:F2})"));
+            $"bandwidth fraction at batch 1: {bestGBps / gbps:F2} ({stage}: {bestGBps:F1} GB/s of {gbps:F1} GB/s probed; best single scan vs best probe slice; median round {batch1Median * scanBytes / 1e9 / gbps:F2}{raw})"));
     }
 
     private static string Id(int row) => string.Create(Inv, $"p{row}");
@@ -185,21 +233,21 @@ internal static class RankBenchmark
             .ToArray();
     }
 
-    /// <summary>Exact f32 scores of the returned products, their vectors regenerated from their chunk's seed.</summary>
-    private static List<float>[] ExactScores(RankBenchSettings s, float[] shared, float[] centres, int clusters, float[] queries, IReadOnlyList<SearchHit>[] found)
+    /// <summary>Exact f32 scores of the returned products of each result set (<c>[set][query][rank]</c>), their vectors regenerated from their chunk's seed.</summary>
+    private static List<float>[][] ExactScores(RankBenchSettings s, float[] shared, float[] centres, int clusters, float[] queries, IReadOnlyList<SearchHit>[][] sets)
     {
-        var rows = found.SelectMany(f => f.Select(h => int.Parse(h.ProductId.AsSpan(1), CultureInfo.InvariantCulture))).ToHashSet();
-        var vectors = new Dictionary<int, float[]>();
-        foreach (int c in rows.Select(r => r / BuildChunk).Distinct())
+        var rows = sets.SelectMany(found => found.SelectMany(f => f.Select(h => int.Parse(h.ProductId.AsSpan(1), CultureInfo.InvariantCulture)))).ToHashSet();
+        var vectors = new System.Collections.Concurrent.ConcurrentDictionary<int, float[]>();
+        Parallel.ForEach(rows.Select(r => r / BuildChunk).Distinct(), c =>
         {
             var chunk = GenerateChunk(s, shared, centres, clusters, c, out _, out _);
             int start = c * BuildChunk;
             foreach (int r in rows.Where(r => r / BuildChunk == c))
                 vectors[r] = chunk.AsSpan((r - start) * s.Dims, s.Dims).ToArray();
-        }
-        return found.Select((hits, q) => hits
+        });
+        return sets.Select(found => found.Select((hits, q) => hits
             .Select(h => Dot(queries.AsSpan(q * s.Dims, s.Dims), vectors[int.Parse(h.ProductId.AsSpan(1), CultureInfo.InvariantCulture)]))
-            .ToList()).ToArray();
+            .ToList()).ToArray()).ToArray();
     }
 
     /// <summary>Exact f32 dot product (vector lanes, then a horizontal sum).</summary>

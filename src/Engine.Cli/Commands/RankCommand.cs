@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Engine.Core.Backend;
 using Engine.Cpu.Vectors;
+using Engine.Kernels;
 using Engine.Runtime.Encoding;
 using Engine.Runtime.Ranking;
 using Spectre.Console;
@@ -14,6 +15,8 @@ namespace Engine.Cli.Commands;
 /// popularity without one) through the full pipeline (index → scoring heads → business rules) and prints a table
 /// (rank, product, title, price, score, reason) on stdout; what was loaded, built and how long it took on stderr.
 /// The product vectors are cached beside the catalog (F.index, F.index.json) and rebuilt when the catalog changes.
+/// <c>--backend</c> picks where the encoder runs and where the index is scanned (<see cref="CreateScanner"/>): the int8 scan
+/// on the SIMD CPU or on the GPU through ILGPU; the scan's candidates are rescored on the host either way.
 /// </summary>
 internal static class RankCommand
 {
@@ -38,7 +41,11 @@ internal static class RankCommand
         embedder.AcceptOnlyFromAmong(EmbedderNames);
         var mode = new Option<string>("--mode") { Description = $"Product vectors: full (embed each product's text), composed (demo fast path: attribute phrases) or auto (full up to {AutoFullTextLimit} products)", DefaultValueFactory = _ => "auto" };
         mode.AcceptOnlyFromAmong(ModeNames);
-        var backend = new Option<string>("--backend") { Description = "Compute backend of the encoder: cpu, reference, ilgpu or ilgpu-cpu", DefaultValueFactory = _ => "cpu" };
+        var backend = new Option<string>("--backend")
+        {
+            Description = "Compute backend of the encoder and the index scan: cpu, reference (scalar encoder, cpu scan), ilgpu (CUDA GPU; falls back to cpu with a message) or ilgpu-cpu (ILGPU CPU accelerator, for testing)",
+            DefaultValueFactory = _ => "cpu",
+        };
         backend.AcceptOnlyFromAmong(GenerateCommand.BackendNames);
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (cpu backend)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var precision = new Option<string>("--precision") { Description = "MiniLM matrix weights: q8_0 or f32", DefaultValueFactory = _ => "q8_0" };
@@ -55,11 +62,38 @@ internal static class RankCommand
         return command;
     }
 
-    private sealed record Request(
+    /// <summary>What <c>engine rank</c> was asked, after parsing.</summary>
+    internal sealed record Request(
         string Catalog, string? Query, int K, string? Category, float MinPrice, float MaxPrice, bool AllowOutOfStock,
         string? Heads, string Embedder, string Mode, string Backend, int Threads, string Precision, string? CacheDir);
 
     private static int Run(Request q)
+    {
+        var (result, products) = Rank(q, Console.Error);
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn(new TableColumn("rank").RightAligned()).AddColumn("product").AddColumn("title")
+            .AddColumn(new TableColumn("price").RightAligned()).AddColumn(new TableColumn("score").RightAligned()).AddColumn("reason");
+        for (int i = 0; i < result.Items.Count; i++)
+        {
+            var item = result.Items[i];
+            var product = products[item.ProductId];
+            table.AddRow(
+                (i + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(item.ProductId), Markup.Escape(product.Title),
+                product.Price.ToString("F2", CultureInfo.InvariantCulture), item.Score.ToString("F3", CultureInfo.InvariantCulture),
+                Markup.Escape(item.Reason));
+        }
+        var stdout = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        if (Console.IsOutputRedirected) stdout.Profile.Width = 200; // a file or pipe gets whole rows, not an 80-column wrap
+        stdout.Write(table);
+        if (result.Items.Count == 0) Console.Error.WriteLine("no products match the query's filters");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Loads the catalog, builds or loads its index on the scanner that <c>q.Backend</c> picks, and ranks; what was loaded,
+    /// built and how long it took goes to <paramref name="log"/>. Returns the result and the ranked products by id.
+    /// </summary>
+    internal static (RankResult Result, IReadOnlyDictionary<string, CatalogProduct> Products) Rank(Request q, TextWriter log)
     {
         if (q.K is < 1 or > RankingPipeline.MaxK) throw new UserInputException($"--k {q.K}: must be between 1 and {RankingPipeline.MaxK}");
         if (!(q.MinPrice >= 0) || !(q.MaxPrice >= q.MinPrice)) throw new UserInputException($"--min-price {q.MinPrice} / --max-price {q.MaxPrice}: need 0 ≤ min ≤ max");
@@ -70,11 +104,11 @@ internal static class RankCommand
         var catalog = BadData(() => CatalogFile.Read(q.Catalog));
         if (catalog.Products.Count == 0) throw new UserInputException($"--catalog {q.Catalog}: the catalog holds no products");
         var headSet = q.Heads is null ? ScoringHeads.Default : BadData(() => ScoringHeads.Load(q.Heads));
-        Console.Error.WriteLine($"catalog: {catalog.Products.Count} products, version {catalog.Version} ({clock.Elapsed.TotalSeconds:F1} s)");
+        log.WriteLine($"catalog: {catalog.Products.Count} products, version {catalog.Version} ({clock.Elapsed.TotalSeconds:F1} s)");
 
         using var compute = q.Embedder == "minilm" ? GenerateCommand.CreateBackend(q.Backend, q.Threads) : null;
         using var encoder = CreateEmbedder(q, compute);
-        Console.Error.WriteLine($"encoder: {encoder.Embedder.ModelVersion}{(compute is null ? "" : $" on {compute.Name}")}");
+        log.WriteLine($"encoder: {encoder.Embedder.ModelVersion}{(compute is null ? "" : $" on {compute.Name}")}");
         var mode = q.Mode switch
         {
             "full" => CatalogEmbeddingMode.FullText,
@@ -82,13 +116,18 @@ internal static class RankCommand
             _ => catalog.Products.Count <= AutoFullTextLimit ? CatalogEmbeddingMode.FullText : CatalogEmbeddingMode.ComposedAttributes,
         };
         var build = Stopwatch.StartNew();
-        using var scanner = CreateScanner(q.Threads);
+        using var scan = CreateScanner(q.Backend, q.Threads, compute, log);
+        var scanner = scan.Scanner;
+        int candidates = Math.Min(catalog.Products.Count, Math.Max(q.K * new RankingOptions().CandidatesPerItem, new RankingOptions().MinCandidates));
+        if (candidates > scan.MaxCandidates)
+            throw new UserInputException($"--k {q.K}: the {scanner.Name} scanner keeps at most {scan.MaxCandidates} candidates, {candidates} needed; use a smaller --k or --backend cpu");
+        log.WriteLine($"scanner: {scanner.Name}");
         bool rebuilt = false;
         // A bar when the first build may take seconds: MiniLM at ~5 ms a product, or a large composed catalog.
         long work = mode == CatalogEmbeddingMode.FullText ? catalog.Products.Count * 50L : catalog.Products.Count;
         using var productIndex = CatalogCommand.WithProgress($"embedding {catalog.Products.Count} products ({mode})", work,
             progress => CatalogIndex.LoadOrBuild(q.Catalog, catalog, encoder.Embedder, mode, scanner, progress, out rebuilt));
-        Console.Error.WriteLine(rebuilt
+        log.WriteLine(rebuilt
             ? $"index: built {productIndex.Count} × {productIndex.Dimensions} ({mode}, {encoder.Embedder.ModelVersion}) in {build.Elapsed.TotalSeconds:F1} s; cached as {q.Catalog}{CatalogIndex.IndexSuffix}"
             : $"index: loaded from {q.Catalog}{CatalogIndex.IndexSuffix} ({build.Elapsed.TotalSeconds:F1} s)");
 
@@ -108,26 +147,11 @@ internal static class RankCommand
 
         var parsed = PriceQueryParser.Parse(q.Query);
         if (parsed.HasPriceFilter)
-            Console.Error.WriteLine($"query: \"{parsed.Text}\", price {parsed.MinPrice.ToString("0.##", CultureInfo.InvariantCulture)} to {(float.IsPositiveInfinity(parsed.MaxPrice) ? "any" : parsed.MaxPrice.ToString("0.##", CultureInfo.InvariantCulture))}");
-        Console.Error.WriteLine($"ranked in {rankClock.Elapsed.TotalMilliseconds:F1} ms; model {result.ModelVersion}");
+            log.WriteLine($"query: \"{parsed.Text}\", price {parsed.MinPrice.ToString("0.##", CultureInfo.InvariantCulture)} to {(float.IsPositiveInfinity(parsed.MaxPrice) ? "any" : parsed.MaxPrice.ToString("0.##", CultureInfo.InvariantCulture))}");
+        log.WriteLine($"ranked in {rankClock.Elapsed.TotalMilliseconds:F1} ms; model {result.ModelVersion}");
 
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn(new TableColumn("rank").RightAligned()).AddColumn("product").AddColumn("title")
-            .AddColumn(new TableColumn("price").RightAligned()).AddColumn(new TableColumn("score").RightAligned()).AddColumn("reason");
-        for (int i = 0; i < result.Items.Count; i++)
-        {
-            var item = result.Items[i];
-            var product = pipeline.Find(item.ProductId)!;
-            table.AddRow(
-                (i + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(item.ProductId), Markup.Escape(product.Title),
-                product.Price.ToString("F2", CultureInfo.InvariantCulture), item.Score.ToString("F3", CultureInfo.InvariantCulture),
-                Markup.Escape(item.Reason));
-        }
-        var stdout = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
-        if (Console.IsOutputRedirected) stdout.Profile.Width = 200; // a file or pipe gets whole rows, not an 80-column wrap
-        stdout.Write(table);
-        if (result.Items.Count == 0) Console.Error.WriteLine("no products match the query's filters");
-        return ExitCodes.Ok;
+        var products = result.Items.Select(i => i.ProductId).Distinct().ToDictionary(id => id, id => pipeline.Find(id)!);
+        return (result, products);
     }
 
     /// <summary>Turns a corrupt-file error into the one-line bad-input answer.</summary>
@@ -150,7 +174,54 @@ internal static class RankCommand
         _ => new Encoder(MiniLmEncoder.CreateDefault(backend!, q.Precision == "f32" ? EncoderPrecision.F32 : EncoderPrecision.Q8_0, q.CacheDir)),
     };
 
-    /// <summary>The scan under the index: the SIMD int8 CPU scanner (the encoder's --backend does not move the index;
-    /// an index on the GPU belongs to `engine serve` with a GPU scanner).</summary>
-    private static CpuVectorScanner CreateScanner(int threads) => new(threads);
+    /// <summary>A scanner and what it owns (a CPU scanner's threads, an ILGPU device the encoder does not share).</summary>
+    internal sealed class ScanBackend(IVectorScanner scanner, int maxCandidates, params IDisposable?[] owned) : IDisposable
+    {
+        /// <summary>The scanner under the index.</summary>
+        public IVectorScanner Scanner { get; } = scanner;
+
+        /// <summary>Most candidates one scan returns (<see cref="IlgpuVectorScanner.MaxK"/> on ILGPU).</summary>
+        public int MaxCandidates { get; } = maxCandidates;
+
+        public void Dispose()
+        {
+            foreach (var o in owned) o?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The scan under the index for <paramref name="backend"/>: cpu and reference → the SIMD int8 CPU scanner; ilgpu → the ILGPU
+    /// scanner on the CUDA device the encoder runs on (its own device when the encoder is not on one, e.g. <c>--embedder hash</c>),
+    /// or, when CUDA is unusable, one line on <paramref name="log"/> and the CPU scanner (as <c>engine generate --backend ilgpu</c>
+    /// falls back); ilgpu-cpu → the ILGPU scanner on ILGPU's CPU accelerator (correctness only: ~0.1 GOP/s).
+    /// </summary>
+    internal static ScanBackend CreateScanner(string backend, int threads, IComputeBackend? compute, TextWriter log)
+    {
+        switch (backend)
+        {
+            case "ilgpu":
+                if (compute is IlgpuBackend { Device.IsCuda: true } gpu) return Ilgpu(gpu.Device, owned: null);
+                if (compute is null)
+                {
+                    if (IlgpuDevice.TryCreateCuda(out var device, out string reason)) return Ilgpu(device, owned: device);
+                    log.WriteLine($"ilgpu: {reason}; scanning on the cpu");
+                }
+                // Otherwise the encoder already fell back to the cpu backend and said why.
+                return Cpu();
+            case "ilgpu-cpu":
+                if (compute is IlgpuBackend { Device.IsCuda: false } accelerator) return Ilgpu(accelerator.Device, owned: null);
+                var cpuDevice = IlgpuDevice.CreateCpu();
+                return Ilgpu(cpuDevice, owned: cpuDevice);
+            default:
+                return Cpu();
+        }
+
+        ScanBackend Cpu()
+        {
+            var cpu = new CpuVectorScanner(threads);
+            return new ScanBackend(cpu, int.MaxValue, cpu);
+        }
+
+        static ScanBackend Ilgpu(IlgpuDevice device, IDisposable? owned) => new(new IlgpuVectorScanner(device), IlgpuVectorScanner.MaxK, owned);
+    }
 }

@@ -35,6 +35,12 @@ public interface IVectorStore : IDisposable
     /// <summary>Grows to at least <paramref name="capacity"/> rows, keeping every row; new rows are zero.</summary>
     void EnsureCapacity(int capacity);
 
+    /// <summary>
+    /// Largest k <see cref="Scan"/> accepts (a GPU selection keeps a bounded number of candidates per pass);
+    /// <see cref="int.MaxValue"/> when unbounded. A product index asks for at most this many rescoring candidates.
+    /// </summary>
+    int MaxK => int.MaxValue;
+
     /// <summary>Overwrites row <paramref name="row"/> with <paramref name="values"/> (<c>[Dimensions]</c> int8) and <paramref name="scale"/>.</summary>
     void WriteRow(int row, ReadOnlySpan<sbyte> values, float scale);
 

@@ -96,7 +96,8 @@ public static class CatalogIndex
             var record = JsonSerializer.Deserialize<BuildRecord>(File.ReadAllText(recordPath));
             if (record != wanted) return null;
             var index = ProductIndex.Load(indexPath, scanner);
-            if (index.Count == wanted.Count && index.Dimensions == wanted.Dimensions) return index;
+            // A version-1 snapshot has no rescoring layer: rebuild rather than rank at int8 precision for good.
+            if (index.Count == wanted.Count && index.Dimensions == wanted.Dimensions && !index.LoadedWithoutResidual) return index;
             index.Dispose();
             return null;
         }

@@ -11,8 +11,11 @@ public sealed partial class ProductIndex
     /// <summary>File magic, 8 bytes: "ENGPIDX" and a zero.</summary>
     private static ReadOnlySpan<byte> Magic => "ENGPIDX\0"u8;
 
-    /// <summary>Format version written; Load accepts exactly this one.</summary>
-    public const int SnapshotVersion = 1;
+    /// <summary>Format version written (2: records carry the residual layer for rescoring); Load also reads version 1.</summary>
+    public const int SnapshotVersion = 2;
+
+    /// <summary>Version 1 records have no residual layer; Load reads them with a zero residual (no rescoring precision).</summary>
+    private const int SnapshotVersionWithoutResidual = 1;
 
     /// <summary>Longest product id, in UTF-8 bytes (stored with a u16 length).</summary>
     public const int MaxIdBytes = ushort.MaxValue;
@@ -24,7 +27,7 @@ public sealed partial class ProductIndex
     private const int HashBytes = 32; // SHA-256
 
     /// <summary>
-    /// Writes every product (id, facets, int8 vector and scale) to <paramref name="path"/>, through a temporary file
+    /// Writes every product (id, facets, int8 vector and scale, residual layer and its scale) to <paramref name="path"/>, through a temporary file
     /// renamed over the target, so a crash never leaves a half-written snapshot under that name. Runs under the
     /// read lock: searches continue, writes wait.
     /// </summary>
@@ -71,6 +74,9 @@ public sealed partial class ProductIndex
                         BinaryPrimitives.WriteSingleLittleEndian(record.AsSpan(at + 9), scales[i]);
                         writer.Write(record.AsSpan(0, at + 13));
                         writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan(i * Dimensions, Dimensions)));
+                        BinaryPrimitives.WriteSingleLittleEndian(record, _residualScale[slot]);
+                        writer.Write(record.AsSpan(0, 4));
+                        writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_residual.AsSpan(slot * Dimensions, Dimensions)));
                     }
                 }
                 file.Write(hash.GetHashAndReset());
@@ -87,7 +93,7 @@ public sealed partial class ProductIndex
 
     /// <summary>
     /// Reads a snapshot written by <see cref="Save"/> into a new index on <paramref name="scanner"/>. A file that is not a
-    /// snapshot, of another version, truncated, or whose checksum does not match throws <see cref="InvalidDataException"/>
+    /// snapshot, of an unknown version, truncated, or whose checksum does not match throws <see cref="InvalidDataException"/>
     /// naming the file and the field; nothing is returned half-loaded (the partial index is disposed).
     /// </summary>
     public static ProductIndex Load(string path, IVectorScanner scanner)
@@ -103,19 +109,22 @@ public sealed partial class ProductIndex
         reader.Read(header, "header");
         if (!header[..8].SequenceEqual(Magic)) throw Invalid(path, "magic: not a product index snapshot");
         int version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
-        if (version != SnapshotVersion) throw Invalid(path, $"version {version} (this build reads {SnapshotVersion})");
+        if (version != SnapshotVersion && version != SnapshotVersionWithoutResidual)
+            throw Invalid(path, $"version {version} (this build reads {SnapshotVersionWithoutResidual} and {SnapshotVersion})");
+        bool hasResidual = version >= 2;
         int dims = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
         if (dims < 1 || dims > MaxSnapshotDimensions) throw Invalid(path, $"dimensions {dims}");
         int count = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
-        long minRecord = 2 + 1 + 13 + dims;
+        long minRecord = 2 + 1 + 13 + dims + (hasResidual ? 4 + dims : 0);
         if (count < 0 || count > (length - HeaderBytes - HashBytes) / minRecord) throw Invalid(path, $"count {count} does not fit in {length} bytes");
         long savedVersion = BinaryPrimitives.ReadInt64LittleEndian(header[20..]);
 
-        var index = new ProductIndex(dims, scanner, count);
+        var index = new ProductIndex(dims, scanner, count) { LoadedWithoutResidual = !hasResidual };
         try
         {
             var record = new byte[MaxIdBytes];
             var values = new sbyte[dims];
+            var residual = new sbyte[dims]; // stays zero for version 1
             Span<byte> fixedPart = stackalloc byte[13];
             Span<byte> len2 = stackalloc byte[2];
             for (int i = 0; i < count; i++)
@@ -136,8 +145,16 @@ public sealed partial class ProductIndex
                 if (!float.IsFinite(facets.Price) || facets.Price < 0) throw Invalid(path, $"record {i}: price {facets.Price}");
                 if (!float.IsFinite(scale) || scale < 0) throw Invalid(path, $"record {i}: scale {scale}");
                 reader.Read(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()), $"record {i} vector");
+                float residualScale = 0;
+                if (hasResidual)
+                {
+                    reader.Read(fixedPart[..4], $"record {i} residual scale");
+                    residualScale = BinaryPrimitives.ReadSingleLittleEndian(fixedPart);
+                    if (!float.IsFinite(residualScale) || residualScale < 0) throw Invalid(path, $"record {i}: residual scale {residualScale}");
+                    reader.Read(System.Runtime.InteropServices.MemoryMarshal.AsBytes(residual.AsSpan()), $"record {i} residual");
+                }
                 if (index._slotOf.ContainsKey(id)) throw Invalid(path, $"record {i}: duplicate id {id}");
-                index.Put(id, values, scale, facets);
+                index.Put(id, values, scale, residual, residualScale, facets);
             }
             Span<byte> stored = stackalloc byte[HashBytes];
             reader.ReadUnhashed(stored, "checksum");
@@ -152,6 +169,9 @@ public sealed partial class ProductIndex
             throw;
         }
     }
+
+    /// <summary>True when this index was loaded from a version-1 snapshot (no residual layer: rescoring cannot refine those rows).</summary>
+    internal bool LoadedWithoutResidual { get; private set; }
 
     private static InvalidDataException Invalid(string path, string what) => new($"{path}: corrupt product index snapshot: {what}");
 

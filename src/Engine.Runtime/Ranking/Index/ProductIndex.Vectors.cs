@@ -3,8 +3,8 @@ namespace Engine.Runtime.Ranking;
 public sealed partial class ProductIndex
 {
     /// <summary>
-    /// Copies the product's stored vector, as the scan sees it (<c>scale · int8 row</c>, so within half a
-    /// quantization step of what was upserted), into <paramref name="vector"/> <c>[Dimensions]</c> f32;
+    /// Copies the product's stored vector, as rescoring sees it (<c>s1 · q1 + s2 · q2</c>, the scanned int8 row plus the
+    /// residual layer, so within s1/508 per value of what was upserted), into <paramref name="vector"/> <c>[Dimensions]</c> f32;
     /// false, and <paramref name="vector"/> untouched, for an unknown id. Lets a host hand the same
     /// product vectors to other consumers (the control plane's session profiles) without keeping an f32 copy.
     /// </summary>
@@ -20,9 +20,11 @@ public sealed partial class ProductIndex
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_slotOf.TryGetValue(productId, out int slot)) return false;
             _store.ReadRows(slot, 1, row, scale);
+            var residual = _residual.AsSpan(slot * Dimensions, Dimensions);
+            float s2 = _residualScale[slot];
+            for (int i = 0; i < row.Length; i++) vector[i] = row[i] * scale[0] + residual[i] * s2;
         }
         finally { _lock.ExitReadLock(); }
-        for (int i = 0; i < row.Length; i++) vector[i] = row[i] * scale[0];
         return true;
     }
 }

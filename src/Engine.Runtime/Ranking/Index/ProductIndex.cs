@@ -7,9 +7,11 @@ namespace Engine.Runtime.Ranking;
 /// <summary>
 /// The product-vector index: one int8 vector per product (<see cref="Int8Vector"/>: one f32 scale per vector,
 /// scale = max|x| / 127) in an <see cref="IVectorStore"/> of the given <see cref="IVectorScanner"/> (SIMD CPU, or
-/// a GPU), facet arrays for filtering, and id ↔ slot maps. Upsert and remove never rebuild: a product owns a slot,
+/// a GPU), a second int8 layer per product for rescoring the scan's candidates (ProductIndex.Rescore.cs), facet arrays
+/// for filtering, and id ↔ slot maps. Upsert and remove never rebuild: a product owns a slot,
 /// a removed product's slot goes on a free list and is reused, and only that one row is written to the scanner.
-/// Search builds a bitmap of the slots that are live and pass the filter and scans under it (exact filtering).
+/// Search builds a bitmap of the slots that are live and pass the filter and scans under it (exact filtering), keeping
+/// <c>k · RescoreFactor</c> candidates, then rescores them with the residual layer and returns the best k.
 /// <para>
 /// Threading: a reader-writer lock. Searches (and <see cref="Save"/>) take it shared and run concurrently with each
 /// other; <see cref="Upsert"/>, <see cref="UpsertBatch"/> and <see cref="Remove"/> take it exclusively, so a write
@@ -68,13 +70,15 @@ public sealed partial class ProductIndex : IDisposable
         CheckFacets(facets, nameof(facets));
         if (vector.Length != Dimensions) throw new ArgumentException($"vector has {vector.Length} values, the index {Dimensions}", nameof(vector));
         var q = new sbyte[Dimensions];
+        var q2 = new sbyte[Dimensions];
         float scale = Int8Vector.Quantize(vector, q); // throws on NaN/∞ before anything changes
+        float scale2 = QuantizeResidual(vector, q, scale, q2);
         _lock.EnterWriteLock();
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             Reserve(1);
-            Put(productId, q, scale, facets);
+            Put(productId, q, scale, q2, scale2, facets);
             _version++;
         }
         finally { _lock.ExitWriteLock(); }
@@ -88,21 +92,26 @@ public sealed partial class ProductIndex : IDisposable
         int n = ids.Count;
         if (facets.Count != n) throw new ArgumentException($"{facets.Count} facets for {n} ids", nameof(facets));
         if (vectors.Length != (long)n * Dimensions) throw new ArgumentException($"vectors has {vectors.Length} values, {n} × {Dimensions} expected", nameof(vectors));
-        var q = new sbyte[(long)n * Dimensions];
+        var q = new sbyte[(long)n * Dimensions];   // [n, Dimensions] first layer
+        var q2 = new sbyte[(long)n * Dimensions];  // [n, Dimensions] residual layer
         var scales = new float[n];
+        var scales2 = new float[n];
         for (int i = 0; i < n; i++)
         {
             CheckId(ids[i], $"{nameof(ids)}[{i}]");
             CheckFacets(facets[i], $"{nameof(facets)}[{i}]");
-            try { scales[i] = Int8Vector.Quantize(vectors.Slice(i * Dimensions, Dimensions), q.AsSpan(i * Dimensions, Dimensions)); }
+            var x = vectors.Slice(i * Dimensions, Dimensions);
+            try { scales[i] = Int8Vector.Quantize(x, q.AsSpan(i * Dimensions, Dimensions)); }
             catch (ArgumentException e) { throw new ArgumentException($"vector {i} ({ids[i]}): {e.Message}", nameof(vectors), e); }
+            scales2[i] = QuantizeResidual(x, q.AsSpan(i * Dimensions, Dimensions), scales[i], q2.AsSpan(i * Dimensions, Dimensions));
         }
         _lock.EnterWriteLock();
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             Reserve(n);
-            for (int i = 0; i < n; i++) Put(ids[i], q.AsSpan(i * Dimensions, Dimensions), scales[i], facets[i]);
+            for (int i = 0; i < n; i++)
+                Put(ids[i], q.AsSpan(i * Dimensions, Dimensions), scales[i], q2.AsSpan(i * Dimensions, Dimensions), scales2[i], facets[i]);
             _version++;
         }
         finally { _lock.ExitWriteLock(); }
@@ -184,6 +193,8 @@ public sealed partial class ProductIndex : IDisposable
                 return results;
             }
             int kk = Math.Min(k, count);
+            int factor = RescoreFactor;
+            int scanK = ScanK(kk, count, factor);
             int rowCount = _highWater;
             int words = VectorScanArguments.MaskWords(rowCount);
             // Distinct filters (by reference or value) get one bitmap each.
@@ -197,11 +208,16 @@ public sealed partial class ProductIndex : IDisposable
             }
             var masks = new ulong[(long)distinct.Count * words];
             for (int m = 0; m < distinct.Count; m++) BuildMask(distinct[m], masks.AsSpan(m * words, words));
-            var rows = new int[batch * kk];
-            var scores = new float[batch * kk];
-            _store.Scan(queries, rowCount, masks, maskOfQuery, kk, rows, scores);
+            var rows = new int[batch * scanK];    // [batch, scanK] candidate slots, best first, −1 padded
+            var scores = new float[batch * scanK];
+            _store.Scan(queries, rowCount, masks, maskOfQuery, scanK, rows, scores);
             for (int b = 0; b < batch; b++)
             {
+                if (factor > 0)
+                {
+                    results[b] = Rescore(queries.Slice(b * Dimensions, Dimensions), rows.AsSpan(b * scanK, scanK), scores.AsSpan(b * scanK, scanK), kk);
+                    continue;
+                }
                 var hits = new List<SearchHit>(kk);
                 for (int i = 0; i < kk; i++)
                 {
@@ -253,11 +269,14 @@ public sealed partial class ProductIndex : IDisposable
     {
         long needed = (long)_highWater + Math.Max(0, n - _free.Count);
         if (needed <= _ids.Length) return;
-        if (needed > int.MaxValue / 2) throw new InvalidOperationException($"index full: {needed} slots");
-        int capacity = Math.Max(InitialCapacity, _ids.Length);
+        // The residual layer is one managed array of capacity × Dimensions bytes.
+        long maxSlots = Math.Min(int.MaxValue / 2, Array.MaxLength / Dimensions);
+        if (needed > maxSlots) throw new InvalidOperationException($"index full: {needed} slots of {Dimensions} values (at most {maxSlots})");
+        long capacity = Math.Max(InitialCapacity, _ids.Length);
         while (capacity < needed) capacity *= 2;
-        _store.EnsureCapacity(capacity);
-        Grow(capacity);
+        capacity = Math.Min(capacity, maxSlots);
+        _store.EnsureCapacity((int)capacity);
+        Grow((int)capacity);
     }
 
     private void Grow(int capacity)
@@ -267,10 +286,12 @@ public sealed partial class ProductIndex : IDisposable
         Array.Resize(ref _price, capacity);
         Array.Resize(ref _live, (capacity + 63) >> 6);
         Array.Resize(ref _inStock, (capacity + 63) >> 6);
+        Array.Resize(ref _residual, checked(capacity * Dimensions));
+        Array.Resize(ref _residualScale, capacity);
     }
 
     /// <summary>Writes one product into its slot (existing, free or new). Caller holds the write lock and has reserved room.</summary>
-    private void Put(string id, ReadOnlySpan<sbyte> values, float scale, ProductFacets facets)
+    private void Put(string id, ReadOnlySpan<sbyte> values, float scale, ReadOnlySpan<sbyte> residual, float residualScale, ProductFacets facets)
     {
         if (!_slotOf.TryGetValue(id, out int slot))
         {
@@ -279,6 +300,8 @@ public sealed partial class ProductIndex : IDisposable
             _ids[slot] = id;
         }
         _store.WriteRow(slot, values, scale);
+        residual.CopyTo(_residual.AsSpan(slot * Dimensions, Dimensions));
+        _residualScale[slot] = residualScale;
         _category[slot] = facets.Category;
         _price[slot] = facets.Price;
         ulong bit = 1UL << (slot & 63);
