@@ -115,7 +115,7 @@ internal static class ServeCommand
             if (demoProducts > 0)
             {
                 embedder = ServeEmbedder.Create(computeThreads, Console.Error.WriteLine);
-                scanner = new CpuVectorScanner(computeThreads);
+                scanner = DemoRanking.CreateScanner(demoProducts, computeThreads);
                 Console.Error.WriteLine($"engine: building the demo catalog of {demoProducts} products ({embedder.Description}, composed attribute embeddings)");
                 ranking = DemoRanking.Build(demoProducts, embedder.Embedder, scanner, heads);
                 Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -136,15 +136,18 @@ internal static class ServeCommand
             {
                 host = ServeHost.StartAsync(options, context =>
                 {
+                    // Profiles cached in the server (no session-grain call per Recommend); events through this
+                    // server drop the shopper's entry before they are acknowledged (read-your-writes).
+                    var profiles = ranking is null ? null : new ShopperProfileCache(new GrainShopperProfiles(context.Grains));
                     // Each served list's exposure goes to the shopper's session off the request path (docs/FEEDBACK-LOG.md).
                     exposures = ranking is null ? null : new ExposureLogger(context.Grains, context.Experiments);
                     recommend = ranking is null ? null
-                        : new RankingRecommendHandler(ranking.Pipeline, new GrainShopperProfiles(context.Grains), ExperimentArms.From(context.Experiments)) { Exposures = exposures };
+                        : new RankingRecommendHandler(ranking.Pipeline, profiles, ExperimentArms.Serving(context.Experiments, ranking.Pipeline.Options.Blend)) { Exposures = exposures };
                     return new ServerHandlers
                     {
                         Recommend = recommend,
                         Generate = generate,
-                        Events = context.Events,
+                        Events = profiles is null ? context.Events : new ProfileInvalidatingEventSink(context.Events, profiles),
                         FeedbackExport = new ControlFeedbackExport(context.Grains),
                         StatsSources = new IStatsSource?[] { context.ControlStats, generate, recommend, exposures }.OfType<IStatsSource>().ToArray(),
                     };
