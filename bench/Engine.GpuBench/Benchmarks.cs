@@ -166,7 +166,14 @@ internal static class Benchmarks
         }
     }
 
-    /// <summary>Q8_0 matrix-vector products at the decoder's shapes: correctness, then GB/s of the matvec kernel alone and of the op (quantize + matvec).</summary>
+    /// <summary>
+    /// Q8_0 matrix-vector products at the decoder's shapes: correctness, then GB/s of the matvec kernel alone and of the
+    /// op (quantize + matvec). The kernel alone is timed three ways: wall clock over 100 eager launches closed by a
+    /// synchronize (as before); GPU time between two events around 100 eager launches (still includes idle gaps when the
+    /// host enqueues more slowly than the kernel runs); and GPU time of a CUDA graph of 20 launches replayed 10 times
+    /// (no host gaps: the kernel's own time, back to back). Matrices smaller than the L2 cache (50 MB on H100/H200) are
+    /// re-read from L2 by repeated launches, so only those above it measure DRAM bandwidth.
+    /// </summary>
     public static void MatVec(IlgpuBackend g, Sizes s, double copyBw, Report r)
     {
         var c = new ReferenceBackend();
@@ -191,8 +198,16 @@ internal static class Benchmarks
             double bytes = w.ByteLength + cols + cols / 32 * 4 + rows * 4.0;
             double tk = Median(() => g.MatVecQ8_0Only(gw, gy, 1), g.Synchronize, perBatch: 100);
             double top = Median(() => g.MatMul(gx, 1, targets), g.Synchronize, perBatch: 100);
-            r.Line($"   {verdict} {rows}x{cols}: err {err:E2}; matvec kernel {Us(tk)} = {GBs(bytes, tk)} ({Pct(bytes / tk, copyBw)} of copy); quantize+matvec {Us(top)} = {GBs(bytes, top)}");
-            r.Row("q8_0 matvec", $"{rows}x{cols} kernel ({bytes / 1e6:F1} MB)", $"{GBs(bytes, tk)} {Us(tk)}", Pct(bytes / tk, copyBw), verdict);
+            double? eagerGpu = g.GpuSecondsEager(() => g.MatVecQ8_0Only(gw, gy, 1), 100);
+            double? graphGpu = g.GpuSecondsRecorded(() => g.MatVecQ8_0Only(gw, gy, 1), perGraph: 20, replays: 10, out string why);
+            string l2 = bytes < 50e6 ? " (fits L2: repeated launches read L2)" : "";
+            r.Line($"   {verdict} {rows}x{cols}{l2}: err {err:E2}; matvec kernel {Us(tk)} = {GBs(bytes, tk)} ({Pct(bytes / tk, copyBw)} of copy); quantize+matvec {Us(top)} = {GBs(bytes, top)}");
+            r.Line(eagerGpu is double e && graphGpu is double gg
+                ? $"      kernel GPU time: eager launches (events) {Us(e)} = {GBs(bytes, e)}; graph of 20 launches (events) {Us(gg)} = {GBs(bytes, gg)} ({Pct(bytes / gg, copyBw)} of copy)"
+                : $"      kernel GPU time by events/graphs: unavailable ({(g.Device.IsCuda ? why : "not CUDA")})");
+            r.Row("q8_0 matvec", $"{rows}x{cols} kernel ({bytes / 1e6:F1} MB){(l2.Length > 0 ? " L2" : "")}", $"{GBs(bytes, tk)} {Us(tk)}", Pct(bytes / tk, copyBw), verdict);
+            if (graphGpu is double gpu)
+                r.Row("q8_0 matvec", $"{rows}x{cols} kernel, graph-timed", $"{GBs(bytes, gpu)} {Us(gpu)}", Pct(bytes / gpu, copyBw));
             r.Row("q8_0 matvec", $"{rows}x{cols} op (quantize+matvec)", $"{GBs(bytes, top)} {Us(top)}", Pct(bytes / top, copyBw));
         }
     }
@@ -342,44 +357,93 @@ internal static class Benchmarks
 
     /// <summary>
     /// The real decoder (Engine.Runtime's LlamaDecoder) over the ILGPU backend, on a Q8_0 file written by the
-    /// synthetic-model generator (`engine synth-model`) to the temp folder: greedy decode at batch 1.
+    /// synthetic-model generator (`engine synth-model`) to the temp folder: greedy decode at batch 1, op by op
+    /// ("eager") and, on CUDA, with each decode step replayed as a CUDA graph, side by side on the same model and
+    /// prompt. CHECK: the greedy ids of <see cref="Sizes.GraphCheckTokens"/> replayed steps equal the eager ids
+    /// (both run the same kernels on the same values, so they must agree exactly), and graphs did replay.
+    /// <see cref="IlgpuBackend.GraphsVariable"/>=0 skips the graph half.
     /// </summary>
     public static void RealDecoder(IlgpuBackend g, SyntheticModelConfig config, Sizes s, double copyBw, Report r)
     {
         string path = Path.Combine(Path.GetTempPath(), $"gpubench-{config.EmbeddingLength}x{config.BlockCount}.q8_0.gguf");
         var sw = Stopwatch.StartNew();
+        bool initial = g.GraphsEnabled;
         try
         {
             long size = SyntheticModel.Write(path, config, seed: 1, type: GgmlType.Q8_0);
             r.Line($"   {config.Name}: wrote {size / 1e6:F0} MB in {sw.Elapsed.TotalSeconds:F1} s");
             sw.Restart();
             using var model = LlamaModel.Load(path, g);
-            using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = 512 });
             r.Line($"   loaded in {sw.Elapsed.TotalSeconds:F1} s");
-            var prompt = new[] { 1, 400, 401, 402, 403, 404, 405, 406 };
-            var logits = decoder.Forward(prompt);
-            int token = ArgMax(logits);
-            for (int i = 0; i < s.DecodeWarmup; i++) token = ArgMax(decoder.Forward(token));
-            long launches0 = g.KernelLaunches;
-            var timer = Stopwatch.StartNew();
-            bool finite = true;
-            for (int i = 0; i < s.DecodeTokens; i++)
-            {
-                logits = decoder.Forward(token);
-                token = ArgMax(logits);
-            }
-            double sec = timer.Elapsed.TotalSeconds / s.DecodeTokens;
-            foreach (float v in logits) finite &= float.IsFinite(v);
-            double launches = (double)(g.KernelLaunches - launches0) / s.DecodeTokens;
             double bytes = WeightBytes(model);
-            string verdict = finite ? "PASS" : "FAIL (non-finite logits)";
-            r.Line($"   {verdict} LlamaDecoder greedy: {1 / sec:F0} tok/s ({sec * 1e3:F2} ms/token), {launches:F0} launches/token, {bytes / 1e6:F0} MB weights, effective {GBs(bytes, sec)} ({Pct(bytes / sec, copyBw)} of copy)");
-            r.Row("decoder", $"{config.Name} (LlamaDecoder, Q8_0 file)", $"{1 / sec:F0} tok/s, {launches:F0} launches/tok", Pct(bytes / sec, copyBw), verdict);
+
+            var eager = DecodeRun(g, model, s, graphs: false);
+            Print("eager (op by op)", "", eager);
+            bool wanted = Environment.GetEnvironmentVariable(IlgpuBackend.GraphsVariable) != "0";
+            if (!g.Device.IsCuda || !wanted)
+            {
+                r.Line($"   graphs: not run ({(wanted ? "not CUDA" : IlgpuBackend.GraphsVariable + "=0")})");
+                return;
+            }
+            var replayed = DecodeRun(g, model, s, graphs: true);
+            Print("CUDA graphs", ", graphs", replayed);
+            r.Line($"   graphs: {g.GraphStatus}; {replayed.GraphLaunches} graph launches in {s.GraphCheckTokens + s.DecodeWarmup + s.DecodeTokens} decode steps; speed-up {eager.SecondsPerToken / replayed.SecondsPerToken:F2}x");
+
+            int firstDiff = -1;
+            for (int i = 0; i < eager.Ids.Length && firstDiff < 0; i++)
+                if (eager.Ids[i] != replayed.Ids[i]) firstDiff = i;
+            string idCheck = firstDiff < 0 ? "PASS" : $"FAIL (first difference at step {firstDiff}: eager {eager.Ids[firstDiff]}, graphs {replayed.Ids[firstDiff]})";
+            r.Line($"   {idCheck} greedy ids of {eager.Ids.Length} steps, graphs vs eager: [{string.Join(' ', replayed.Ids.Take(12))} ...]");
+            r.Row("decoder", $"{config.Name} ids graphs == eager ({eager.Ids.Length} steps)", firstDiff < 0 ? "equal" : "differ", "", idCheck);
+            string replayCheck = replayed.GraphLaunches > 0 ? "PASS" : $"FAIL (no graph replayed: {g.GraphStatus})";
+            r.Row("decoder", $"{config.Name} graph replay active", $"{replayed.GraphLaunches} graphs", "", replayCheck);
+            if (replayed.GraphLaunches == 0) r.Line($"   {replayCheck}");
+
+            void Print(string mode, string suffix, DecodeFigures f)
+            {
+                string verdict = f.Finite ? "PASS" : "FAIL (non-finite logits)";
+                r.Line($"   {verdict} LlamaDecoder greedy, {mode}: {1 / f.SecondsPerToken:F0} tok/s ({f.SecondsPerToken * 1e3:F2} ms/token), {f.LaunchesPerToken:F0} kernels/token, "
+                     + $"{f.GraphsPerToken:F2} graph launches/token, {bytes / 1e6:F0} MB weights, effective {GBs(bytes, f.SecondsPerToken)} ({Pct(bytes / f.SecondsPerToken, copyBw)} of copy)");
+                r.Row("decoder", $"{config.Name} (LlamaDecoder, Q8_0 file{suffix})", $"{1 / f.SecondsPerToken:F0} tok/s, {f.LaunchesPerToken:F0} kernels/tok", Pct(bytes / f.SecondsPerToken, copyBw), verdict);
+            }
         }
         finally
         {
+            g.GraphsEnabled = initial;
             File.Delete(path);
         }
+    }
+
+    private sealed record DecodeFigures(int[] Ids, double SecondsPerToken, double LaunchesPerToken, double GraphsPerToken, long GraphLaunches, bool Finite);
+
+    /// <summary>One decoder on <paramref name="model"/>: prompt, <see cref="Sizes.GraphCheckTokens"/> greedy ids, warm-up, then timed greedy steps.</summary>
+    private static DecodeFigures DecodeRun(IlgpuBackend g, LlamaModel model, Sizes s, bool graphs)
+    {
+        g.GraphsEnabled = graphs;
+        long graphs0 = g.GraphLaunches;
+        using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = 512 });
+        var prompt = new[] { 1, 400, 401, 402, 403, 404, 405, 406 };
+        var logits = decoder.Forward(prompt);
+        int token = ArgMax(logits);
+        var ids = new int[s.GraphCheckTokens];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = token;
+            token = ArgMax(decoder.Forward(token));
+        }
+        for (int i = 0; i < s.DecodeWarmup; i++) token = ArgMax(decoder.Forward(token));
+        long launches0 = g.KernelLaunches, timedGraphs0 = g.GraphLaunches;
+        var timer = Stopwatch.StartNew();
+        for (int i = 0; i < s.DecodeTokens; i++)
+        {
+            logits = decoder.Forward(token);
+            token = ArgMax(logits);
+        }
+        double sec = timer.Elapsed.TotalSeconds / s.DecodeTokens;
+        bool finite = true;
+        foreach (float v in logits) finite &= float.IsFinite(v);
+        return new DecodeFigures(ids, sec, (double)(g.KernelLaunches - launches0) / s.DecodeTokens,
+            (double)(g.GraphLaunches - timedGraphs0) / s.DecodeTokens, g.GraphLaunches - graphs0, finite);
     }
 
     /// <summary>Bytes of the matrices a decode step reads (every weight but the token embedding, which is gathered one row).</summary>

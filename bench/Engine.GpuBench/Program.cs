@@ -38,6 +38,7 @@ else
     noGpu = true;
 }
 report.Line("device: " + device.Description);
+report.Line($"{IlgpuBackend.GraphsVariable}={Environment.GetEnvironmentVariable(IlgpuBackend.GraphsVariable) ?? "(unset)"}");
 report.Row("device", device.IsCuda ? "cuda" : "cpu-accelerator", device.Accelerator.Name);
 var sizes = device.IsCuda ? Sizes.Full : Sizes.Smoke;
 Timing.Quick = !device.IsCuda;
@@ -47,7 +48,7 @@ try
 {
     var created = Stopwatch.StartNew();
     backend = new IlgpuBackend(device, ownsDevice: false);
-    report.Line($"kernels compiled and loaded in {created.Elapsed.TotalSeconds:F1} s");
+    report.Line($"kernels compiled and loaded in {created.Elapsed.TotalSeconds:F1} s; CUDA graphs: {backend.GraphStatus}");
 }
 catch (Exception e)
 {
@@ -63,6 +64,7 @@ if (backend is not null)
     Section("minilm end to end", () => MiniLmEndToEnd.Run(backend, device.IsCuda, report));
     Section("q8_0 matvec", () => Benchmarks.MatVec(backend, sizes, copyBw, report));
     Section("op timings", () => Benchmarks.OpTimings(backend, sizes, copyBw, report));
+    Section("host enqueue per op", () => HostEnqueue.Run(backend, sizes, report));
     foreach (var model in sizes.Models)
         Section("decode " + model.Name, () => Benchmarks.Decode(backend, model, sizes, copyBw, report));
     foreach (var config in sizes.SynthModels)

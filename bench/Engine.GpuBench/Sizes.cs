@@ -9,7 +9,7 @@ internal sealed record Sizes(
     (int Rows, int Cols)[] MatVecs,
     Sizes.Model[] Models,
     SyntheticModelConfig[] SynthModels,
-    int DecodeWarmup, int DecodeTokens,
+    int DecodeWarmup, int DecodeTokens, int GraphCheckTokens, int EnqueueCalls,
     int TopKCount, int TopKQueries, int TopK, int TopKBatch,
     TinyLlama.Shape CheckShape,
     int AttentionPositions)
@@ -27,7 +27,7 @@ internal sealed record Sizes(
         MatVecs: [(576, 1536), (2048, 5632), (5632, 2048), (32000, 2048)],
         Models: [new("SmolLM2-135M", SmolLM2_135M), new("TinyLlama-1.1B", TinyLlama_1_1B)],
         SynthModels: [SyntheticModelConfig.SmolLM2_135M, SyntheticModelConfig.TinyLlama_1_1B],
-        DecodeWarmup: 8, DecodeTokens: 128,
+        DecodeWarmup: 8, DecodeTokens: 128, GraphCheckTokens: 64, EnqueueCalls: 500,
         TopKCount: 1_000_000, TopKQueries: 50, TopK: 50, TopKBatch: 16,
         CheckShape: new TinyLlama.Shape(2, 2048, 32, 4, 5632, 4096, 512),
         AttentionPositions: 300);
@@ -37,7 +37,7 @@ internal sealed record Sizes(
         MatVecs: [(64, 96), (96, 64)],
         Models: [new("tiny", new TinyLlama.Shape(2, 64, 4, 2, 96, 100, 32))],
         SynthModels: [SyntheticModelConfig.Tiny],
-        DecodeWarmup: 2, DecodeTokens: 4,
+        DecodeWarmup: 2, DecodeTokens: 4, GraphCheckTokens: 4, EnqueueCalls: 5,
         TopKCount: 2100, TopKQueries: 3, TopK: 4, TopKBatch: 2,
         CheckShape: new TinyLlama.Shape(2, 64, 4, 2, 96, 100, 32),
         AttentionPositions: 20);

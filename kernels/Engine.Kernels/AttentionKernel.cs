@@ -8,7 +8,7 @@ public struct AttentionParams
 {
     public int N, Heads, KvHeads, HeadDim, KvDim, ContextLength;
 
-    /// <summary>Position of row 0 when <see cref="N"/> is 1.</summary>
+    /// <summary>Position of row 0 when <see cref="N"/> is 1; negative (graph replay): read <c>positions[0]</c>, a device value written before each replay.</summary>
     public int Position0;
 
     /// <summary>layer * contextLength * kvDim: where this layer's cache starts.</summary>
@@ -61,7 +61,7 @@ public static class AttentionKernel
     /// <param name="keys">[layers, contextLength, kvDim] f32 (values likewise)</param>
     /// <param name="scores">[n, heads, contextLength] f32 scratch</param>
     /// <param name="output">[n, heads * headDim] f32</param>
-    /// <param name="positions">[n] int (read when n &gt; 1)</param>
+    /// <param name="positions">[n] int (read when n &gt; 1, or when the position scalar is negative)</param>
     /// <param name="xq">[n, heads * headDim / 4] int when quantizing (else a dummy)</param>
     /// <param name="xd">[n, heads * headDim / 32] f32 when quantizing</param>
     /// <param name="kNew">[1, kvDim] f32: the step's key, not rotated (fused; else a dummy)</param>
@@ -79,7 +79,7 @@ public static class AttentionKernel
         int h = Grid.IdxX;
         int r = Grid.IdxY;
         int d = p.HeadDim;
-        int pos = p.N == 1 ? p.Position0 : positions[r];
+        int pos = p.N == 1 && p.Position0 >= 0 ? p.Position0 : positions[r];
         int len = pos + 1;
         int perKv = p.Heads / p.KvHeads;
         int kvh = h / perKv;

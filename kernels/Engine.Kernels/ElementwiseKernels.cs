@@ -61,7 +61,8 @@ public static class AddBiasKernel
 
 /// <summary>
 /// Embedding gather: <c>dst [n, cols]</c> = rows <c>tokens</c> of the table, dequantized to f32; one
-/// thread per output element. When n is 1 the token comes as a scalar (no upload per decode step).
+/// thread per output element. When n is 1 the token comes as a scalar (no upload per decode step),
+/// unless it is negative: then it is read from <c>tokens[0]</c> (graph replay: a device value written before each replay).
 /// </summary>
 public static class EmbedKernel
 {
@@ -72,7 +73,7 @@ public static class EmbedKernel
     {
         int r = idx / cols;
         int i = idx % cols;
-        int token = n == 1 ? token0 : tokens[r];
+        int token = n == 1 && token0 >= 0 ? token0 : tokens[r];
         dst[idx] = WeightElements.Read(tf, th, type, token, i, cols);
     }
 }

@@ -8,10 +8,10 @@ namespace Engine.Kernels;
 // them) and cached; their scratch grows on demand, so only during warm-up.
 public sealed partial class IlgpuBackend
 {
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _layerNorm;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>>? _gelu;
-    private Action<KernelConfig, ArrayView<float>, int>? _softmax;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _layerNorm;
+    private Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>>? _gelu;
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, int>? _softmax;
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
         EncoderAttentionParams>? _encoderAttention;
 
     private MemoryBuffer1D<float, Stride1D.Dense>? _encoderScores; // [n, heads, maxLength] f32
@@ -30,10 +30,10 @@ public sealed partial class IlgpuBackend
         CheckLength(xv, (long)n * dim, nameof(x));
         CheckLength(yv, (long)n * dim, nameof(dst));
         if (n == 0) return;
-        _layerNorm ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LayerNormKernel.Kernel);
+        _layerNorm ??= _accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LayerNormKernel.Kernel);
         Forget();
         Launch();
-        _layerNorm(new KernelConfig(n, _group), xv, w.Vector, b.Vector, yv, dim, eps);
+        _layerNorm(_stream, new KernelConfig(n, _group), xv, w.Vector, b.Vector, yv, dim, eps);
     }
 
     public void Gelu(DeviceBuffer x, DeviceBuffer dst, int count)
@@ -44,10 +44,10 @@ public sealed partial class IlgpuBackend
         CheckLength(xv, count, nameof(x));
         CheckLength(dv, count, nameof(dst));
         if (count == 0) return;
-        _gelu ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(GeluKernel.Kernel);
+        _gelu ??= _accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(GeluKernel.Kernel);
         Forget();
         Launch();
-        _gelu(count, xv, dv);
+        _gelu(_stream, count, xv, dv);
     }
 
     public void Softmax(DeviceBuffer x, int n, int dim)
@@ -56,10 +56,10 @@ public sealed partial class IlgpuBackend
         var xv = V(x);
         CheckLength(xv, (long)n * dim, nameof(x));
         if (n == 0) return;
-        _softmax ??= _accelerator.LoadStreamKernel<ArrayView<float>, int>(SoftmaxKernel.Kernel);
+        _softmax ??= _accelerator.LoadKernel<ArrayView<float>, int>(SoftmaxKernel.Kernel);
         Forget();
         Launch();
-        _softmax(new KernelConfig(n, _group), xv, dim);
+        _softmax(_stream, new KernelConfig(n, _group), xv, dim);
     }
 
     public void EncoderAttention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
@@ -92,15 +92,15 @@ public sealed partial class IlgpuBackend
         CheckLength(ov, n * width, nameof(output));
         if (n == 0) return;
 
-        _encoderAttention ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        _encoderAttention ??= _accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, EncoderAttentionParams>(EncoderAttentionKernel.Kernel);
         var scores = Scratch(ref _encoderScores, (long)n * heads * maxLen);
         var offsets = Scratch(ref _sequenceOffsets, sequences + 1);
-        offsets.CopyFromCPU(_hostOffsets.AsSpan(0, sequences + 1));
+        offsets.CopyFromCPU(_stream, (ReadOnlySpan<int>)_hostOffsets.AsSpan(0, sequences + 1));
         var p = new EncoderAttentionParams { N = n, Heads = heads, HeadDim = headDim, Sequences = sequences, MaxLength = maxLen, Scale = scale };
         Forget();
         Launch();
-        _encoderAttention(Config2D(n, heads, Math.Min(128, _group)), qv, kv, vv, scores, ov, offsets, p);
+        _encoderAttention(_stream, Config2D(n, heads, Math.Min(128, _group)), qv, kv, vv, scores, ov, offsets, p);
     }
 
     /// <summary>Frees the encoder ops' scratch (called from <see cref="Dispose"/>).</summary>

@@ -22,11 +22,11 @@ public sealed partial class IlgpuBackend
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
         var buffer = _accelerator.Allocate1D<float>(length);
-        buffer.MemSetToZero();
+        buffer.MemSetToZero(_stream);
         return new GpuBuffer(buffer, buffer.View);
     }
 
-    public KvCache AllocateKvCache(int layers, int contextLength, int kvDim) => new GpuKvCache(_accelerator, layers, contextLength, kvDim);
+    public KvCache AllocateKvCache(int layers, int contextLength, int kvDim) => new GpuKvCache(_accelerator, _stream, layers, contextLength, kvDim);
 
     public void Write(DeviceBuffer dst, ReadOnlySpan<float> src)
     {
@@ -34,16 +34,19 @@ public sealed partial class IlgpuBackend
         if (src.Length > view.Length) throw new ArgumentException($"{src.Length} floats do not fit a buffer of {view.Length}", nameof(src));
         if (src.Length == 0) return;
         Forget();
-        view.SubView(0, src.Length).CopyFromCPU(src);
+        view.SubView(0, src.Length).CopyFromCPU(_stream, src); // synchronous, after the kernels enqueued before
     }
 
     public void Read(DeviceBuffer src, Span<float> dst)
     {
         var view = V(src);
         if (dst.Length > view.Length) throw new ArgumentException($"cannot read {dst.Length} floats from a buffer of {view.Length}", nameof(dst));
-        _accelerator.Synchronize();
-        if (dst.Length == 0) return;
-        view.SubView(0, dst.Length).CopyToCPU(dst);
+        if (dst.Length == 0)
+        {
+            _stream.Synchronize();
+            return;
+        }
+        view.SubView(0, dst.Length).CopyToCPU(_stream, dst); // enqueued after every op of this backend, then waits for the stream
     }
 
     private static ArrayView<float> V(DeviceBuffer b) =>
@@ -122,13 +125,13 @@ public sealed partial class IlgpuBackend
         private readonly MemoryBuffer1D<float, Stride1D.Dense> _keys;
         private readonly MemoryBuffer1D<float, Stride1D.Dense> _values;
 
-        public GpuKvCache(Accelerator accelerator, int layers, int contextLength, int kvDim) : base(layers, contextLength, kvDim)
+        public GpuKvCache(Accelerator accelerator, AcceleratorStream stream, int layers, int contextLength, int kvDim) : base(layers, contextLength, kvDim)
         {
             long length = (long)layers * contextLength * kvDim;
             _keys = accelerator.Allocate1D<float>(length);
             _values = accelerator.Allocate1D<float>(length);
-            _keys.MemSetToZero();
-            _values.MemSetToZero();
+            _keys.MemSetToZero(stream);
+            _values.MemSetToZero(stream);
         }
 
         public ArrayView<float> Keys => _keys.View;

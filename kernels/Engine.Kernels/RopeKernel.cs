@@ -8,7 +8,7 @@ public struct RopeParams
 {
     public int N, Heads, HeadDim;
 
-    /// <summary>Position of row 0 when <see cref="N"/> is 1 (decode: no position upload).</summary>
+    /// <summary>Position of row 0 when <see cref="N"/> is 1 (decode: no position upload); negative (graph replay): read <c>positions[0]</c>, a device value written before each replay.</summary>
     public int Position0;
 
     /// <summary>1 for NeoX (halves), 0 for Normal (adjacent pairs).</summary>
@@ -24,7 +24,7 @@ public struct RopeParams
 public static class RopeKernel
 {
     /// <param name="x">[n, heads * headDim] f32</param>
-    /// <param name="positions">[n] int (read when n &gt; 1)</param>
+    /// <param name="positions">[n] int (read when n &gt; 1, or when the position scalar is negative)</param>
     /// <param name="freq">[headDim / 2] f32</param>
     public static void Kernel(Index1D idx, ArrayView<float> x, ArrayView<int> positions, ArrayView<float> freq, RopeParams p)
     {
@@ -32,7 +32,7 @@ public static class RopeKernel
         int i = idx % half;
         int rh = idx / half; // r * heads + h
         int r = rh / p.Heads;
-        int pos = p.N == 1 ? p.Position0 : positions[r];
+        int pos = p.N == 1 && p.Position0 >= 0 ? p.Position0 : positions[r];
         float tr = ReducedAngle(pos, freq[i]);
         float c = ILGPU.Algorithms.XMath.Cos(tr);
         float s = ILGPU.Algorithms.XMath.Sin(tr);
@@ -53,7 +53,7 @@ public static class RopeKernel
     /// <param name="k">[n, kvDim] f32, rotated in place</param>
     /// <param name="v">[n, kvDim] f32</param>
     /// <param name="keys">[layers, contextLength, kvDim] f32 (values likewise)</param>
-    /// <param name="positions">[n] int (read when n &gt; 1)</param>
+    /// <param name="positions">[n] int (read when n &gt; 1, or when the position scalar is negative)</param>
     /// <param name="freq">[headDim / 2] f32</param>
     public static void KernelWithKvStore(Index1D idx, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> keys, ArrayView<float> values, ArrayView<int> positions, ArrayView<float> freq, RopeStoreParams p)
@@ -64,7 +64,7 @@ public static class RopeKernel
         int all = p.Heads + p.KvHeads;
         int r = rh / all;
         int h = rh - r * all;          // q heads first, then k heads
-        int pos = p.N == 1 ? p.Position0 : positions[r];
+        int pos = p.N == 1 && p.Position0 >= 0 ? p.Position0 : positions[r];
         float tr = ReducedAngle(pos, freq[i]);
         float c = ILGPU.Algorithms.XMath.Cos(tr);
         float s = ILGPU.Algorithms.XMath.Sin(tr);
@@ -112,7 +112,7 @@ public struct RopeStoreParams
 {
     public int N, Heads, KvHeads, HeadDim, KvDim;
 
-    /// <summary>Position of row 0 when <see cref="N"/> is 1.</summary>
+    /// <summary>Position of row 0 when <see cref="N"/> is 1; negative (graph replay): read <c>positions[0]</c>, a device value written before each replay.</summary>
     public int Position0;
 
     /// <summary>1 for NeoX (halves), 0 for Normal (adjacent pairs).</summary>

@@ -27,7 +27,7 @@ public class EndToEndTests
         Assert.Equal(expected, actual);
     }
 
-    private static int[] Greedy(string path, IComputeBackend backend, int tokens)
+    internal static int[] Greedy(string path, IComputeBackend backend, int tokens)
     {
         using var model = LlamaModel.Load(path, backend);
         using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = Prompt.Length + tokens });

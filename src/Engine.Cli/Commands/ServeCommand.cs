@@ -107,7 +107,7 @@ internal static class ServeCommand
             if (demoProducts > 0)
             {
                 embedder = ServeEmbedder.Create(computeThreads, Console.Error.WriteLine);
-                scanner = new CpuVectorScanner(computeThreads);
+                scanner = DemoRanking.CreateScanner(demoProducts, computeThreads);
                 Console.Error.WriteLine($"engine: building the demo catalog of {demoProducts} products ({embedder.Description}, composed attribute embeddings)");
                 ranking = DemoRanking.Build(demoProducts, embedder.Embedder, scanner);
                 Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -127,13 +127,16 @@ internal static class ServeCommand
             {
                 host = ServeHost.StartAsync(options, context =>
                 {
+                    // Profiles cached in the server (no session-grain call per Recommend); events through this
+                    // server drop the shopper's entry before they are acknowledged (read-your-writes).
+                    var profiles = ranking is null ? null : new ShopperProfileCache(new GrainShopperProfiles(context.Grains));
                     recommend = ranking is null ? null
-                        : new RankingRecommendHandler(ranking.Pipeline, new GrainShopperProfiles(context.Grains), ExperimentArms.From(context.Experiments));
+                        : new RankingRecommendHandler(ranking.Pipeline, profiles, ExperimentArms.Serving(context.Experiments, ranking.Pipeline.Options.Blend));
                     return new ServerHandlers
                     {
                         Recommend = recommend,
                         Generate = generate,
-                        Events = context.Events,
+                        Events = profiles is null ? context.Events : new ProfileInvalidatingEventSink(context.Events, profiles),
                         StatsSources = new IStatsSource?[] { context.ControlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
                     };
                 }, control, services: ranking is null ? null : s => s.AddSingleton<IProductEmbeddings>(new IndexProductEmbeddings(ranking.Index)),

@@ -14,6 +14,11 @@ public interface IShopperProfiles
     ValueTask<float[]?> GetAsync(string customerId, CancellationToken cancellationToken);
 }
 
+/// <summary>The experiment arm served to a shopper: its label ("experiment/arm", "" for none) and its blend weights (null: the service default).</summary>
+/// <param name="Label">What the wire's <see cref="RecommendResult.ExperimentArm"/> says.</param>
+/// <param name="Blend">The arm's blend weights, or null.</param>
+public readonly record struct ArmServing(string Label, BlendWeights? Blend);
+
 /// <summary>
 /// Recommend over the real ranking (issue 4's <see cref="RankingPipeline"/>): each request is enriched
 /// on its own connection's task (the shopper's profile vector from <see cref="IShopperProfiles"/>, the
@@ -37,7 +42,7 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
 
     private readonly RankingPipeline _pipeline;
     private readonly IShopperProfiles? _profiles;
-    private readonly Func<string, string>? _armOf;
+    private readonly Func<string, ArmServing>? _arms;
     private readonly MicroBatcher<Work, RecommendResult> _batcher;
     private readonly string _idPrefix = Guid.NewGuid().ToString("N")[..8]; // recommendation ids unique across restarts
     private long _recommendations, _withProfile, _profileMisses;
@@ -48,11 +53,21 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
     /// <param name="armOf">The served experiment arm's label for a customer ("" when none), or null.</param>
     /// <param name="options">Batching limits, or null for defaults.</param>
     public RankingRecommendHandler(RankingPipeline pipeline, IShopperProfiles? profiles = null, Func<string, string>? armOf = null, MicroBatcherOptions? options = null)
+        : this(pipeline, profiles, armOf is null ? null : customer => new ArmServing(armOf(customer), null), options)
+    {
+    }
+
+    /// <summary>Starts the batcher; each shopper is ranked with the blend weights of the experiment arm served to them.</summary>
+    /// <param name="pipeline">The ranking.</param>
+    /// <param name="profiles">Profile vectors (a <see cref="ShopperProfileCache"/> in <c>engine serve</c>), or null to rank without.</param>
+    /// <param name="arms">The served arm of a customer with its blend weights (<see cref="ExperimentArms.Serving"/>), or null for none.</param>
+    /// <param name="options">Batching limits, or null for defaults.</param>
+    public RankingRecommendHandler(RankingPipeline pipeline, IShopperProfiles? profiles, Func<string, ArmServing>? arms, MicroBatcherOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         _pipeline = pipeline;
         _profiles = profiles;
-        _armOf = armOf;
+        _arms = arms;
         _batcher = new MicroBatcher<Work, RecommendResult>(RankBatch, options, "recommend");
     }
 
@@ -68,7 +83,10 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
         {
             try
             {
-                profile = await _profiles.GetAsync(customer, cancellationToken).AsTask().WaitAsync(ProfileBudget, cancellationToken).ConfigureAwait(false);
+                ValueTask<float[]?> read = _profiles.GetAsync(customer, cancellationToken);
+                // A cached profile (ShopperProfileCache) is answered synchronously: no task, no timer.
+                profile = read.IsCompletedSuccessfully ? read.Result
+                    : await read.AsTask().WaitAsync(ProfileBudget, cancellationToken).ConfigureAwait(false);
                 if (profile is { Length: 0 } || (profile is not null && profile.Length != _pipeline.Dimensions)) profile = null;
             }
             catch (TimeoutException)
@@ -81,16 +99,17 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
             }
         }
         if (profile is not null) Interlocked.Increment(ref _withProfile);
-        string arm = customer.Length > 0 ? _armOf?.Invoke(customer) ?? "" : "";
+        ArmServing arm = customer.Length > 0 && _arms is not null ? _arms(customer) : default;
         var rank = new RankRequest
         {
+            Blend = arm.Blend,
             ProfileVector = profile,
             QueryText = string.IsNullOrWhiteSpace(request.Query) ? null : request.Query,
             K = request.K,
             Filter = request.InStockOnly ? InStock : ProductFilter.None,
             Category = string.IsNullOrWhiteSpace(request.Category) ? null : request.Category,
         };
-        return await _batcher.SubmitAsync(new Work(rank, arm), cancellationToken).ConfigureAwait(false);
+        return await _batcher.SubmitAsync(new Work(rank, arm.Label ?? ""), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One enriched request waiting for its batch.</summary>
@@ -131,6 +150,7 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
     public void Collect(ICollection<StatEntry> entries)
     {
         _batcher.Collect(entries);
+        if (_profiles is IStatsSource cache) cache.Collect(entries);
         entries.Add(new StatEntry { Name = "recommend.with_profile", Value = Interlocked.Read(ref _withProfile) });
         entries.Add(new StatEntry { Name = "recommend.profile_misses", Value = Interlocked.Read(ref _profileMisses) });
     }

@@ -8,6 +8,8 @@ namespace Engine.Control.Experiments;
 /// arm for the holdout and after a rollback; never the shadow arm.</param>
 /// <param name="ShadowArm">The shadow arm to compute and log alongside, or null.</param>
 /// <param name="InHoldout">Enrolled but held out: served control, counted apart.</param>
+/// <param name="ServedRanking">The served arm's ranking parameters (<see cref="ArmConfig.Ranking"/>), or null
+/// for the service default.</param>
 [GenerateSerializer, Immutable]
 public sealed record Assignment(
     [property: Id(0)] string ExperimentId,
@@ -15,7 +17,8 @@ public sealed record Assignment(
     [property: Id(2)] bool Enrolled,
     [property: Id(3)] string? ServedArm,
     [property: Id(4)] string? ShadowArm,
-    [property: Id(5)] bool InHoldout);
+    [property: Id(5)] bool InHoldout,
+    [property: Id(6)] ArmRanking? ServedRanking = null);
 
 /// <summary>The assignment function: pure and deterministic (customer id + salt → bucket), so every
 /// server computes it locally from the pushed config with no grain call per request.</summary>
@@ -42,19 +45,19 @@ public static class ExperimentAssignment
         var control = config.Control.Name;
         if (config.HoldoutBasisPoints > 0 &&
             BucketHash.Bucket("holdout:" + config.Salt, customerId, ExperimentConfig.TotalBasisPoints) < config.HoldoutBasisPoints)
-            return new Assignment(config.Id, config.Version, true, control, null, true);
+            return new Assignment(config.Id, config.Version, true, control, null, true, config.Control.Ranking);
         if (config.Status == ExperimentStatus.RolledBack)
-            return new Assignment(config.Id, config.Version, true, control, null, false);
+            return new Assignment(config.Id, config.Version, true, control, null, false, config.Control.Ranking);
 
         var bucket = BucketHash.Bucket("arm:" + config.Salt, customerId, ExperimentConfig.TotalBasisPoints);
-        var served = control;
+        var served = config.Control;
         var upper = 0;
         foreach (var arm in config.Arms)
         {
             if (arm.IsShadow) continue;
             upper += arm.WeightBasisPoints;
-            if (bucket < upper) { served = arm.Name; break; }
+            if (bucket < upper) { served = arm; break; }
         }
-        return new Assignment(config.Id, config.Version, true, served, shadow, false);
+        return new Assignment(config.Id, config.Version, true, served.Name, shadow, false, served.Ranking);
     }
 }

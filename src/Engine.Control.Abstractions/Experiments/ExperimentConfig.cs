@@ -12,13 +12,15 @@ public enum ExperimentStatus
 }
 
 /// <summary>One arm. Served arms' weights sum to <see cref="ExperimentConfig.TotalBasisPoints"/>;
-/// the shadow arm has weight 0: it is computed and logged for everyone enrolled, never served.</summary>
+/// the shadow arm has weight 0: it is computed and logged for everyone enrolled, never served.
+/// <see cref="Ranking"/>, when set, overrides the ranking's blend weights for the customers served this arm.</summary>
 [GenerateSerializer, Immutable]
 public sealed record ArmConfig(
     [property: Id(0)] string Name,
     [property: Id(1)] int WeightBasisPoints,
     [property: Id(2)] bool IsControl = false,
-    [property: Id(3)] bool IsShadow = false);
+    [property: Id(3)] bool IsShadow = false,
+    [property: Id(4)] ArmRanking? Ranking = null);
 
 /// <summary>An experiment as pushed to every server; assignment is a local computation on it
 /// (<see cref="ExperimentAssignment.Assign"/>).</summary>
@@ -77,6 +79,8 @@ public sealed record ExperimentConfig(
             $"experiment '{Id}': served arms need a positive weight and the shadow arm weight 0");
         var total = Arms.Sum(a => a.WeightBasisPoints);
         Check(total == TotalBasisPoints, $"experiment '{Id}': served arm weights sum to {total}, not {TotalBasisPoints}");
+        foreach (var arm in Arms)
+            Check(arm.Ranking?.Validate() is null, $"experiment '{Id}', arm '{arm.Name}': {arm.Ranking?.Validate()}");
         Check(Arms.Count <= SrmCheck.MaxArms, $"experiment '{Id}': at most {SrmCheck.MaxArms} arms");
     }
 }

@@ -44,6 +44,7 @@ public sealed class LlamaDecoder : IDisposable
     private readonly bool _allLogits;
     private readonly float[] _hostLogits;        // [vocab] logits of the last token, on the host
     private readonly int[] _one = new int[1];    // the token of a decode step
+    private readonly IDecodeStep? _decodeStep;   // the backend's replayable form of a decode step (CUDA graphs), or null
     private bool _disposed;
 
     /// <summary>Creates a decoder with its own KV cache; see <see cref="LlamaDecoderOptions"/>.</summary>
@@ -65,6 +66,9 @@ public sealed class LlamaDecoder : IDisposable
         // Logits [maxBatch, vocab] with AllLogits, else [1, vocab].
         _pass = new LlamaForwardPass(model, _maxBatch, _allLogits ? _maxBatch : 1);
         _hostLogits = new float[_c.VocabSize];
+        // A decode step (one token, last-row logits) always runs the same ops on this decoder's buffers, cache and
+        // model: a backend that can record and replay it (IDecodeStepReplay) pays one launch per token.
+        _decodeStep = (_b as IDecodeStepReplay)?.CreateDecodeStep(DecodeStepBody);
     }
 
     /// <summary>The model this decoder runs.</summary>
@@ -157,6 +161,14 @@ public sealed class LlamaDecoder : IDisposable
     private void Step(ReadOnlySpan<int> tokens, HeadRows headRows)
     {
         int n = tokens.Length;
+        if (n == 1 && headRows == HeadRows.Last && _decodeStep is not null)
+        {
+            _one[0] = tokens[0];
+            _pass.Positions[0] = Position;
+            _decodeStep.Run(tokens[0], Position);
+            Position++;
+            return;
+        }
         var positions = _pass.Positions[..n];
         for (int r = 0; r < n; r++) positions[r] = Position + r;
 
@@ -178,6 +190,18 @@ public sealed class LlamaDecoder : IDisposable
         }
     }
 
+    /// <summary>
+    /// The ops of a decode step (token <c>_one[0]</c> at <c>Positions[0]</c>, set by <see cref="Step"/>), the body the
+    /// backend records: the same as <see cref="Step"/> with one token and <see cref="HeadRows.Last"/>.
+    /// </summary>
+    private void DecodeStepBody()
+    {
+        var attention = new SequenceAttention(_cache);
+        _pass.Run(_one, ref attention);
+        _pass.NormRowForHead(0, 0);
+        _pass.Head(1);                                                            // logits [1, vocab]
+    }
+
     /// <summary>One sequence: all rows of the step go to the one KV cache.</summary>
     private readonly struct SequenceAttention(KvCache cache) : ILlamaAttentionStep
     {
@@ -194,6 +218,7 @@ public sealed class LlamaDecoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _decodeStep?.Dispose();
         _pass.Dispose();
         _cache.Dispose();
     }

@@ -52,8 +52,12 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
     private readonly Func<IReadOnlyList<TItem>, BatchAnswer<TResult>[]> _process;
     private readonly MicroBatcherOptions _options;
     private readonly string _name;
-    private readonly Queue<Pending> _queue = new();   // guarded by itself
-    private readonly SemaphoreSlim _signal = new(0);  // one count per item enqueued
+    // Guarded by itself; idle workers wait on its monitor. A monitor rather than a SemaphoreSlim: the
+    // semaphore spins (sched_yield) before it sleeps, and on a 2-core server a spinning idle worker took
+    // the CPU the next request needed (perf: 6 % of the server's time at 2,000 Recommends/s).
+    private readonly Queue<Pending> _queue = new();
+    private int _idleWorkers;                          // guarded by _queue
+    private bool _stopping;                            // guarded by _queue
     private readonly Task[] _workers;
     private readonly CancellationTokenSource _stop = new();
     private long _items, _batches, _rejected, _largestBatch;
@@ -100,6 +104,11 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         var pending = new Pending(item, cancellationToken);
         lock (_queue)
         {
+            if (_stopping)
+            {
+                pending.Release();
+                throw new ServerOverloadedException($"{_name} stopping", _options.RetryAfter);
+            }
             if (_queue.Count >= _options.MaxQueue)
             {
                 Interlocked.Increment(ref _rejected);
@@ -107,8 +116,8 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
                 throw new ServerOverloadedException($"{_name} full: {_options.MaxQueue} requests waiting", _options.RetryAfter);
             }
             _queue.Enqueue(pending);
+            if (_idleWorkers > 0) Monitor.Pulse(_queue);
         }
-        _signal.Release();
         return pending.Completion.Task;
     }
 
@@ -118,19 +127,25 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         var items = new List<TItem>(_options.MaxBatch);
         while (true)
         {
-            try { _signal.Wait(_stop.Token); }
-            catch (OperationCanceledException) { break; }
+            lock (_queue)
+            {
+                while (_queue.Count == 0 && !_stopping)
+                {
+                    _idleWorkers++;
+                    Monitor.Wait(_queue);
+                    _idleWorkers--;
+                }
+                if (_stopping) break;
+            }
             if (_options.Window > TimeSpan.Zero && Queued < _options.MaxBatch) Thread.Sleep(_options.Window);
 
-            // This wake-up's item plus whatever else waits. Every item taken consumes one signal count
-            // (its own or, if its Release has not happened yet, a later item's, whose worker then finds
-            // the queue short): counts never fall behind the queue, so no item is stranded.
+            // Whatever waits now, up to the maximum; another worker (if any) takes the rest.
             batch.Clear();
             lock (_queue)
             {
                 while (batch.Count < _options.MaxBatch && _queue.TryDequeue(out Pending? p)) batch.Add(p);
+                if (_queue.Count > 0 && _idleWorkers > 0) Monitor.Pulse(_queue);
             }
-            for (int i = 1; i < batch.Count; i++) _signal.Wait(0);
             Run(batch, items);
         }
         // Stopping: nothing more is run.
@@ -205,9 +220,13 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
+        lock (_queue)
+        {
+            _stopping = true;
+            Monitor.PulseAll(_queue);
+        }
         await Task.WhenAll(_workers).ConfigureAwait(false);
         _stop.Dispose();
-        _signal.Dispose();
     }
 
     /// <summary>A queued item. Cancelling its token answers the caller at once; its batch then skips it.</summary>

@@ -148,8 +148,17 @@ public sealed partial class RankingPipeline
         }
         scored.Sort((a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : string.CompareOrdinal(_products[a.Product].Id, _products[b.Product].Id));
 
-        // Pins: each valid pinned product at its position; the rest fill the other slots in score order.
         int k = plan.Request.K;
+        if (plan.Merchandising.Pins.Count == 0)
+        {
+            // No pins (the usual request): the top k in score order, without the pin bookkeeping's allocations.
+            int n = Math.Min(k, scored.Count);
+            items.Capacity = n;
+            for (int i = 0; i < n; i++) items.Add(Item(scored[i], plan, null));
+            return items;
+        }
+
+        // Pins: each valid pinned product at its position; the rest fill the other slots in score order.
         var pinned = new SortedDictionary<int, Scored>();
         var pinnedProducts = new HashSet<int>();
         foreach (var pin in plan.Merchandising.Pins)
