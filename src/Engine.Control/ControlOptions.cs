@@ -24,6 +24,19 @@ public sealed class ControlOptions
     /// <summary>Exposures remembered per session for reward attribution.</summary>
     public int ExposureWindow { get; set; } = 64;
 
+    /// <summary>How often the silo's <c>JournalApplier</c> tells sessions with newly journaled events to
+    /// apply them (the sink has acknowledged them already; a profile read drains at once anyway).
+    /// Shorter: stats follow sooner; longer: more events per session call.</summary>
+    public TimeSpan JournalApplyInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How long a session keeps journal-applied changes in memory before it checkpoints them to
+    /// grain storage (and trims its journal). Bounds how much journal a session replays after a crash,
+    /// and how much journal the store holds per active session.</summary>
+    public TimeSpan SessionCheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Journal entries a session reads per store round trip while draining.</summary>
+    public int JournalReadBatch { get; set; } = 256;
+
     /// <summary>Reward per feedback kind.</summary>
     public RewardValues Rewards { get; set; } = new();
 

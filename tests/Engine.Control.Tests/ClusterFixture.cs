@@ -14,6 +14,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     public TestCluster Cluster { get; private set; } = null!;
     public IClusterClient Client => Cluster.Client;
 
+    /// <summary>The (only) silo's services: its event sink, journal and applier live there.</summary>
+    public IServiceProvider SiloServices => ((InProcessSiloHandle)Cluster.Primary!).SiloHost.Services;
+
     public async Task InitializeAsync()
     {
         var builder = new TestClusterBuilder(1);
@@ -33,7 +36,11 @@ public sealed class ClusterFixture : IAsyncLifetime
         public void Configure(ISiloBuilder silo)
         {
             silo.AddMemoryGrainStorage(ControlStorage.Name);
-            silo.Services.AddControlServices(o => o.FeedbackFlushInterval = TimeSpan.FromMilliseconds(100));
+            silo.Services.AddControlServices(o =>
+            {
+                o.FeedbackFlushInterval = TimeSpan.FromMilliseconds(100);
+                o.SessionCheckpointInterval = TimeSpan.FromMilliseconds(300); // journal tests wait for a checkpoint
+            });
             silo.Services.AddSingleton<IContentGenerator, ScriptedGenerator>();
             silo.Services.AddSingleton<ICatalogIndexSink, RecordingIndexSink>();
         }

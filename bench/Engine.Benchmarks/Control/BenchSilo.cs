@@ -11,15 +11,20 @@ namespace Engine.Benchmarks.Control;
 
 /// <summary>The control-plane benchmarks' silo: one in-process silo as `engine serve` hosts it (in-memory
 /// storage, free ports), with <c>p0 … p{products-1}</c> upserted with seeded random 384-dim embeddings so
-/// view events find their product.</summary>
+/// view events find their product. With a Redis connection string, Redis clustering, grain storage and
+/// event journal under a fresh service id (so no state of an earlier run is read).</summary>
 internal static class BenchSilo
 {
     /// <summary>Starts the silo and upserts the products; the caller stops and disposes the host.</summary>
-    public static IHost Start(int products, int dimensions = 384)
+    public static IHost Start(int products, int dimensions = 384, string? redis = null)
     {
+        var service = redis is null ? "engine" : $"bench-{Guid.NewGuid():N}";
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
-        builder.UseOrleans(silo => silo.UseEngineControl(new ControlHostingOptions { SiloPort = FreePort(), GatewayPort = FreePort() }));
+        builder.UseOrleans(silo => silo.UseEngineControl(new ControlHostingOptions
+        {
+            SiloPort = FreePort(), GatewayPort = FreePort(), Redis = redis, ClusterId = service, ServiceId = service,
+        }));
         var host = builder.Build();
         host.StartAsync().GetAwaiter().GetResult();
         var grains = host.Services.GetRequiredService<IGrainFactory>();

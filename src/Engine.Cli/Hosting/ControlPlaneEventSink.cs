@@ -13,13 +13,19 @@ namespace Engine.Cli.Hosting;
 /// <summary>
 /// The server's event sink backed by the control plane: maps each protocol <see cref="ShopperEvent"/>
 /// to a control-plane <see cref="CustomerEvent"/> and returns only after
-/// <see cref="ControlSink.RecordBatchAsync"/> completed, i.e. once the sessions wrote the events to
-/// the store, so the server's EventsAck means durable (as durable as the configured storage).
+/// <see cref="ControlSink.RecordBatchAsync"/> completed, i.e. once the silo's event journal holds the
+/// whole batch (one pipelined write to Redis for all its shoppers with <c>--redis</c>; in memory
+/// otherwise), so the server's EventsAck means durable (as durable as the configured store). The
+/// sessions apply the events right after and checkpoint their state periodically; a session replays
+/// its journal before it answers, so a read after the ack sees the events.
 /// </summary>
 /// <remarks>
 /// The protocol carries no event id, so the id is derived from the event's content (SHA-256 of
 /// customer, kind, product, recommendation and time): a client that resends a batch after a lost
-/// ack gets <c>Duplicate</c> instead of a second count. A batch with a malformed event (unknown
+/// ack gets it acknowledged again, and the session applies each event once. If the journal cannot
+/// confirm the write (Redis down) the control plane throws
+/// <see cref="Engine.Control.EventJournalUnavailableException"/>, answered with a <c>NotAvailable</c> error
+/// frame, and nothing is acknowledged. A batch with a malformed event (unknown
 /// kind, empty customer, or one the sessions answer <c>Invalid</c>) throws
 /// <see cref="EventRejectedException"/>, which the server answers with an error frame; events of the
 /// same batch that were accepted stay recorded and a resend answers them <c>Duplicate</c>. Events
@@ -40,7 +46,16 @@ public sealed class ControlPlaneEventSink(ControlSink control) : Engine.Server.H
     {
         var mapped = new CustomerEvent[events.Count];
         for (int i = 0; i < mapped.Length; i++) mapped[i] = Map(events[i], i);
-        var outcomes = await control.RecordBatchAsync(mapped, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<EventOutcome> outcomes;
+        try
+        {
+            outcomes = await control.RecordBatchAsync(mapped, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Engine.Control.EventJournalUnavailableException ex)
+        {
+            // The store is down: an error frame the client retries on, never an ack.
+            throw new ProtocolException(ErrorCode.NotAvailable, ex.Message, ex);
+        }
         if (outcomes.Count != mapped.Length)
             throw new InvalidOperationException($"control plane answered {outcomes.Count} outcomes for {mapped.Length} events");
         int accepted = 0;

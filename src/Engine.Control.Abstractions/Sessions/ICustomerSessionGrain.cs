@@ -14,6 +14,12 @@ public interface ICustomerSessionGrain : IGrainWithStringKey
     /// events naming its id are rewarded to its arm.</summary>
     Task RecordExposure(Exposure exposure);
 
-    /// <summary>The profile, recent items, cart and abandonment flag as of now.</summary>
+    /// <summary>Applies this shopper's journaled events not applied yet (the silo's event sink has
+    /// acknowledged them already; the silo calls this shortly after). The changes are checkpointed to
+    /// grain storage later; until then the journal holds them.</summary>
+    Task ApplyJournal();
+
+    /// <summary>The profile, recent items, cart and abandonment flag as of now, including every event
+    /// acknowledged before the call (the session drains its journal first).</summary>
     Task<SessionProfile> GetProfile();
 }

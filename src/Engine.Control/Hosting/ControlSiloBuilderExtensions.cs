@@ -1,6 +1,7 @@
 using Engine.Control.Catalog;
 using Engine.Control.Experiments;
 using Engine.Control.Sessions;
+using Engine.Control.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -32,6 +33,9 @@ public static class ControlSiloBuilderExtensions
             silo.ConfigureEndpoints(hosting.AdvertisedAddress, hosting.SiloPort, hosting.GatewayPort, listenOnAnyHostAddress: true);
             silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
             silo.AddRedisGrainStorage(ControlStorage.Name, o => o.ConfigurationOptions = redis.Clone());
+            // Events are acknowledged once in this journal (one pipelined write per sink batch); the
+            // sessions' grain state above is their periodic checkpoint (JournalEventSink).
+            silo.Services.AddSingleton<IEventJournal>(sp => new RedisEventJournal(redis.Clone(), hosting.ServiceId, sp.GetRequiredService<Orleans.Serialization.Serializer>()));
             // The strongly consistent grain directory (ranges handed over with the membership
             // version): with the default, eventually consistent one a silo joining under traffic
             // briefly let a session run two activations, so a read saw one event fewer than had been
@@ -46,19 +50,30 @@ public static class ControlSiloBuilderExtensions
     }
 
     /// <summary>The services grains and servers need: options, clock, default product embeddings,
-    /// the event sink, the silo's feedback buffer and its flusher (a silo lifecycle participant),
+    /// the event journal (in memory unless a Redis one was registered), the journaling event sink and
+    /// its applier (a silo lifecycle participant), the silo's feedback buffer and its flusher (a silo lifecycle participant),
     /// and the local experiment assigner (started as a hosted service).</summary>
     public static IServiceCollection AddControlServices(this IServiceCollection services, Action<ControlOptions>? configure = null)
     {
         var options = services.AddOptions<ControlOptions>();
         if (configure is not null) options.Configure(configure);
-        options.Validate(o => { o.Rewards.Validate(); return o.StatsShards > 0 && o.DedupWindow > 0 && o.ProfileHalfLife > TimeSpan.Zero; },
-            "Control options: rewards must be ordered, StatsShards, DedupWindow and ProfileHalfLife positive");
+        options.Validate(o => { o.Rewards.Validate(); return o.StatsShards > 0 && o.DedupWindow > 0 && o.ProfileHalfLife > TimeSpan.Zero
+            && o.JournalApplyInterval > TimeSpan.Zero && o.SessionCheckpointInterval > TimeSpan.Zero && o.JournalReadBatch > 0; },
+            "Control options: rewards must be ordered, StatsShards, DedupWindow, ProfileHalfLife, JournalApplyInterval, SessionCheckpointInterval and JournalReadBatch positive");
         UseBinaryStateSerializer<MemoryGrainStorageOptions>(services);
         UseBinaryStateSerializer<Orleans.Persistence.RedisStorageOptions>(services);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IProductEmbeddings, GrainProductEmbeddings>();
-        services.TryAddSingleton<IEventSink, GrainEventSink>();
+        // Cross-session group commit: the sink journals a batch in one store write and acknowledges;
+        // the applier has the sessions apply it (JournalEventSink). GrainEventSink stays available
+        // (one session call and write per customer before the ack).
+        services.TryAddSingleton<IEventJournal, MemoryEventJournal>();
+        services.TryAddSingleton<IEventSink, JournalEventSink>();
+        if (!services.Any(d => d.ServiceType == typeof(JournalApplier)))
+        {
+            services.AddSingleton<JournalApplier>();
+            services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<JournalApplier>());
+        }
         services.TryAddSingleton<Feedback.FeedbackBuffer>();
         if (!services.Any(d => d.ServiceType == typeof(Feedback.FeedbackFlusher)))
         {

@@ -1,12 +1,17 @@
 using Engine.Control.Catalog;
 using Engine.Control.Feedback;
 using Engine.Control.Storage;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Engine.Control.Sessions;
 
 /// <summary>One shopper's session. Reentrant so concurrent events share one store write (group
-/// commit); each event's update is synchronous, so turns never interleave inside an update.</summary>
+/// commit); each event's update is synchronous, so turns never interleave inside an update.
+/// Events arrive two ways: from the silo's event journal (<see cref="JournalEventSink"/>, the default:
+/// acknowledged once journaled, applied here in memory and checkpointed every
+/// <see cref="ControlOptions.SessionCheckpointInterval"/>; CustomerSessionGrain.Journal.cs), or by a
+/// direct <see cref="ICustomerSessionGrain.Record"/> call, acknowledged after this grain's own write.</summary>
 [Reentrant]
 internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrain
 {
@@ -17,20 +22,26 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
     private readonly GroupCommit _commit;
     private readonly FeedbackBuffer _feedback;
     private readonly FeedbackFlusher _flusher;
+    private readonly IEventJournal _journal;
+    private readonly GroupCommit _drain; // one journal drain at a time; a caller waits for one that started after it asked
+    private readonly ILogger<CustomerSessionGrain> _log;
     private HashSet<Guid>? _seen; // mirror of _state.State.SeenEvents for O(1) lookups
 
     public CustomerSessionGrain(
         [PersistentState("session", ControlStorage.Name)] IPersistentState<SessionState> state,
         IProductEmbeddings embeddings, IOptions<ControlOptions> options, TimeProvider time,
-        FeedbackBuffer feedback, FeedbackFlusher flusher)
+        FeedbackBuffer feedback, FeedbackFlusher flusher, IEventJournal journal, ILogger<CustomerSessionGrain> log)
     {
+        _journal = journal;
+        _log = log;
+        _drain = new GroupCommit(DrainOnceAsync);
         _feedback = feedback;
         _flusher = flusher;
         _state = state;
         _embeddings = embeddings;
         _options = options.Value;
         _time = time;
-        _commit = new GroupCommit(() => _state.WriteStateAsync());
+        _commit = new GroupCommit(WriteCheckpointAsync);
     }
 
     private SessionState S => _state.State;
@@ -89,16 +100,17 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
         Report(signals, 0, []);
     }
 
-    Task<SessionProfile> ICustomerSessionGrain.GetProfile()
+    async Task<SessionProfile> ICustomerSessionGrain.GetProfile()
     {
+        await DrainAsync(); // read-your-writes: every event acknowledged before this call is applied
         var profile = (float[])S.Profile.Clone();
         var norm = MathF.Sqrt(profile.Sum(x => x * x));
         if (norm > 0) for (var i = 0; i < profile.Length; i++) profile[i] /= norm;
         var idle = _time.GetUtcNow().UtcTicks - S.LastEventTicks;
         var abandoned = S.Cart.Count > 0 && idle > _options.AbandonAfter.Ticks;
         DateTimeOffset? last = S.EventsApplied > 0 ? new DateTimeOffset(S.LastEventTicks, TimeSpan.Zero) : null;
-        return Task.FromResult(new SessionProfile(this.GetPrimaryKeyString(), profile, S.Recent.ToArray(),
-            new Dictionary<string, int>(S.Cart), abandoned, last, S.EventsApplied));
+        return new SessionProfile(this.GetPrimaryKeyString(), profile, S.Recent.ToArray(),
+            new Dictionary<string, int>(S.Cart), abandoned, last, S.EventsApplied);
     }
 
     private async Task CommitAsync()

@@ -25,4 +25,7 @@ public sealed class SessionState
     [Id(7)] public List<Exposure> Exposures { get; set; } = [];
     /// <summary>Experiments this customer was exposed to (first exposure counts an assignment).</summary>
     [Id(8)] public List<string> Experiments { get; set; } = [];
+    /// <summary>The last event-journal entry applied: this state includes every entry up to it, so a
+    /// new activation replays only the entries after it (<see cref="Storage.IEventJournal"/>).</summary>
+    [Id(9)] public Storage.JournalPosition Journal { get; set; }
 }

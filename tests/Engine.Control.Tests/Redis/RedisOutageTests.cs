@@ -20,8 +20,10 @@ public class RedisOutageTests
         {
             Assert.Equal(EventOutcome.Accepted, await silo.Events.RecordAsync(first));
             redis.Kill();
-            var failure = await Assert.ThrowsAnyAsync<Exception>(() => silo.Events.RecordAsync(second).AsTask());
-            Assert.False(string.IsNullOrEmpty(failure.Message));
+            // The journal write fails: a clear error naming the store, and no acknowledgement.
+            var failure = await Assert.ThrowsAsync<EventJournalUnavailableException>(() => silo.Events.RecordAsync(second).AsTask());
+            Assert.Contains("NOT acknowledged", failure.Message);
+            Assert.Contains($"Redis 127.0.0.1:{redis.Port}", failure.Message);
             redis.Start(); // same append-only file: the first event's write is still there
             await RedisClusterTests.SendUntilAcknowledged(silo.Events, second);
             Assert.Equal(2, (await silo.Grains.GetGrain<ICustomerSessionGrain>(customer).GetProfile()).EventsApplied);

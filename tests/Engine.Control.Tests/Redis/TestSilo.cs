@@ -13,8 +13,11 @@ internal sealed class TestSilo(IHost host) : IAsyncDisposable
     public IEventSink Events => Host.Services.GetRequiredService<IEventSink>();
 
     /// <summary>Starts a silo; <paramref name="siloPort"/> 0 picks a free port. A silo restarted on the
-    /// port of a dead one declares that older incarnation dead at once instead of waiting for missed probes.</summary>
-    public static async Task<TestSilo> StartAsync(string? redis, string clusterId, ILoggerProvider? logs = null, int siloPort = 0)
+    /// port of a dead one declares that older incarnation dead at once instead of waiting for missed probes.
+    /// <paramref name="serviceId"/> (default: the cluster id) keys grain state and the event journal: two
+    /// clusters with one service id share them, as a dead cluster and its successor would.</summary>
+    public static async Task<TestSilo> StartAsync(string? redis, string clusterId, ILoggerProvider? logs = null, int siloPort = 0,
+        string? serviceId = null, Action<ControlOptions>? configure = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -25,8 +28,12 @@ internal sealed class TestSilo(IHost host) : IAsyncDisposable
             SiloPort = siloPort > 0 ? siloPort : RedisServer.FreePort(),
             GatewayPort = RedisServer.FreePort(),
             ClusterId = clusterId,
-            ServiceId = clusterId,
-        }, o => o.FeedbackFlushInterval = TimeSpan.FromMilliseconds(200)));
+            ServiceId = serviceId ?? clusterId,
+        }, o =>
+        {
+            o.FeedbackFlushInterval = TimeSpan.FromMilliseconds(200);
+            configure?.Invoke(o);
+        }));
         var host = builder.Build();
         await host.StartAsync();
         return new TestSilo(host);

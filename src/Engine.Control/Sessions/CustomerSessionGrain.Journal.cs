@@ -1,0 +1,122 @@
+using Engine.Control.Feedback;
+using Engine.Control.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Control.Sessions;
+
+/// <summary>The journal side of a session: drain (replay) entries after the stored position, apply
+/// them in memory, checkpoint later, then trim what the checkpoint covers.</summary>
+/// <remarks>Checkpoint discipline: the stored state's <see cref="SessionState.Journal"/> names the last
+/// entry it includes; a checkpoint writes the state, and only after that write succeeded trims the
+/// journal through the position the written state held. So every entry is in the stored state or in
+/// the journal (or both, between write and trim: replay skips applied ids), and a silo killed at any
+/// point loses nothing the sink acknowledged.</remarks>
+internal sealed partial class CustomerSessionGrain
+{
+    private IGrainTimer? _checkpointTimer;
+    private JournalPosition _trimmed; // journal trimmed through here by this activation
+
+    Task ICustomerSessionGrain.ApplyJournal() => DrainAsync();
+
+    /// <summary>Completes once a drain that started after this call has applied every entry journaled so far.</summary>
+    private Task DrainAsync()
+    {
+        _drain.MarkDirty();
+        return _drain.CommitAsync();
+    }
+
+    private async Task DrainOnceAsync()
+    {
+        var customer = this.GetPrimaryKeyString();
+        while (true)
+        {
+            var entries = await _journal.ReadAsync(customer, S.Journal, _options.JournalReadBatch);
+            if (entries.Count == 0) return;
+            // Embeddings first, so that applying the entries below is one synchronous turn.
+            var vectors = new Dictionary<string, float[]?>();
+            foreach (var entry in entries)
+                foreach (var e in entry.Events)
+                    if (e is { NeedsProduct: true, ProductId: { Length: > 0 } pid } && !vectors.ContainsKey(pid))
+                        vectors[pid] = await _embeddings.GetAsync(pid);
+
+            var signals = new List<FeedbackSignal>();
+            var views = new List<string>();
+            var accepted = 0;
+            foreach (var entry in entries)
+            {
+                if (entry.Position.CompareTo(S.Journal) <= 0) continue;
+                foreach (var e in entry.Events)
+                {
+                    var vector = e is { NeedsProduct: true, ProductId: { Length: > 0 } pid } ? vectors[pid] : null;
+                    // Duplicates (a retried event, or one a direct Record applied) change nothing.
+                    if (Apply(e, vector, signals) != EventOutcome.Accepted) continue;
+                    accepted++;
+                    if (e.Kind == EventKind.View) views.Add(e.ProductId!);
+                }
+                S.Journal = entry.Position;
+            }
+            _commit.MarkDirty(); // the position moved even if every event was a duplicate
+            if (accepted > 0 || signals.Count > 0) Report(signals, accepted, views);
+            ScheduleCheckpoint();
+            if (entries.Count < _options.JournalReadBatch) return;
+        }
+    }
+
+    /// <summary>A one-shot timer: journal-applied changes are written once per interval, not per event.</summary>
+    private void ScheduleCheckpoint()
+    {
+        if (_checkpointTimer is not null) return;
+        _checkpointTimer = this.RegisterGrainTimer(static (grain, _) => grain.CheckpointAsync(), this,
+            new GrainTimerCreationOptions(_options.SessionCheckpointInterval, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = false });
+    }
+
+    private async Task CheckpointAsync()
+    {
+        _checkpointTimer?.Dispose();
+        _checkpointTimer = null;
+        try
+        {
+            await CommitAsync();
+        }
+        catch (Exception ex)
+        {
+            _log.LogWarning(ex, "session {Customer}: checkpoint failed; retrying in {Interval} (the events stay in the journal)", this.GetPrimaryKeyString(), _options.SessionCheckpointInterval);
+            ScheduleCheckpoint();
+        }
+    }
+
+    /// <summary>The group-committed write: the state, then the journal trimmed through the position
+    /// that state includes. A failed trim only leaves entries to skip on replay.</summary>
+    private async Task WriteCheckpointAsync()
+    {
+        var through = S.Journal;
+        await _state.WriteStateAsync();
+        if (through.CompareTo(_trimmed) <= 0) return;
+        try
+        {
+            await _journal.TrimAsync(this.GetPrimaryKeyString(), through);
+            _trimmed = through;
+        }
+        catch (Exception ex)
+        {
+            _log.LogWarning(ex, "session {Customer}: journal trim through {Position} failed; the next checkpoint trims again", this.GetPrimaryKeyString(), through);
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _checkpointTimer?.Dispose();
+        _checkpointTimer = null;
+        try
+        {
+            await DrainAsync();
+            await CommitAsync();
+        }
+        catch (Exception ex)
+        {
+            // Nothing is lost: what this activation did not write is still in the journal.
+            _log.LogWarning(ex, "session {Customer}: final checkpoint at deactivation ({Reason}) failed; the next activation replays the journal", this.GetPrimaryKeyString(), reason.Description);
+        }
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+}
