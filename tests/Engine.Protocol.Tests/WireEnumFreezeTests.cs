@@ -52,6 +52,7 @@ public class WireEnumFreezeTests
     {
         AssertFrozen<EventKind>(("Unknown", 0), ("View", 1), ("Click", 2), ("AddToCart", 3), ("Purchase", 4), ("Return", 5));
         AssertFrozen<FinishReason>(("Unknown", 0), ("EndOfText", 1), ("StopSequence", 2), ("MaxTokens", 3), ("ContextFull", 4));
+        AssertFrozen<CopyReviewStatus>(("None", 0), ("AutoPublished", 1), ("PendingReview", 2), ("Approved", 3), ("Rejected", 4));
         AssertFrozen<HealthStatus>(("Ok", 0), ("Warming", 1), ("Draining", 2));
         AssertFrozen<ExperimentAction>(("Unknown", 0), ("Create", 1), ("SetSplit", 2), ("Stop", 3), ("Rollback", 4), ("Get", 5));
     }

@@ -18,7 +18,9 @@ namespace Engine.Cli.Commands;
 /// <summary>
 /// <c>engine serve</c>: the storefront server (docs/PROTOCOL.md). Keys from flags or ENGINE_API_KEY /
 /// ENGINE_ADMIN_KEY; with none it accepts loopback clients only. With --model, Generate runs on the
-/// continuous-batching scheduler; without, it answers "no generator model configured". Recommend
+/// continuous-batching scheduler (a request naming a product and a template is product copy, answered
+/// through the control plane's content cache: generated once per product, template, model and catalog
+/// version); without, it answers "no generator model configured". Recommend
 /// runs the ranking pipeline over the seeded demo catalog (--demo-catalog N, default 100k; 0 = "ranking
 /// not available in this build"), with the shopper's profile from the control plane's session and
 /// concurrent requests batched into one scan (<see cref="RankingRecommendHandler"/>). The same process hosts a silo of the control plane
@@ -79,6 +81,7 @@ internal static class ServeCommand
             LlamaModel? llama = null;
             GenerationScheduler? scheduler = null;
             SchedulerGenerateHandler? generate = null;
+            string? generatorVersion = null;
             if (r.GetValue(model) is { } modelFile)
             {
                 backend = new CpuBackend(threads: r.GetValue(threads));
@@ -91,7 +94,7 @@ internal static class ServeCommand
                     ContextLength = r.GetValue(ctxSize),
                     MaxBatchRows = Math.Max(64, streams),
                 });
-                generate = new SchedulerGenerateHandler(scheduler, $"{modelFile.Name} ({llama.Config.Layers} layers, {backend.Name})");
+                generatorVersion = $"{modelFile.Name} ({llama.Config.Layers} layers, {backend.Name})";
                 Console.Error.WriteLine($"engine: generator {modelFile.Name}, up to {streams} streams of {scheduler.ContextLength} positions on {backend.Name}");
             }
             else
@@ -132,6 +135,8 @@ internal static class ServeCommand
                     var profiles = ranking is null ? null : new ShopperProfileCache(new GrainShopperProfiles(context.Grains));
                     recommend = ranking is null ? null
                         : new RankingRecommendHandler(ranking.Pipeline, profiles, ExperimentArms.Serving(context.Experiments, ranking.Pipeline.Options.Blend));
+                    // Product copy (ProductId + Template) goes through the control plane's content cache.
+                    generate = scheduler is null ? null : new SchedulerGenerateHandler(scheduler, generatorVersion!, context.Grains);
                     return new ServerHandlers
                     {
                         Recommend = recommend,
@@ -139,7 +144,11 @@ internal static class ServeCommand
                         Events = profiles is null ? context.Events : new ProfileInvalidatingEventSink(context.Events, profiles),
                         StatsSources = new IStatsSource?[] { context.ControlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
                     };
-                }, control, services: ranking is null ? null : s => s.AddSingleton<IProductEmbeddings>(new IndexProductEmbeddings(ranking.Index)),
+                }, control, services: s =>
+                {
+                    if (ranking is not null) s.AddSingleton<IProductEmbeddings>(new IndexProductEmbeddings(ranking.Index));
+                    if (scheduler is not null) s.AddSingleton<Engine.Control.Content.IContentGenerator>(new SchedulerContentGenerator(scheduler));
+                },
                    dashboard: dashboard > 0 ? new IPEndPoint(ip, dashboard) : null).GetAwaiter().GetResult();
             }
             catch (Exception e) when (redisConnection is not null && RedisUnreachable(e) is { } why)

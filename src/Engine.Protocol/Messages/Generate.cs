@@ -69,4 +69,31 @@ public sealed partial class GenerateDone
     [MemoryPackOrder(4)] public string ModelVersion { get; set; } = "";
     /// <summary>The seed used.</summary>
     [MemoryPackOrder(5)] public ulong Seed { get; set; }
+    /// <summary>
+    /// Product copy (ProductId and Template set): true when the content cache already held the copy, false when it
+    /// was generated for this request or for a concurrent identical one this request waited for. False for
+    /// uncached generation. Added in the 2026-11-26 revision (see PROTOCOL.md §10).
+    /// </summary>
+    [MemoryPackOrder(6)] public bool Cached { get; set; }
+    /// <summary>Product copy: its revision in the content cache (1, 2, ...); 0 for uncached generation.</summary>
+    [MemoryPackOrder(7)] public int Revision { get; set; }
+    /// <summary>Product copy: <see cref="CopyReviewStatus"/>; <see cref="CopyReviewStatus.None"/> for uncached generation.</summary>
+    [MemoryPackOrder(8)] public byte ReviewStatus { get; set; }
+    /// <summary>Product copy: validation findings as "Kind: term" (e.g. "UnsupportedNumber: 42"); empty when valid or uncached.</summary>
+    [MemoryPackOrder(9)] public string[] ValidationIssues { get; set; } = [];
+}
+
+/// <summary>Review state of cached product copy (<see cref="GenerateDone.ReviewStatus"/>). Explicit and append-only.</summary>
+public enum CopyReviewStatus : byte
+{
+    /// <summary>Not product copy (uncached generation).</summary>
+    None = 0,
+    /// <summary>Valid and confident enough: published without review.</summary>
+    AutoPublished = 1,
+    /// <summary>Failed validation or below the confidence threshold: waiting for a reviewer; storefronts should not show it.</summary>
+    PendingReview = 2,
+    /// <summary>A reviewer approved it.</summary>
+    Approved = 3,
+    /// <summary>A reviewer rejected it; storefronts should not show it.</summary>
+    Rejected = 4,
 }

@@ -33,7 +33,7 @@ public sealed class GenerationScheduler : IDisposable
     private readonly int[] _endOfGeneration;
     private volatile bool _stopping;
     private int _admitted; // queued + active, for admission control
-    private long _tokens, _steps, _rows, _completed, _rejected;
+    private long _tokens, _steps, _rows, _completed, _rejected, _submitted;
 
     /// <summary>Starts the loop thread.</summary>
     public GenerationScheduler(LlamaModel model, GgufTokenizer tokenizer, SchedulerOptions? options = null)
@@ -71,6 +71,9 @@ public sealed class GenerationScheduler : IDisposable
     /// <summary>Streams completed since start.</summary>
     public long Completed => Interlocked.Read(ref _completed);
 
+    /// <summary>Generations accepted (queued) since start.</summary>
+    public long Submitted => Interlocked.Read(ref _submitted);
+
     /// <summary>Submissions refused as overloaded since start.</summary>
     public long Rejected => Interlocked.Read(ref _rejected);
 
@@ -94,6 +97,7 @@ public sealed class GenerationScheduler : IDisposable
                 $"generation full: {_options.MaxStreams} streams running and {_options.MaxQueue} queued", _options.RetryAfter);
         }
         var stream = new GenerationStream(promptIds, options, cancellationToken);
+        Interlocked.Increment(ref _submitted);
         _queue.Enqueue(stream);
         _wake.Release();
         return stream;
