@@ -29,6 +29,7 @@ public sealed unsafe partial class CpuBackend
 
     private readonly NativeScratch<sbyte> _xq = new(); // [n, cols] int8, quantized activations
     private readonly NativeScratch<float> _xd = new(); // [n, cols / 32] f32 block scales
+    private readonly NativeScratch<float> _xf = new(); // [n, cols] f32: xd · xq, for the dequantized batched Q8_0 kernel
     private readonly NativeScratch<float>[] _workerScratch; // per worker: a decoded weight row, attention scores
     private readonly MatMulJob _matMulJob;
     private readonly QuantizeJob _quantizeJob;
@@ -45,6 +46,8 @@ public sealed unsafe partial class CpuBackend
         job.EnsureTargets(targets.Length);
         bool anyQ8 = false;
         bool tiled = n >= FloatTileKernels.MinRows && Path != CpuKernelPath.Scalar;
+        // batched Q8_0 kernel on the AVX2 path (Q8Batch), null where Q8_0 targets take the per-row kernel
+        Q8BatchKernel? q8Tile = tiled && Path == CpuKernelPath.Avx2 && Q8_0TileKernels.IsSupported ? Q8Batch : null;
         int chunkRows = n == 1 ? ChunkRowsVector : tiled ? ChunkRowsTiled : ChunkRowsBatch;
         if (tiled && Threads > 1)
         {
@@ -75,9 +78,12 @@ public sealed unsafe partial class CpuBackend
             if (y.Length < (long)n * w.Rows) ThrowOutputTooSmall(w, y, n);
             anyQ8 |= w.Type == GgmlType.Q8_0;
             if (tiled)
-                scratchFloats = Math.Max(scratchFloats, w.Type == GgmlType.Q8_0
-                    ? Q8_0TileKernels.ScratchFloats(chunkRows, cols)
-                    : FloatTileKernels.ScratchFloats(w.Type, chunkRows, cols));
+                scratchFloats = Math.Max(scratchFloats, w.Type != GgmlType.Q8_0 ? FloatTileKernels.ScratchFloats(w.Type, chunkRows, cols) : q8Tile switch
+                {
+                    Q8BatchKernel.DequantizedF32 => Q8_0DequantizedTileKernels.ScratchFloats(chunkRows, cols),
+                    Q8BatchKernel.Int16Avx512 => Q8_0Avx512TileKernels.ScratchFloats(chunkRows, cols),
+                    _ => Q8_0TileKernels.ScratchFloats(chunkRows, cols),
+                });
             int c = (w.Rows + chunkRows - 1) / chunkRows;
             job.Targets[t] = new TargetInfo(w.Data, w.RowBytes, w.Rows, w.Type, y.Ptr, chunks);
             chunks += c;
@@ -90,7 +96,7 @@ public sealed unsafe partial class CpuBackend
         job.Cols = cols;
         job.ChunkRows = chunkRows;
         job.Tiled = tiled;
-        job.TiledQ8 = tiled && Path == CpuKernelPath.Avx2 && Q8_0TileKernels.IsSupported;
+        job.Q8Tile = q8Tile;
         job.Chunks = chunks;
         job.Next = 0;
         // per worker: a widened weight row (float targets, cols), a widened chunk (tiled F16/BF16 targets,
@@ -100,7 +106,8 @@ public sealed unsafe partial class CpuBackend
         {
             job.Xq = _xq.Ensure((long)n * cols);
             job.Xd = _xd.Ensure((long)n * (cols / BlockQ8_0.Size));
-            QuantizeActivations(xb.Ptr, n, cols, job.Xq, job.Xd);
+            job.Xf = q8Tile == Q8BatchKernel.DequantizedF32 ? _xf.Ensure((long)n * cols) : null;
+            QuantizeActivations(xb.Ptr, n, cols, job.Xq, job.Xd, job.Xf);
         }
 
         if (macs < InlineMacs) job.Execute(0, 1);
@@ -111,18 +118,27 @@ public sealed unsafe partial class CpuBackend
     private static void ThrowOutputTooSmall(CpuWeight w, CpuBuffer y, int n) =>
         throw new ArgumentException($"output of '{w.Name}' holds {y.Length} floats, the product needs {(long)n * w.Rows}");
 
-    /// <summary>Quantizes <c>x [n, cols]</c> once for all targets; rows are split over the workers when there are several.</summary>
-    private void QuantizeActivations(float* x, int n, int cols, sbyte* xq, float* xd)
+    /// <summary>
+    /// Quantizes <c>x [n, cols]</c> once for all targets (and dequantizes it into <paramref name="xf"/> unless null); rows
+    /// are split over the workers when there are several.
+    /// </summary>
+    private void QuantizeActivations(float* x, int n, int cols, sbyte* xq, float* xd, float* xf)
     {
         if (n < 2 * Threads || Threads == 1)
         {
-            for (int j = 0; j < n; j++)
-                Q8_0Kernels.QuantizeRow(Path, x + (long)j * cols, cols, xq + (long)j * cols, xd + (long)j * (cols / BlockQ8_0.Size));
+            for (int j = 0; j < n; j++) QuantizeActivationRow(Path, x, cols, xq, xd, xf, j);
             return;
         }
         var q = _quantizeJob;
-        q.X = x; q.N = n; q.Cols = cols; q.Xq = xq; q.Xd = xd; q.Next = 0;
+        q.X = x; q.N = n; q.Cols = cols; q.Xq = xq; q.Xd = xd; q.Xf = xf; q.Next = 0;
         _pool.Run(q);
+    }
+
+    private static void QuantizeActivationRow(CpuKernelPath path, float* x, int cols, sbyte* xq, float* xd, float* xf, int j)
+    {
+        int nb = cols / BlockQ8_0.Size;
+        Q8_0Kernels.QuantizeRow(path, x + (long)j * cols, cols, xq + (long)j * cols, xd + (long)j * nb);
+        if (xf != null) Q8_0DequantizedTileKernels.DequantizeRow(xq + (long)j * cols, xd + (long)j * nb, xf + (long)j * cols, cols);
     }
 
     /// <summary>One fused target resolved to pointers: <c>Y [n, Rows] = x · Wᵀ</c>; its chunks start at <c>FirstChunk</c>.</summary>
@@ -144,9 +160,10 @@ public sealed unsafe partial class CpuBackend
         public float* X;      // [N, Cols] f32
         public sbyte* Xq;     // [N, Cols] int8 (Q8_0 targets)
         public float* Xd;     // [N, Cols / 32] f32
+        public float* Xf;     // [N, Cols] f32 (Q8_0 targets, dequantized batched kernel)
         public int N, Cols, ChunkRows, Chunks;
         public bool Tiled;    // float targets take the register-tiled batch kernel
-        public bool TiledQ8;  // Q8_0 targets take the register-tiled batch kernel (AVX2 path)
+        public Q8BatchKernel? Q8Tile; // the batched kernel Q8_0 targets take, null for the per-row kernel
         public int Next;      // next chunk to take
 
         public void EnsureTargets(int count)
@@ -164,9 +181,16 @@ public sealed unsafe partial class CpuBackend
                 ref readonly var target = ref Targets[t];
                 int r0 = (c - target.FirstChunk) * ChunkRows;
                 int r1 = Math.Min(r0 + ChunkRows, target.Rows);
-                if (target.Type == GgmlType.Q8_0 && TiledQ8)
-                    Q8_0TileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows,
-                                            owner._workerScratch[worker].Ptr);
+                float* scratch = owner._workerScratch[worker].Ptr;
+                if (target.Type == GgmlType.Q8_0 && Q8Tile is { } q8)
+                {
+                    if (q8 == Q8BatchKernel.DequantizedF32)
+                        Q8_0DequantizedTileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xf, Cols, N, target.Y, target.Rows, scratch);
+                    else if (q8 == Q8BatchKernel.Int16Avx512)
+                        Q8_0Avx512TileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows, scratch);
+                    else
+                        Q8_0TileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows, scratch);
+                }
                 else if (target.Type == GgmlType.Q8_0)
                     Q8_0Kernels.MatRows(owner.Path, target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows,
                                         owner._workerScratch[worker].Ptr);
@@ -186,15 +210,14 @@ public sealed unsafe partial class CpuBackend
         public float* X;
         public sbyte* Xq;
         public float* Xd;
+        public float* Xf;     // null unless the dequantized batched kernel runs
         public int N, Cols;
         public int Next;
 
         public override void Execute(int worker, int workers)
         {
-            int nb = Cols / BlockQ8_0.Size;
             int j;
-            while ((j = Interlocked.Increment(ref Next) - 1) < N)
-                Q8_0Kernels.QuantizeRow(owner.Path, X + (long)j * Cols, Cols, Xq + (long)j * Cols, Xd + (long)j * nb);
+            while ((j = Interlocked.Increment(ref Next) - 1) < N) QuantizeActivationRow(owner.Path, X, Cols, Xq, Xd, Xf, j);
         }
     }
 }

@@ -33,6 +33,7 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
         if (options.Threads < 1) throw new ArgumentOutOfRangeException(nameof(options), $"threads must be at least 1, not {options.Threads}");
         Path = ResolvePath(options.Path);
         Threads = options.Threads;
+        Q8Batch = ResolveQ8Batch(options.Q8Batch, Path);
         _pool = new WorkerPool(options.Threads, options.SpinMicroseconds);
         _workerScratch = new NativeScratch<float>[options.Threads];
         for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i] = new NativeScratch<float>();
@@ -43,6 +44,12 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
 
     /// <summary>True where the AVX2 path can run (AVX2 and FMA).</summary>
     public static bool IsAvx2Supported => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>True where the AVX-512 batched Q8_0 kernel (<see cref="Q8BatchKernel.Int16Avx512"/>) can run: AVX-512 F, BW, VL and FMA.</summary>
+    public static bool IsAvx512Supported => Kernels.Q8_0Avx512TileKernels.IsSupported;
+
+    /// <summary>The kernel batched Q8_0 products take on the <see cref="CpuKernelPath.Avx2"/> path (never <see cref="Q8BatchKernel.Auto"/>).</summary>
+    public Q8BatchKernel Q8Batch { get; }
 
     /// <summary>The kernel family in use (never <see cref="CpuKernelPath.Auto"/>).</summary>
     public CpuKernelPath Path { get; }
@@ -67,6 +74,14 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
         CpuKernelPath.Avx2 when !IsAvx2Supported => throw new NotSupportedException("the AVX2 kernel path needs AVX2 and FMA, which this CPU does not report"),
         CpuKernelPath.Avx2 or CpuKernelPath.Vector256 or CpuKernelPath.Scalar => path,
         _ => throw new ArgumentOutOfRangeException(nameof(path), $"unknown kernel path {path}"),
+    };
+
+    private static Q8BatchKernel ResolveQ8Batch(Q8BatchKernel kernel, CpuKernelPath path) => kernel switch
+    {
+        Q8BatchKernel.Auto => path == CpuKernelPath.Avx2 && IsAvx512Supported ? Q8BatchKernel.DequantizedF32 : Q8BatchKernel.Int8Avx2,
+        Q8BatchKernel.Int16Avx512 when !IsAvx512Supported => throw new NotSupportedException("the Int16Avx512 batched Q8_0 kernel needs AVX-512 F, BW and VL, which this CPU does not report"),
+        Q8BatchKernel.Int8Avx2 or Q8BatchKernel.Int16Avx512 or Q8BatchKernel.DequantizedF32 => kernel,
+        _ => throw new ArgumentOutOfRangeException(nameof(kernel), $"unknown batched Q8_0 kernel {kernel}"),
     };
 
     // ---- memory -------------------------------------------------------------------------------
@@ -111,6 +126,7 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
         foreach (var s in _workerScratch) s.Dispose();
         _xq.Dispose();
         _xd.Dispose();
+        _xf.Dispose();
         _rope.Dispose();
     }
 

@@ -16,6 +16,28 @@ public enum CpuKernelPath
     Scalar = 3,
 }
 
+/// <summary>
+/// Kernels for batched Q8_0 · Q8_0 products (prompts, encoder batches, continuous-batching decode steps). All quantize the
+/// activations the same way and agree with the reference within the same bound; they differ in speed per CPU.
+/// </summary>
+public enum Q8BatchKernel
+{
+    /// <summary>
+    /// <see cref="DequantizedF32"/> where the CPU has AVX-512 F/BW/VL (Zen 4 class, where FMA throughput outruns the integer
+    /// multipliers: measured in bench/RESULTS.md), else <see cref="Int8Avx2"/>.
+    /// </summary>
+    Auto = 0,
+
+    /// <summary>2 × 4 register tile of int8 maddubs with the sign trick (AVX2 + FMA).</summary>
+    Int8Avx2 = 1,
+
+    /// <summary>4 × 4 register tile of blocks widened to int16 and multiplied by 512-bit vpmaddwd (AVX-512 F/BW/VL).</summary>
+    Int16Avx512 = 2,
+
+    /// <summary>Weight chunks and activations dequantized to f32 (exact), then the f32 4 × 4 FMA tile (AVX2 + FMA).</summary>
+    DequantizedF32 = 3,
+}
+
 /// <summary>Construction options of <see cref="CpuBackend"/>.</summary>
 public sealed record CpuBackendOptions
 {
@@ -27,6 +49,12 @@ public sealed record CpuBackendOptions
 
     /// <summary>Kernel family; <see cref="CpuKernelPath.Auto"/> picks the fastest supported one.</summary>
     public CpuKernelPath Path { get; init; } = CpuKernelPath.Auto;
+
+    /// <summary>
+    /// Kernel for batched Q8_0 products (n ≥ 4 activation rows) on the <see cref="CpuKernelPath.Avx2"/> path;
+    /// <see cref="Q8BatchKernel.Auto"/> picks the fastest measured for this CPU. Other paths ignore it.
+    /// </summary>
+    public Q8BatchKernel Q8Batch { get; init; } = Q8BatchKernel.Auto;
 
     /// <summary>
     /// How long an idle worker spins waiting for the next op before it blocks (microseconds). Ops of one
