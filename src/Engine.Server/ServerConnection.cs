@@ -39,6 +39,9 @@ internal sealed partial class ServerConnection
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
+            // A waiting send loop resumes on the thread that queued the frame (serializes and writes the socket
+            // there) instead of on another thread-pool thread: one wake-up less per answer.
+            AllowSynchronousContinuations = true,
         });
     }
 

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Recommend side by side (bench/RESULTS.md, "Recommend: CPU per request"): two engine builds serve the same demo
+# catalog at once and engine loadgen alternates between them, so both see the same machine load. Prints per run:
+# latency line, load average, server CPU per request (/proc/PID/stat) and loadgen CPU per request (/usr/bin/time).
+# usage: bench/recommend-pair.sh OLD_BIN_DIR NEW_BIN_DIR PORT CATALOG "RATES" SECONDS   (Linux; ports PORT..PORT+201)
+A=$1; B=$2; P=$3; CAT=$4; RATES=$5; DUR=${6:-10}
+PA=$P; PB=$((P+1))
+$A/engine serve --port $PA --demo-catalog $CAT --silo-port $((PA+100)) --gateway-port $((PA+200)) >/tmp/recommend-pair-serve-$PA.log 2>&1 & SA=$!
+$B/engine serve --port $PB --demo-catalog $CAT --silo-port $((PB+100)) --gateway-port $((PB+200)) >/tmp/recommend-pair-serve-$PB.log 2>&1 & SB=$!
+for i in $(seq 1 300); do $A/engine health --port $PA >/dev/null 2>&1 && $B/engine health --port $PB >/dev/null 2>&1 && break; sleep 1; done
+run() { # BIN PORT SPID RATE MIX LABEL
+  local S0=$(awk '{print $14+$15}' /proc/$3/stat) L0=$(cut -d' ' -f1 /proc/loadavg)
+  local OUT=$( { /usr/bin/time -f "lgcpu=%U+%S" $1/engine loadgen --port $2 --rate $4 --duration $DUR --mix $5 ; } 2>&1 )
+  local S1=$(awk '{print $14+$15}' /proc/$3/stat) L1=$(cut -d' ' -f1 /proc/loadavg)
+  local N=$(echo "$OUT" | grep '^loadgen sent' | sed 's/.*sent=\([0-9]*\).*/\1/')
+  local LG=$(echo "$OUT" | grep lgcpu | sed 's/lgcpu=//' | bc)
+  echo "$6 cat=$CAT rate=$4 $5 load=$L0..$L1 $(echo "$OUT" | grep '^loadgen sent' | sed 's/loadgen //') server_us/req=$(( (S1-S0)*10000 / (N>0?N:1) )) loadgen_us/req=$(echo "$LG*1000000/${N:-1}" | bc)"
+}
+run $A $PA $SA 2000 event=100 base
+run $B $PB $SB 2000 event=100 new
+run $A $PA $SA 1000 recommend=100 base-warmup
+run $B $PB $SB 1000 recommend=100 new-warmup
+for R in $RATES; do
+  run $A $PA $SA $R recommend=100 base
+  run $B $PB $SB $R recommend=100 new
+done
+for X in "$A $PA base" "$B $PB new"; do set -- $X; echo "$3 stats: $($1/engine stats --port $2 2>/dev/null | grep -E "recommend\.(requests|scans|with_profile|largest_batch|profile_cache_hits|profile_cache_misses)\"" | tr -s ' \n' ' ')"; done
+kill $SA $SB; wait $SA $SB 2>/dev/null
