@@ -21,6 +21,8 @@ public static class Program
         root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(CatalogCommand.Create());
         root.Subcommands.Add(RankCommand.Create());
+        root.Subcommands.Add(FeedbackCommand.Create());
+        root.Subcommands.Add(TrainHeadsCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

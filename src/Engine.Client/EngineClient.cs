@@ -99,6 +99,10 @@ public sealed class EngineClient : IAsyncDisposable
     public Task<ExperimentResult> ExperimentAsync(ExperimentCommand command, CancellationToken cancellationToken = default) =>
         UnaryAsync<ExperimentCommand, ExperimentResult>(Opcode.Experiment, Opcode.ExperimentResult, WithDefaultTimeout(command), cancellationToken);
 
+    /// <summary>Reads one page of the logged recommendations and rewards (admin key; docs/FEEDBACK-LOG.md).</summary>
+    public Task<FeedbackExportResult> ExportFeedbackAsync(FeedbackExportRequest request, CancellationToken cancellationToken = default) =>
+        UnaryAsync<FeedbackExportRequest, FeedbackExportResult>(Opcode.FeedbackExport, Opcode.FeedbackExportResult, WithDefaultTimeout(request), cancellationToken);
+
     /// <summary>Reads the server's figures (admin key).</summary>
     public Task<StatsResult> StatsAsync(string prefix = "", CancellationToken cancellationToken = default) =>
         UnaryAsync<StatsRequest, StatsResult>(Opcode.Stats, Opcode.StatsResult, new StatsRequest { TimeoutMs = _options.DefaultTimeoutMs, Prefix = prefix }, cancellationToken);

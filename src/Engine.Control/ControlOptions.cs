@@ -49,8 +49,10 @@ public sealed class ControlOptions
     /// <summary>Buffered signals that trigger a flush before the timer.</summary>
     public int FeedbackFlushSize { get; set; } = 4096;
 
-    /// <summary>Decision records kept per stats shard for export (oldest dropped first).</summary>
-    public int DecisionLogCapacity { get; set; } = 5000;
+    /// <summary>Logged recommendations kept per stats shard for export (oldest dropped first). Each holds its
+    /// context once (about 1 KB for a list of 10) and the shard's state is written on every flush, so this
+    /// bounds both memory and write size: 2,000 × 4 shards = 8,000 per arm and model version.</summary>
+    public int DecisionLogCapacity { get; set; } = 2000;
 
     /// <summary>Valid copy at or above this generator confidence is published without review.</summary>
     public float AutoPublishConfidence { get; set; } = 0.8f;

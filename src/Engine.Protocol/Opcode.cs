@@ -50,4 +50,8 @@ public enum Opcode : byte
     StatsResult = 20,
     /// <summary>Server → client, stream 0: the server is draining; send no new requests on this connection. Body <see cref="Messages.GoAway"/>.</summary>
     GoAway = 21,
+    /// <summary>Client → server (admin role): a page of the logged recommendations and rewards. Body <see cref="Messages.FeedbackExportRequest"/>.</summary>
+    FeedbackExport = 22,
+    /// <summary>Server → client. Body <see cref="Messages.FeedbackExportResult"/>. Terminal.</summary>
+    FeedbackExportResult = 23,
 }

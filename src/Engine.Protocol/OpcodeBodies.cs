@@ -28,12 +28,15 @@ public static class OpcodeBodies
         Opcode.Stats => typeof(StatsRequest),
         Opcode.StatsResult => typeof(StatsResult),
         Opcode.GoAway => typeof(GoAway),
+        Opcode.FeedbackExport => typeof(FeedbackExportRequest),
+        Opcode.FeedbackExportResult => typeof(FeedbackExportResult),
         _ => null,
     };
 
     /// <summary>True for opcodes a client may send (requests, Hello, Cancel).</summary>
     public static bool IsClientOpcode(Opcode opcode) => opcode is Opcode.Hello or Opcode.Cancel or Opcode.Health
-        or Opcode.Recommend or Opcode.Generate or Opcode.Events or Opcode.CatalogUpsert or Opcode.Experiment or Opcode.Stats;
+        or Opcode.Recommend or Opcode.Generate or Opcode.Events or Opcode.CatalogUpsert or Opcode.Experiment or Opcode.Stats
+        or Opcode.FeedbackExport;
 
     /// <summary>The opcode of a message type (inverse of <see cref="BodyType"/>).</summary>
     public static Opcode OpcodeOf(object body) => body switch
@@ -58,6 +61,8 @@ public static class OpcodeBodies
         StatsRequest => Opcode.Stats,
         StatsResult => Opcode.StatsResult,
         GoAway => Opcode.GoAway,
+        FeedbackExportRequest => Opcode.FeedbackExport,
+        FeedbackExportResult => Opcode.FeedbackExportResult,
         _ => throw new ArgumentException($"{body.GetType().Name} is not a protocol message."),
     };
 }

@@ -8,7 +8,7 @@ public enum Roles : byte
     None = 0,
     /// <summary>Recommend, Generate, Events.</summary>
     Storefront = 1,
-    /// <summary>CatalogUpsert, Experiment, Stats.</summary>
+    /// <summary>CatalogUpsert, Experiment, Stats, FeedbackExport.</summary>
     Admin = 2,
 }
 
@@ -30,6 +30,8 @@ public enum Capabilities : ulong
     Experiments = 16,
     /// <summary>Stats are served.</summary>
     Stats = 32,
+    /// <summary>FeedbackExport has a control plane behind it.</summary>
+    FeedbackExport = 64,
 }
 
 /// <summary>Which role each request opcode needs.</summary>
@@ -39,7 +41,7 @@ public static class OpcodeRoles
     public static Roles Required(Opcode opcode) => opcode switch
     {
         Opcode.Recommend or Opcode.Generate or Opcode.Events => Roles.Storefront,
-        Opcode.CatalogUpsert or Opcode.Experiment or Opcode.Stats => Roles.Admin,
+        Opcode.CatalogUpsert or Opcode.Experiment or Opcode.Stats or Opcode.FeedbackExport => Roles.Admin,
         _ => Roles.None,
     };
 }

@@ -23,6 +23,7 @@ internal sealed partial class ServerConnection
                 CatalogUpsertRequest c => (Opcode.CatalogUpsertResult, await (_server.Handlers.Catalog ?? throw NotAvailable(ServerHandlers.NoCatalog)).UpsertAsync(c, token).ConfigureAwait(false)),
                 ExperimentCommand x => (Opcode.ExperimentResult, await (_server.Handlers.Experiments ?? throw NotAvailable(ServerHandlers.NoExperiments)).ExecuteAsync(x, token).ConfigureAwait(false)),
                 StatsRequest s => (Opcode.StatsResult, _server.Stats(s.Prefix)),
+                FeedbackExportRequest f => (Opcode.FeedbackExportResult, await (_server.Handlers.FeedbackExport ?? throw NotAvailable(ServerHandlers.NoFeedbackExport)).ExportAsync(f, token).ConfigureAwait(false)),
                 _ => throw new ProtocolException(ErrorCode.UnknownOpcode, $"no handler for {body.GetType().Name}"),
             };
             terminal = new OutgoingFrame(op, FrameFlags.End, stream, result);

@@ -20,6 +20,8 @@ public sealed class ServerHandlers
     public const string NoCatalog = "catalog admin not available in this build";
     /// <summary>Error message for Experiment without a control plane.</summary>
     public const string NoExperiments = "experiments not available in this build";
+    /// <summary>Error message for FeedbackExport without a control plane.</summary>
+    public const string NoFeedbackExport = "feedback export not available in this build";
 
     /// <summary>Recommend.</summary>
     public IRecommendHandler? Recommend { get; init; }
@@ -31,6 +33,8 @@ public sealed class ServerHandlers
     public ICatalogAdmin? Catalog { get; init; }
     /// <summary>Experiment.</summary>
     public IExperimentAdmin? Experiments { get; init; }
+    /// <summary>FeedbackExport.</summary>
+    public IFeedbackExport? FeedbackExport { get; init; }
     /// <summary>Extra figures for Stats besides the server's own.</summary>
     public IReadOnlyList<IStatsSource> StatsSources { get; init; } = [];
 
@@ -41,5 +45,6 @@ public sealed class ServerHandlers
         | (Events is null ? 0 : Capabilities.Events)
         | (Catalog is null ? 0 : Capabilities.CatalogAdmin)
         | (Experiments is null ? 0 : Capabilities.Experiments)
+        | (FeedbackExport is null ? 0 : Capabilities.FeedbackExport)
         | Capabilities.Stats;
 }

@@ -133,6 +133,14 @@ public class DecodeStepReplayTests
         Assert.Null(gpu.CreateDecodeStep(() => { }));
     }
 
+    [Fact]
+    public void The_driver_entry_points_load_or_say_why_not()
+    {
+        // Without a CUDA driver (this machine) the graph path must report a reason, not throw; with one, load every symbol.
+        var driver = CudaDriver.TryLoad(out string reason);
+        Assert.True(driver is not null ? reason.Length == 0 : reason.Length > 0, $"driver {(driver is null ? "absent" : "loaded")}, reason '{reason}'");
+    }
+
     /// <summary>The decoder's replay path on stories260K: greedy ids equal the scalar reference's (CPU: the emulated step).</summary>
     [RequiresSharedFact]
     public void Stories260K_greedy_ids_with_replayed_decode_steps_equal_the_reference()

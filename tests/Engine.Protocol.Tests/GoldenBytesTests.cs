@@ -92,4 +92,28 @@ public class GoldenBytesTests
         byte[] body = MessageSerializer.ToBytes(new RecommendedItem { ProductId = "p", Score = 1.0f, Reason = "ok" });
         Assert.Equal(Hex("03 09 04 0A FEFFFFFF 01000000 70 0000803F FDFFFFFF 02000000 6F6B"), body);
     }
+
+    [Fact]
+    public void Feedback_export_request_and_action_are_pinned()
+    {
+        byte[] request = MessageSerializer.ToBytes(new FeedbackExportRequest { TimeoutMs = 0, ExperimentId = "e", Arm = null, Offset = 200, MaxDecisions = 100 });
+        Assert.Equal(Hex(
+            "05 04 09 04 04 04" +               // 5 members; lengths 4, 9, 4, 4, 4
+            "00000000" +                        // TimeoutMs 0
+            "FEFFFFFF 01000000 65" +            // ExperimentId "e"
+            "FFFFFFFF" +                        // Arm null (every arm)
+            "C8000000 64000000"),               // Offset 200, MaxDecisions 100
+            request);
+
+        byte[] action = MessageSerializer.ToBytes(new FeedbackAction { ProductId = "p", Position = 2, Probability = 1f, Clicks = 1, Reward = 0.1 });
+        Assert.Equal(Hex(
+            "08 09 04 04 04 04 04 04 08" +      // 8 members
+            "FEFFFFFF 01000000 70" +            // ProductId "p"
+            "02000000 0000803F" +               // Position 2, Probability 1.0f
+            "01000000 00000000 00000000 00000000" + // Clicks 1, Carts, Purchases, Returns 0
+            "9A9999999999B93F"),                // Reward 0.1 (f64)
+            action);
+        Assert.Equal(Opcode.FeedbackExport, OpcodeBodies.OpcodeOf(new FeedbackExportRequest()));
+        Assert.Equal(Roles.Admin, OpcodeRoles.Required(Opcode.FeedbackExport));
+    }
 }

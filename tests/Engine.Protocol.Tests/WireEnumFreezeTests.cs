@@ -23,7 +23,7 @@ public class WireEnumFreezeTests
             ("Health", 6), ("HealthResult", 7), ("Recommend", 8), ("RecommendResult", 9), ("Generate", 10),
             ("GenerateToken", 11), ("GenerateDone", 12), ("Events", 13), ("EventsAck", 14), ("CatalogUpsert", 15),
             ("CatalogUpsertResult", 16), ("Experiment", 17), ("ExperimentResult", 18), ("Stats", 19),
-            ("StatsResult", 20), ("GoAway", 21));
+            ("StatsResult", 20), ("GoAway", 21), ("FeedbackExport", 22), ("FeedbackExportResult", 23));
         Assert.Equal(typeof(byte), Enum.GetUnderlyingType(typeof(Opcode)));
     }
 
@@ -44,7 +44,7 @@ public class WireEnumFreezeTests
         AssertFrozen<FrameFlags>(("None", 0), ("End", 1));
         AssertFrozen<Roles>(("None", 0), ("Storefront", 1), ("Admin", 2));
         AssertFrozen<Capabilities>(("None", 0), ("Recommend", 1), ("Generate", 2), ("Events", 4),
-            ("CatalogAdmin", 8), ("Experiments", 16), ("Stats", 32));
+            ("CatalogAdmin", 8), ("Experiments", 16), ("Stats", 32), ("FeedbackExport", 64));
     }
 
     [Fact]

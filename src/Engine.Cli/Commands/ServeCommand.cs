@@ -46,9 +46,10 @@ internal static class ServeCommand
         var redis = new Option<string?>("--redis") { Description = "Redis HOST:PORT[,options] for the control plane's clustering and storage; none = one silo, in-memory state (NOT durable)" };
         var siloPort = new Option<int>("--silo-port") { Description = "Control-plane silo-to-silo port", DefaultValueFactory = _ => 11111 };
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Control-plane client gateway port", DefaultValueFactory = _ => 30000 };
+        var headsFile = new Option<FileInfo?>("--heads") { Description = "Scoring heads file (JSON, e.g. from `engine train-heads`); default: the built-in heads" };
         var dashboardPort = new Option<int>("--dashboard-port") { Description = "Serve the Orleans Dashboard (HTTP, no authentication) on this port of --address; 0 = off", DefaultValueFactory = _ => 0 };
         var command = new Command("serve", "Serve the storefront protocol over TCP, with the control plane in the same process");
-        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog, redis, siloPort, gatewayPort, dashboardPort }) command.Options.Add(o);
+        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog, redis, siloPort, gatewayPort, dashboardPort, headsFile }) command.Options.Add(o);
 
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -101,6 +102,13 @@ internal static class ServeCommand
             {
                 Console.Error.WriteLine("engine: no --model: Generate answers \"no generator model configured\"");
             }
+            Engine.Runtime.Ranking.ScoringHeads? heads = null;
+            if (r.GetValue(headsFile) is { } headsPath)
+            {
+                try { heads = Engine.Runtime.Ranking.ScoringHeads.Load(headsPath.FullName); }
+                catch (InvalidDataException e) { throw new UserInputException($"--heads: {e.Message}"); }
+                Console.Error.WriteLine($"engine: scoring heads {heads.Version} from {headsPath.Name}");
+            }
             int demoProducts = r.GetValue(demoCatalog);
             if (demoProducts < 0) throw new UserInputException("--demo-catalog must be ≥ 0");
             int computeThreads = r.GetValue(threads);
@@ -112,7 +120,7 @@ internal static class ServeCommand
                 embedder = ServeEmbedder.Create(computeThreads, Console.Error.WriteLine);
                 scanner = DemoRanking.CreateScanner(demoProducts, computeThreads);
                 Console.Error.WriteLine($"engine: building the demo catalog of {demoProducts} products ({embedder.Description}, composed attribute embeddings)");
-                ranking = DemoRanking.Build(demoProducts, embedder.Embedder, scanner);
+                ranking = DemoRanking.Build(demoProducts, embedder.Embedder, scanner, heads);
                 Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                     $"engine: Recommend ranks {demoProducts} demo products (exact int8 scan on {scanner.Name}, scoring heads, business rules; concurrent requests batched into one scan), built in {ranking.BuildTime.TotalSeconds:F1} s"));
             }
@@ -125,6 +133,7 @@ internal static class ServeCommand
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
             RankingRecommendHandler? recommend = null;
+            ExposureLogger? exposures = null;
             ServeHost host;
             try
             {
@@ -133,8 +142,10 @@ internal static class ServeCommand
                     // Profiles cached in the server (no session-grain call per Recommend); events through this
                     // server drop the shopper's entry before they are acknowledged (read-your-writes).
                     var profiles = ranking is null ? null : new ShopperProfileCache(new GrainShopperProfiles(context.Grains));
+                    // Each served list's exposure goes to the shopper's session off the request path (docs/FEEDBACK-LOG.md).
+                    exposures = ranking is null ? null : new ExposureLogger(context.Grains, context.Experiments);
                     recommend = ranking is null ? null
-                        : new RankingRecommendHandler(ranking.Pipeline, profiles, ExperimentArms.Serving(context.Experiments, ranking.Pipeline.Options.Blend));
+                        : new RankingRecommendHandler(ranking.Pipeline, profiles, ExperimentArms.Serving(context.Experiments, ranking.Pipeline.Options.Blend)) { Exposures = exposures };
                     // Product copy (ProductId + Template) goes through the control plane's content cache.
                     generate = scheduler is null ? null : new SchedulerGenerateHandler(scheduler, generatorVersion!, context.Grains);
                     return new ServerHandlers
@@ -142,7 +153,8 @@ internal static class ServeCommand
                         Recommend = recommend,
                         Generate = generate,
                         Events = profiles is null ? context.Events : new ProfileInvalidatingEventSink(context.Events, profiles),
-                        StatsSources = new IStatsSource?[] { context.ControlStats, generate, recommend }.OfType<IStatsSource>().ToArray(),
+                        FeedbackExport = new ControlFeedbackExport(context.Grains),
+                        StatsSources = new IStatsSource?[] { context.ControlStats, generate, recommend, exposures }.OfType<IStatsSource>().ToArray(),
                     };
                 }, control, services: s =>
                 {
@@ -174,8 +186,11 @@ internal static class ServeCommand
             string finalStats;
             try { finalStats = host.ControlStatsJsonAsync(indented: false).GetAwaiter().GetResult(); }
             catch (Exception e) when (e is not OutOfMemoryException) { finalStats = $"(control stats unavailable: {e.Message})"; }
-            host.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            // The server drains first (no new lists), then the queued exposures reach the silo, then it stops.
+            host.Server.StopAsync().GetAwaiter().GetResult();
             recommend?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            exposures?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            host.DisposeAsync().AsTask().GetAwaiter().GetResult();
             ranking?.Dispose();
             scanner?.Dispose();
             embedder?.Dispose();

@@ -64,8 +64,9 @@ public sealed class DemoRanking : IDisposable
         return new CpuVectorScanner(threads, spinMicroseconds: ScanSpinMicroseconds);
     }
 
-    /// <summary>Builds the demo ranking of <paramref name="products"/> products.</summary>
-    public static DemoRanking Build(int products, ITextEmbedder embedder, IVectorScanner scanner)
+    /// <summary>Builds the demo ranking of <paramref name="products"/> products, scored by <paramref name="heads"/>
+    /// (null: <see cref="ScoringHeads.Default"/>; <c>engine serve --heads</c>).</summary>
+    public static DemoRanking Build(int products, ITextEmbedder embedder, IVectorScanner scanner, ScoringHeads? heads = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(products);
         long start = Stopwatch.GetTimestamp();
@@ -75,7 +76,7 @@ public sealed class DemoRanking : IDisposable
         try
         {
             index.RescoreFactor = RescoreFactor;
-            var pipeline = new RankingPipeline(catalog, index, embedder, catalogVersion: $"demo-{products}-seed{Seed}");
+            var pipeline = new RankingPipeline(catalog, index, embedder, heads, catalogVersion: $"demo-{products}-seed{Seed}");
             return new DemoRanking(pipeline, index, Stopwatch.GetElapsedTime(start));
         }
         catch

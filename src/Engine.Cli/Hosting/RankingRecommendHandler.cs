@@ -71,6 +71,9 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
         _batcher = new MicroBatcher<Work, RecommendResult>(RankBatch, options, "recommend");
     }
 
+    /// <summary>Where each served list's exposure is logged (off the request path; docs/FEEDBACK-LOG.md), or null for none.</summary>
+    public ExposureLogger? Exposures { get; init; }
+
     /// <summary>The batcher's counters (scans, requests, largest batch).</summary>
     public MicroBatcher<Work, RecommendResult> Batcher => _batcher;
 
@@ -109,11 +112,11 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
             Filter = request.InStockOnly ? InStock : ProductFilter.None,
             Category = string.IsNullOrWhiteSpace(request.Category) ? null : request.Category,
         };
-        return await _batcher.SubmitAsync(new Work(rank, arm.Label ?? ""), cancellationToken).ConfigureAwait(false);
+        return await _batcher.SubmitAsync(new Work(rank, arm.Label ?? "", customer), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One enriched request waiting for its batch.</summary>
-    public sealed record Work(RankRequest Request, string Arm);
+    public sealed record Work(RankRequest Request, string Arm, string Customer = "");
 
     private BatchAnswer<RecommendResult>[] RankBatch(IReadOnlyList<Work> items)
     {
@@ -135,13 +138,15 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
                 RankedItem item = ranked[j].Items[r];
                 items2[r] = new RecommendedItem { ProductId = item.ProductId, Score = item.Score, Reason = item.Reason };
             }
+            string id = string.Create(CultureInfo.InvariantCulture, $"rec-{_idPrefix}-{Interlocked.Increment(ref _recommendations)}");
             answers[at[j]] = new RecommendResult
             {
-                RecommendationId = string.Create(CultureInfo.InvariantCulture, $"rec-{_idPrefix}-{Interlocked.Increment(ref _recommendations)}"),
+                RecommendationId = id,
                 Items = items2,
                 ExperimentArm = items[at[j]].Arm,
                 ModelVersion = ranked[j].ModelVersion,
             };
+            Exposures?.Served(_pipeline, items[at[j]].Customer, id, valid[j], ranked[j], items[at[j]].Arm);
         }
         return answers;
     }

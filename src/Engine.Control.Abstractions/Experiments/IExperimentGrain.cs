@@ -34,6 +34,13 @@ public interface IExperimentGrain : IGrainWithStringKey
     /// <summary>Logged (context, action, probability, reward) records of one arm, for retraining.</summary>
     /// <exception cref="UnknownEntityException">No such experiment or arm.</exception>
     Task<IReadOnlyList<DecisionRecord>> Export(string arm, int maxRecords);
+
+    /// <summary>Logged recommendations of one arm (null: every arm, the holdout and the shadow arm),
+    /// every model version, with rewards per kind: at most <paramref name="maxDecisions"/>, the latest
+    /// of each stats shard, ordered by serving time. The key <see cref="ArmKey.NoExperiment"/> exports
+    /// traffic served outside any experiment (it needs no config).</summary>
+    /// <exception cref="UnknownEntityException">No such experiment or arm.</exception>
+    Task<IReadOnlyList<LoggedDecision>> ExportDecisions(string? arm, int maxDecisions);
 }
 
 /// <summary>An experiment's figures.</summary>

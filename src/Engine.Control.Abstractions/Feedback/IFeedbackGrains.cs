@@ -27,6 +27,10 @@ public interface IArmStatsGrain : IGrainWithStringKey
 
     /// <summary>This shard's logged decisions, newest last.</summary>
     Task<IReadOnlyList<DecisionRecord>> Export(int maxRecords);
+
+    /// <summary>This shard's latest <paramref name="maxDecisions"/> logged recommendations with rewards per
+    /// kind, oldest first.</summary>
+    Task<IReadOnlyList<LoggedDecision>> ExportDecisions(int maxDecisions);
 }
 
 /// <summary>Cluster-wide counters (key 0).</summary>

@@ -86,4 +86,31 @@ internal sealed class ExperimentGrain(
                 records.AddRange(await GrainFactory.GetGrain<IArmStatsGrain>(new ArmKey(config.Id, arm, model).ToGrainKey(s)).Export(maxRecords));
         return records.TakeLast(maxRecords).ToArray();
     }
+
+    async Task<IReadOnlyList<LoggedDecision>> IExperimentGrain.ExportDecisions(string? arm, int maxDecisions)
+    {
+        var id = this.GetPrimaryKeyString();
+        IEnumerable<string> arms;
+        if (id == ArmKey.NoExperiment)
+        {
+            if (arm is not null && arm != ArmKey.NoExperiment)
+                throw new UnknownEntityException($"traffic outside experiments has no arm '{arm}'");
+            arms = [ArmKey.NoExperiment];
+        }
+        else
+        {
+            var config = Config;
+            if (arm is not null && !config.HasArm(arm) && arm != ExperimentAssignment.HoldoutArm)
+                throw new UnknownEntityException($"experiment '{config.Id}' has no arm '{arm}'");
+            arms = arm is not null ? [arm] : state.State.ModelVersions.Keys.Order(StringComparer.Ordinal);
+        }
+        var calls = new List<Task<IReadOnlyList<LoggedDecision>>>();
+        foreach (var a in arms)
+            foreach (var model in state.State.ModelVersions.GetValueOrDefault(a) ?? [])
+                for (var s = 0; s < options.Value.StatsShards; s++)
+                    calls.Add(GrainFactory.GetGrain<IArmStatsGrain>(new ArmKey(id, a, model).ToGrainKey(s)).ExportDecisions(maxDecisions));
+        var all = (await Task.WhenAll(calls)).SelectMany(d => d)
+            .OrderBy(d => d.ServedAt).ThenBy(d => d.RecommendationId, StringComparer.Ordinal).ToArray();
+        return all[Math.Max(0, all.Length - maxDecisions)..];
+    }
 }

@@ -92,8 +92,10 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
             signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Assignment, exposure.RecommendationId));
         }
         signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Exposure, exposure.RecommendationId,
-            Context: exposure.Context, Actions: exposure.Actions));
-        S.Exposures.Add(exposure);
+            Context: exposure.Context, Actions: exposure.Actions, Timestamp: exposure.Timestamp, Shadow: exposure.Shadow));
+        // Reward attribution needs the id, arm and shadow flag only: the context and the list go to the
+        // stats grains' decision log, not into every write of this session's state.
+        S.Exposures.Add(exposure with { Context = "", Actions = [] });
         if (S.Exposures.Count > _options.ExposureWindow) S.Exposures.RemoveAt(0);
         _commit.MarkDirty();
         await CommitAsync();

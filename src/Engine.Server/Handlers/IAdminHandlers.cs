@@ -16,6 +16,13 @@ public interface IExperimentAdmin
     ValueTask<ExperimentResult> ExecuteAsync(ExperimentCommand command, CancellationToken cancellationToken);
 }
 
+/// <summary>The logged recommendations and rewards, for retraining (admin role; docs/FEEDBACK-LOG.md).</summary>
+public interface IFeedbackExport
+{
+    /// <summary>Answers one page.</summary>
+    ValueTask<FeedbackExportResult> ExportAsync(FeedbackExportRequest request, CancellationToken cancellationToken);
+}
+
 /// <summary>A source of named figures for Stats (the scheduler, the ranking, the control plane).</summary>
 public interface IStatsSource
 {

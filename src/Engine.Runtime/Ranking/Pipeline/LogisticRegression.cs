@@ -1,7 +1,12 @@
 namespace Engine.Runtime.Ranking;
 
-/// <summary>One training example: features [RankingFeatures.Count] and the observed outcome.</summary>
-public readonly record struct LabeledExample(float[] Features, bool Label);
+/// <summary>One training example: features [RankingFeatures.Count], the observed outcome, and its weight in the loss
+/// (1 by default; an inverse-propensity weight 1/p when training from a stochastic policy's log).</summary>
+public readonly record struct LabeledExample(float[] Features, bool Label)
+{
+    /// <summary>Weight of this example in the mean loss (finite, ≥ 0). <c>default(LabeledExample)</c> has 0.</summary>
+    public double Weight { get; init; } = 1;
+}
 
 /// <summary>Settings of <see cref="LogisticRegression.Fit"/>.</summary>
 public sealed record LogisticFitOptions
@@ -23,8 +28,10 @@ public sealed record LogisticFitOptions
 /// </summary>
 public static class LogisticRegression
 {
-    /// <summary>Fits bias and weights minimizing mean log loss + L2/2·|w|² over <paramref name="examples"/>.</summary>
-    /// <exception cref="ArgumentException">No examples, ragged or non-finite features.</exception>
+    /// <summary>Fits bias and weights minimizing the weighted mean log loss + L2/2·|w|² over <paramref name="examples"/>
+    /// (mean = Σ weight·loss / Σ weight).</summary>
+    /// <exception cref="ArgumentException">No examples, ragged or non-finite features, a negative or non-finite weight,
+    /// or weights that sum to 0.</exception>
     public static LogisticHead Fit(IReadOnlyList<LabeledExample> examples, LogisticFitOptions? options = null)
     {
         options ??= new LogisticFitOptions();
@@ -34,6 +41,7 @@ public static class LogisticRegression
         {
             if (e.Features.Length != d) throw new ArgumentException($"every example needs {d} features", nameof(examples));
             foreach (float x in e.Features) if (!float.IsFinite(x)) throw new ArgumentException("features must be finite", nameof(examples));
+            if (!double.IsFinite(e.Weight) || e.Weight < 0) throw new ArgumentException("example weights must be finite and ≥ 0", nameof(examples));
         }
 
         int p = d + 1;                         // parameter 0 is the bias
@@ -41,7 +49,9 @@ public static class LogisticRegression
         var gradient = new double[p];
         var hessian = new double[p * p];       // [p, p] f64
         var row = new double[p];
-        double n = examples.Count;
+        double n = 0;
+        foreach (var e in examples) n += e.Weight;
+        if (n <= 0) throw new ArgumentException("example weights sum to 0", nameof(examples));
         for (int iteration = 0; iteration < options.MaxIterations; iteration++)
         {
             Array.Clear(gradient);
@@ -53,12 +63,13 @@ public static class LogisticRegression
                 double z = 0;
                 for (int i = 0; i < p; i++) z += theta[i] * row[i];
                 double prob = 1 / (1 + Math.Exp(-z));
-                double residual = prob - (e.Label ? 1 : 0);
-                double weight = Math.Max(prob * (1 - prob), 1e-12);
+                double share = e.Weight / n;
+                double residual = (prob - (e.Label ? 1 : 0)) * share;
+                double weight = Math.Max(prob * (1 - prob), 1e-12) * share;
                 for (int i = 0; i < p; i++)
                 {
-                    gradient[i] += residual * row[i] / n;
-                    for (int j = 0; j <= i; j++) hessian[i * p + j] += weight * row[i] * row[j] / n;
+                    gradient[i] += residual * row[i];
+                    for (int j = 0; j <= i; j++) hessian[i * p + j] += weight * row[i] * row[j];
                 }
             }
             for (int i = 0; i < p; i++)
@@ -83,16 +94,45 @@ public static class LogisticRegression
         return new LogisticHead((float)theta[0], theta.Skip(1).Select(t => (float)t).ToArray());
     }
 
-    /// <summary>Mean log loss of <paramref name="head"/> on <paramref name="examples"/> (natural log).</summary>
+    /// <summary>Weighted mean log loss of <paramref name="head"/> on <paramref name="examples"/> (natural log; NaN when
+    /// there are none).</summary>
     public static double LogLoss(LogisticHead head, IReadOnlyList<LabeledExample> examples)
     {
-        double sum = 0;
+        double sum = 0, total = 0;
         foreach (var e in examples)
         {
             double prob = Math.Clamp(head.Predict(e.Features), 1e-7, 1 - 1e-7);
-            sum -= e.Label ? Math.Log(prob) : Math.Log(1 - prob);
+            sum -= e.Weight * (e.Label ? Math.Log(prob) : Math.Log(1 - prob));
+            total += e.Weight;
         }
-        return sum / examples.Count;
+        return total > 0 ? sum / total : double.NaN;
+    }
+
+    /// <summary>
+    /// Area under the ROC curve of <paramref name="head"/>'s scores on <paramref name="examples"/> (weighted
+    /// Mann–Whitney: the chance a random positive scores above a random negative, ties counting half). NaN when the
+    /// examples hold only one class.
+    /// </summary>
+    public static double Auc(LogisticHead head, IReadOnlyList<LabeledExample> examples)
+    {
+        var scored = examples.Select(e => (Score: head.Logit(e.Features), e.Label, e.Weight)).OrderBy(x => x.Score).ToArray();
+        double positives = 0, negatives = 0, pairs = 0;
+        for (int i = 0; i < scored.Length;)
+        {
+            // A run of tied scores: its negatives beat none of its positives, and count half against them.
+            int j = i;
+            double tiedPos = 0, tiedNeg = 0;
+            while (j < scored.Length && scored[j].Score == scored[i].Score)
+            {
+                if (scored[j].Label) tiedPos += scored[j].Weight; else tiedNeg += scored[j].Weight;
+                j++;
+            }
+            pairs += tiedPos * (negatives + tiedNeg / 2);
+            positives += tiedPos;
+            negatives += tiedNeg;
+            i = j;
+        }
+        return positives > 0 && negatives > 0 ? pairs / (positives * negatives) : double.NaN;
     }
 
     /// <summary>Solves A x = b for symmetric positive definite A [p, p] by Gaussian elimination with partial pivoting.</summary>

@@ -34,7 +34,12 @@ public sealed record RankRequest
 }
 
 /// <summary>One ranked product with its final score and a short human-readable reason.</summary>
-public sealed record RankedItem(string ProductId, float Score, string Reason);
+public sealed record RankedItem(string ProductId, float Score, string Reason)
+{
+    /// <summary>The similarity feature the scoring heads saw for this item (0 on the popularity path and for a pin that
+    /// was no candidate); with the request it recomputes every feature (<see cref="RankingPipeline.ComputeFeatures"/>).</summary>
+    public float Similarity { get; init; }
+}
 
 /// <summary>The answer: items best first (at most K), and the version of everything that produced them.</summary>
 public sealed record RankResult(IReadOnlyList<RankedItem> Items, string ModelVersion);

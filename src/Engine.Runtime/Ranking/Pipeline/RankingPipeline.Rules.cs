@@ -224,7 +224,7 @@ public sealed partial class RankingPipeline
         else if (s.PReturn >= OftenReturned) reasons.Add("often returned (ranked lower)");
         if (p.BackorderRisk >= BackorderWarning && p.InStock) reasons.Add("may ship late (ranked lower)");
         if (!p.InStock) reasons.Add("out of stock");
-        return new RankedItem(p.Id, s.Score, string.Join("; ", reasons));
+        return new RankedItem(p.Id, s.Score, string.Join("; ", reasons)) { Similarity = s.Similarity };
     }
 
     // Reason thresholds (README "Reasons"): descriptive cut-offs, not tuned to data.
