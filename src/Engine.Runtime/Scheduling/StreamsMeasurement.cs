@@ -21,15 +21,20 @@ public sealed record StreamsMeasurementSettings(int Streams, int Tokens, int Rou
 
     /// <summary>
     /// Scheduler limits for the measurement with prompts of <paramref name="promptTokens"/>: room for
-    /// <see cref="MaxStreams"/> streams, and a context of at least 512 positions so the TTFT background streams
-    /// outlive every probe.
+    /// <see cref="MaxStreams"/> streams, a context of at least 512 positions so the TTFT background streams
+    /// outlive every probe, and rows for every stream's whole prompt (up to one prefill chunk) in one step, so all
+    /// streams of a round take their first token together and the timed window holds decode steps only.
     /// </summary>
-    public SchedulerOptions SchedulerOptions(int promptTokens) => new()
+    public SchedulerOptions SchedulerOptions(int promptTokens)
     {
-        MaxStreams = MaxStreams,
-        ContextLength = Math.Max(promptTokens + Tokens + 2, 512),
-        MaxBatchRows = Math.Max(64, MaxStreams),
-    };
+        var defaults = new SchedulerOptions();
+        return defaults with
+        {
+            MaxStreams = MaxStreams,
+            ContextLength = Math.Max(promptTokens + Tokens + 2, 512),
+            MaxBatchRows = Math.Max(defaults.MaxBatchRows, MaxStreams * Math.Min(promptTokens, defaults.PrefillChunk)),
+        };
+    }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first value below 1.</summary>
     public void Validate()
