@@ -100,6 +100,35 @@ internal static class Benchmarks
         }
 
         {
+            // Split decode attention (chunks of positions + merge): at position 0 (one live chunk), and fused
+            // RoPE + store + attention at a position several chunks deep, against the unfused reference ops.
+            using var gc = g.AllocateKvCache(1, shape.Context, kvDim);
+            var cc = c.AllocateKvCache(1, shape.Context, kvDim);
+            int deep = Math.Min(shape.Context - 1, 3 * AttentionKernel.ChunkLengthFor(shape.Context) + 17);
+            var fill = Enumerable.Range(1, deep - 1).ToArray();
+            var kf = t.Floats(fill.Length * kvDim);
+            var vf = t.Floats(fill.Length * kvDim);
+            g.StoreKv(gc, 0, Upload(g, kf), Upload(g, vf), fill.Length, fill);
+            c.StoreKv(cc, 0, Upload(c, kf), Upload(c, vf), fill.Length, fill);
+            foreach (int at in new[] { 0, deep })
+            {
+                var k = t.Floats(kvDim);
+                var v = t.Floats(kvDim);
+                var q = t.Floats(heads * hd, 0.5f);
+                var go = g.Allocate(heads * hd);
+                var co = c.Allocate(heads * hd);
+                g.RopeStoreKvAttention(gc, 0, Upload(g, q), Upload(g, k), Upload(g, v), go, 1, [at], heads, kvHeads, hd, 10000f, RopeStyle.Normal);
+                var (cq, ck) = (Upload(c, q), Upload(c, k));
+                c.Rope(cq, 1, heads, hd, [at], 10000f, RopeStyle.Normal);
+                c.Rope(ck, 1, kvHeads, hd, [at], 10000f, RopeStyle.Normal);
+                c.StoreKv(cc, 0, ck, Upload(c, v), 1, [at]);
+                c.Attention(cc, 0, cq, co, 1, [at], heads, kvHeads, hd);
+                Check(r, S, $"rope+store+attention decode at position {at} ({(g.SplitAttention ? "split" : "one group per head")})",
+                    HostTensors.NormalizedError(ReadAll(g, go), ReadAll(c, co)), KernelTolerances.Rope + KernelTolerances.Attention);
+            }
+        }
+
+        {
             var a = t.Floats(ff, 6f);
             var b = t.Floats(ff, 2f);
             var ga = Upload(g, a);
@@ -280,6 +309,16 @@ internal static class Benchmarks
         Time($"rmsnorm+quantize {d}", () => g.RmsNorm(x, norm, y, 1, d, 1e-5f), 3.0 * d * 4);
         Time($"rope q {shape.Heads}x{shape.HeadDim}", () => g.Rope(q, 1, shape.Heads, shape.HeadDim, pos, 10000f, RopeStyle.Normal), 2.0 * d * 4);
         Time($"attention+quantize decode at {p} positions", () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
+        {
+            // A/B of the decode attention forms: split positions (chunks + merge, 2 launches) vs one group per head.
+            bool split = g.SplitAttention;
+            int chunk = AttentionKernel.ChunkLengthFor(shape.Context);
+            r.Line($"   decode attention form: {(split ? $"split, {(shape.Context + chunk - 1) / chunk} chunks of {chunk} positions per head + merge" : "one group per head")} (ENGINE_SPLIT_ATTENTION=0 turns splitting off)");
+            g.SplitAttention = !split;
+            Time($"attention+quantize decode at {p} positions, {(!split ? "split" : "one group per head")} (A/B)",
+                () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
+            g.SplitAttention = split;
+        }
         using (var k1 = Upload(g, t.Floats(shape.KvDim)))
         {
             // The decoder's one-launch attention block: RoPE of q and k, KV store at p-1, attention, quantize.

@@ -28,6 +28,12 @@ public struct AttentionParams
 
     /// <summary>RoPE style when <see cref="Fused"/>: 1 NeoX (halves), 0 Normal (adjacent pairs).</summary>
     public int NeoX;
+
+    /// <summary>Split decode (<see cref="AttentionKernel.SplitKernel"/>): chunks per head (grid Y), from the context length.</summary>
+    public int Chunks;
+
+    /// <summary>Split decode: positions per chunk (≤ <see cref="AttentionKernel.MaxChunk"/>).</summary>
+    public int ChunkLength;
 }
 
 /// <summary>
@@ -197,6 +203,190 @@ public static class AttentionKernel
         if (p.Quantize != 0 && Warp.WarpSize % 32 != 0)
         {
             // This head's output is whole Q8_0 blocks of the row [heads * headDim]: quantize them here.
+            Group.Barrier();
+            for (int b = tid; b < d / 32; b += g)
+                QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);
+        }
+    }
+
+    /// <summary>Largest chunk of positions one split-decode group handles (its scores live in shared memory).</summary>
+    public const int MaxChunk = 256;
+
+    /// <summary>Positions per chunk for split decode of a cache of <paramref name="contextLength"/> positions: 64, or more so that a head has at most 64 chunks.</summary>
+    public static int ChunkLengthFor(int contextLength) => Math.Min(MaxChunk, Math.Max(64, (contextLength + 63) / 64));
+
+    /// <summary>
+    /// Split-position ("flash-decoding") attention for one query row (decode, N = 1): grid X = head, grid Y = chunk of
+    /// <see cref="AttentionParams.ChunkLength"/> positions, so a step's attention is heads × chunks groups instead of
+    /// heads groups walking every position. The grid depends only on the context length (graph replay: the position
+    /// may be a device value); chunks past the live length return at once. Each live chunk writes its max score m,
+    /// its sum of exp(s - m) and its unnormalized Σ exp(s - m) · v to <paramref name="partials"/>;
+    /// <see cref="CombineKernel"/> merges them. Fused (RoPE + KV store) as <see cref="Kernel"/>: every group rotates
+    /// q and the fresh key; chunk 0 of the first q head of each KV head stores k/v at the position; no group reads the
+    /// cache at that position.
+    /// </summary>
+    /// <param name="partials">[heads, chunks, headDim] f32 accumulators, then [heads, chunks, 2] f32 (max, sum)</param>
+    public static void SplitKernel(ArrayView<float> q, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> partials,
+        ArrayView<int> positions, ArrayView<float> kNew, ArrayView<float> vNew, ArrayView<float> freq, AttentionParams p)
+    {
+        var qs = SharedMemory.Allocate<float>(MaxHeadDim);
+        var ks = SharedMemory.Allocate<float>(MaxHeadDim);
+        var sc = SharedMemory.Allocate<float>(MaxChunk);
+        var partial = SharedMemory.Allocate<float>(MaxPartial);
+        int tid = Group.IdxX;
+        int g = Group.DimX;
+        int h = Grid.IdxX;
+        int chunk = Grid.IdxY;
+        int d = p.HeadDim;
+        int pos = p.Position0 >= 0 ? p.Position0 : positions[0];
+        int len = pos + 1;
+        int t0 = chunk * p.ChunkLength;
+        bool fused = p.Fused != 0;
+        int perKv = p.Heads / p.KvHeads;
+        int kvh = h / perKv;
+        // Dead chunk (past the live length): uniform over the group, so no barrier is skipped by part of it.
+        // Chunk 0 is always live, so the fused KV store below always happens.
+        if (t0 >= len) return;
+        int t1 = t0 + p.ChunkLength < len ? t0 + p.ChunkLength : len;
+        long qBase = (long)h * d;
+        long kvOff = p.LayerBase + (long)kvh * d;
+        long freshBase = (long)kvh * d;
+
+        if (fused)
+        {
+            int half = d / 2;
+            for (int i = tid; i < half; i += g)
+            {
+                int a = p.NeoX != 0 ? i : 2 * i;
+                int b = p.NeoX != 0 ? i + half : 2 * i + 1;
+                float tr = RopeKernel.ReducedAngle(pos, freq[i]);
+                float c = ILGPU.Algorithms.XMath.Cos(tr);
+                float s = ILGPU.Algorithms.XMath.Sin(tr);
+                float q0 = q[qBase + a], q1 = q[qBase + b];
+                qs[a] = q0 * c - q1 * s;
+                qs[b] = q0 * s + q1 * c;
+                float k0 = kNew[freshBase + a], k1 = kNew[freshBase + b];
+                float kr0 = k0 * c - k1 * s, kr1 = k0 * s + k1 * c;
+                ks[a] = kr0;
+                ks[b] = kr1;
+                if (chunk == 0 && h % perKv == 0)
+                {
+                    long dst = kvOff + (long)pos * p.KvDim;
+                    keys[dst + a] = kr0;
+                    keys[dst + b] = kr1;
+                    values[dst + a] = vNew[freshBase + a];
+                    values[dst + b] = vNew[freshBase + b];
+                }
+            }
+        }
+        else
+        {
+            for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
+        }
+        Group.Barrier();
+
+        // (1) this chunk's scores (shared memory) and their max.
+        float localMax = float.NegativeInfinity;
+        for (int t = t0 + tid; t < t1; t += g)
+        {
+            float s = fused && t == pos ? DotShared(qs, ks, d) : DotCache(qs, keys, kvOff + (long)t * p.KvDim, d);
+            s *= p.Scale;
+            sc[t - t0] = s;
+            localMax = Reductions.Max(localMax, s);
+        }
+        float max = Reductions.GroupMax(localMax);
+
+        // (2) exponentials and their sum.
+        float localSum = 0;
+        for (int t = t0 + tid; t < t1; t += g)
+        {
+            float e = ILGPU.Algorithms.XMath.Exp(sc[t - t0] - max);
+            sc[t - t0] = e;
+            localSum += e;
+        }
+        float sum = Reductions.GroupSum(localSum);
+
+        // (3) Σ e_t · v_t: slice j of the group sums positions t0 + j, t0 + j + slices, ... for its dimensions.
+        int slices = g >= d ? g / d : 1;
+        int slice = g >= d ? tid / d : 0;
+        int i0 = g >= d ? tid - slice * d : tid;
+        int iStep = g >= d ? d : g;
+        int cachedEnd = fused && pos < t1 ? pos : t1; // fused: position pos is the fresh value
+        if (slice < slices)
+        {
+            for (int i = i0; i < d; i += iStep)
+            {
+                long vi = kvOff + i;
+                float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                int t = t0 + slice;
+                int step = slices;
+                long vStep = (long)step * p.KvDim;
+                for (; t + 3 * step < cachedEnd; t += 4 * step)
+                {
+                    long v0 = vi + (long)t * p.KvDim;
+                    int s0 = t - t0;
+                    a0 += sc[s0] * values[v0];
+                    a1 += sc[s0 + step] * values[v0 + vStep];
+                    a2 += sc[s0 + 2 * step] * values[v0 + 2 * vStep];
+                    a3 += sc[s0 + 3 * step] * values[v0 + 3 * vStep];
+                }
+                for (; t < cachedEnd; t += step)
+                    a0 += sc[t - t0] * values[vi + (long)t * p.KvDim];
+                if (fused && pos < t1 && (pos - t0) % slices == slice)
+                    a1 += sc[pos - t0] * vNew[freshBase + i];
+                partial[slice * d + i] = (a0 + a1) + (a2 + a3);
+            }
+        }
+        Group.Barrier();
+
+        long cell = (long)h * p.Chunks + chunk;
+        for (int i = tid; i < d; i += g)
+        {
+            float acc = 0;
+            for (int j = 0; j < slices; j++) acc += partial[j * d + i];
+            partials[cell * d + i] = acc;
+        }
+        if (tid == 0)
+        {
+            long ms = (long)p.Heads * p.Chunks * d + cell * 2;
+            partials[ms] = max;
+            partials[ms + 1] = sum;
+        }
+    }
+
+    /// <summary>
+    /// Merges <see cref="SplitKernel"/>'s live chunks of each head (grid X = head): o = Σ_c e^(m_c - M) acc_c / Σ_c e^(m_c - M) sum_c
+    /// with M the largest chunk max; writes the output row and, when <see cref="AttentionParams.Quantize"/>, its Q8_0 form.
+    /// </summary>
+    public static void CombineKernel(ArrayView<float> partials, ArrayView<float> output, ArrayView<int> positions,
+        ArrayView<int> xq, ArrayView<float> xd, AttentionParams p)
+    {
+        int tid = Group.IdxX;
+        int g = Group.DimX;
+        int h = Grid.IdxX;
+        int d = p.HeadDim;
+        int pos = p.Position0 >= 0 ? p.Position0 : positions[0];
+        int live = pos / p.ChunkLength + 1;
+        long cell0 = (long)h * p.Chunks;
+        long ms = (long)p.Heads * p.Chunks * d + cell0 * 2;
+        float m = float.NegativeInfinity;
+        for (int c = 0; c < live; c++) m = Reductions.Max(m, partials[ms + 2 * c]);
+        float denom = 0;
+        for (int c = 0; c < live; c++) denom += ILGPU.Algorithms.XMath.Exp(partials[ms + 2 * c] - m) * partials[ms + 2 * c + 1];
+        float inv = 1f / denom;
+        long qBase = (long)h * d;
+        for (int i = tid; i < d; i += g)
+        {
+            float acc = 0;
+            for (int c = 0; c < live; c++)
+                acc += ILGPU.Algorithms.XMath.Exp(partials[ms + 2 * c] - m) * partials[(cell0 + c) * d + i];
+            float o = acc * inv;
+            output[qBase + i] = o;
+            if (p.Quantize != 0 && Warp.WarpSize % 32 == 0)
+                QuantizeQ8_0Kernel.QuantizeLane(o, qBase + i, xq, xd);
+        }
+        if (p.Quantize != 0 && Warp.WarpSize % 32 != 0)
+        {
             Group.Barrier();
             for (int b = tid; b < d / 32; b += g)
                 QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);

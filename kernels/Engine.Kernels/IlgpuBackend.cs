@@ -68,6 +68,9 @@ public sealed partial class IlgpuBackend : IComputeBackend
         ArrayView<float>, RopeStoreParams> _ropeStore;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
         ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> _attention;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> _attentionSplit;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, AttentionParams> _attentionCombine;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> _addBias;
@@ -110,6 +113,9 @@ public sealed partial class IlgpuBackend : IComputeBackend
             ArrayView<int>, ArrayView<float>, RopeStoreParams>(RopeKernel.KernelWithKvStore);
         _attention = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
             ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(AttentionKernel.Kernel);
+        _attentionSplit = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(AttentionKernel.SplitKernel);
+        _attentionCombine = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, AttentionParams>(AttentionKernel.CombineKernel);
         _swiGlu = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SwiGluKernel.Kernel);
         _add = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(AddKernel.Kernel);
         _addBias = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel.Kernel);
@@ -563,22 +569,45 @@ public sealed partial class IlgpuBackend : IComputeBackend
             RopeFrequencies(freqBase, headDim), style == RopeStyle.NeoX);
     }
 
+    /// <summary>
+    /// Decode attention (n = 1) as split-position chunks plus a merge (two launches; default), or as one group per
+    /// head walking every position (false; A/B runs and tests). Environment: <c>ENGINE_SPLIT_ATTENTION=0</c> turns it off.
+    /// </summary>
+    public bool SplitAttention { get; set; } = Environment.GetEnvironmentVariable("ENGINE_SPLIT_ATTENTION") != "0";
+
+    /// <summary>Tests: positions per split-decode chunk (0: <see cref="AttentionKernel.ChunkLengthFor"/>), so small caches span several chunks.</summary>
+    internal int AttentionChunkLength { get; set; }
+
     private void LaunchAttention(GpuKvCache c, int layer, ArrayView<float> qv, DeviceBuffer output, ArrayView<float> ov, int n, ArrayView<int> pos,
         int position0, int heads, int kvHeads, int headDim, bool fused, ArrayView<float> kNew, ArrayView<float> vNew, ArrayView<float> freq, bool neoX)
     {
-        var scores = Scratch(ref _scores, (long)n * heads * c.ContextLength);
+        // Decode (n = 1): split positions into chunks over heads × chunks groups (AttentionKernel.SplitKernel), then
+        // merge; the grid depends only on the context length (graph replay). The scores scratch holds the partials.
+        bool split = n == 1 && SplitAttention;
+        int chunkLength = AttentionChunkLength > 0 ? AttentionChunkLength : AttentionKernel.ChunkLengthFor(c.ContextLength);
+        int chunks = DivUp(c.ContextLength, chunkLength);
+        var scores = Scratch(ref _scores, split ? (long)heads * chunks * (headDim + 2) : (long)n * heads * c.ContextLength);
         bool quantize = headDim % 32 == 0;
         var p = new AttentionParams
         {
             N = n, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, KvDim = c.KvDim, ContextLength = c.ContextLength,
             Position0 = position0, LayerBase = c.LayerBase(layer), Scale = 1f / MathF.Sqrt(headDim), Quantize = quantize ? 1 : 0,
-            Fused = fused ? 1 : 0, NeoX = neoX ? 1 : 0,
+            Fused = fused ? 1 : 0, NeoX = neoX ? 1 : 0, Chunks = chunks, ChunkLength = chunkLength,
         };
         long width = (long)n * heads * headDim;
         var xq = quantize ? Scratch(ref _xq, width / 4) : _dummyInt;
         var xd = quantize ? Scratch(ref _xd, width / 32) : _dummyFloat;
         Forget();
-        if (Launch())
+        if (split)
+        {
+            int w = _accelerator.WarpSize;
+            int combineGroup = Math.Min(_attentionGroup, DivUp(headDim, w) * w);
+            if (Launch())
+                _attentionSplit(_stream, Config2D(heads, chunks, Math.Min(128, _attentionGroup)), qv, c.Keys, c.Values, scores, pos, kNew, vNew, freq, p);
+            if (Launch())
+                _attentionCombine(_stream, Config2D(heads, 1, combineGroup), scores, ov, pos, xq, xd, p);
+        }
+        else if (Launch())
             _attention(_stream, Config2D(heads, n, _attentionGroup), qv, c.Keys, c.Values, scores, ov, pos, xq, xd, kNew, vNew, freq, p);
         if (quantize) Remember(output, width);
     }
