@@ -543,6 +543,19 @@ internal static class Benchmarks
             string what = $"{count}x{dims} int8 top-{k} batch 1{(filtered ? ", filter ~50%" : "")}";
             r.Line($"   {verdict} {what}: {1 / sec:F0} queries/s ({Us(sec)}/query, {index.LastLaunches} launches), {GBs(bytes, sec)} ({Pct(bytes / sec, copyBw)} of copy)");
             r.Row("top-k", what, $"{1 / sec:F0} q/s {Us(sec)}", Pct(bytes / sec, copyBw), verdict);
+            // Where the query's time goes: the similarity scan (with the query upload) vs top-k selection + read-back.
+            index.ScanOnly = true;
+            double scan;
+            try
+            {
+                scan = Median(() => index.Search(query, k, filtered ? filter : default, ids, scores), () => { }, perBatch: Math.Max(1, s.TopKQueries / 5), batches: 5, warmup: 2);
+            }
+            finally
+            {
+                index.ScanOnly = false;
+            }
+            r.Line($"      split: similarity scan {Us(scan)} ({GBs(bytes, scan)}, {Pct(bytes / scan, copyBw)} of copy) + top-k selection and read-back {Us(Math.Max(0, sec - scan))}");
+            r.Row("top-k", what + ": scan / select", $"{Us(scan)} / {Us(Math.Max(0, sec - scan))}", Pct(bytes / scan, copyBw));
         }
         {
             var batch = new float[nb * dims];

@@ -39,6 +39,7 @@ else
 }
 report.Line("device: " + device.Description);
 report.Line($"{IlgpuBackend.GraphsVariable}={Environment.GetEnvironmentVariable(IlgpuBackend.GraphsVariable) ?? "(unset)"}");
+report.Line($"ENGINE_SPLIT_ATTENTION={Environment.GetEnvironmentVariable("ENGINE_SPLIT_ATTENTION") ?? "(unset)"}  ENGINE_ILGPU_O2={Environment.GetEnvironmentVariable("ENGINE_ILGPU_O2") ?? "(unset)"}");
 report.Row("device", device.IsCuda ? "cuda" : "cpu-accelerator", device.Accelerator.Name);
 var sizes = device.IsCuda ? Sizes.Full : Sizes.Smoke;
 Timing.Quick = !device.IsCuda;

@@ -49,7 +49,13 @@ public sealed class IlgpuDevice : IDisposable
         Accelerator? accelerator = null;
         try
         {
-            context = Context.Create(b => b.Cuda().EnableAlgorithms());
+            // ENGINE_ILGPU_O2=1: ILGPU's O2 optimization level (opt-in, for A/B runs on the device).
+            bool o2 = Environment.GetEnvironmentVariable("ENGINE_ILGPU_O2") == "1";
+            context = Context.Create(b =>
+            {
+                b.Cuda().EnableAlgorithms();
+                if (o2) b.Optimize(OptimizationLevel.O2);
+            });
             var gpus = context.GetCudaDevices();
             if (gpus.Count == 0)
             {

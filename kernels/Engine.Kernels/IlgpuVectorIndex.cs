@@ -112,6 +112,12 @@ public sealed class IlgpuVectorIndex : IDisposable
     /// <summary>Values per vector.</summary>
     public int Dims { get; }
 
+    /// <summary>
+    /// Benchmarks: <see cref="Search"/> uploads the queries, runs only the similarity scan and waits for it, writing no
+    /// results, so the scan's share of a query can be timed apart from the top-k selection and the read-back.
+    /// </summary>
+    public bool ScanOnly { get; set; }
+
     /// <summary>Kernels launched by the last <see cref="Search"/>.</summary>
     public int LastLaunches { get; private set; }
 
@@ -145,6 +151,12 @@ public sealed class IlgpuVectorIndex : IDisposable
         _similarity(new KernelConfig(new Index2D((rowCount + warps - 1) / warps, batch), new Index2D(group, 1)),
             _vectors.View, _scales.View, _filter.View, q, inScores, new SimilarityParams { Count = rowCount, Dims = Dims, UseFilter = useFilter ? 1 : 0 });
         launches++;
+        if (ScanOnly)
+        {
+            _accelerator.Synchronize();
+            LastLaunches = launches;
+            return;
+        }
 
         // Tree passes: each chunk of 2048 candidates keeps its best k.
         int count = rowCount;

@@ -19,6 +19,12 @@ public interface ICustomerSessionGrain : IGrainWithStringKey
     /// grain storage later; until then the journal holds them.</summary>
     Task ApplyJournal();
 
+    /// <summary>Applies journal entries the silo has just written (and acknowledged) for this shopper,
+    /// without reading the journal back; entries already applied are skipped. The session still reads
+    /// its journal before it checkpoints or answers a read, which also picks up entries written by
+    /// other silos.</summary>
+    Task ApplyEntries(IReadOnlyList<JournalEntry> entries);
+
     /// <summary>The profile, recent items, cart and abandonment flag as of now, including every event
     /// acknowledged before the call (the session drains its journal first).</summary>
     Task<SessionProfile> GetProfile();

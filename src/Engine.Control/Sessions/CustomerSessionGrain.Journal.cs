@@ -4,8 +4,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Engine.Control.Sessions;
 
-/// <summary>The journal side of a session: drain (replay) entries after the stored position, apply
-/// them in memory, checkpoint later, then trim what the checkpoint covers.</summary>
+/// <summary>The journal side of a session: apply entries the silo hands over (ApplyEntries) or drain
+/// (replay) entries after the stored position, in memory; checkpoint later, then trim what the
+/// checkpoint covers.</summary>
 /// <remarks>Checkpoint discipline: the stored state's <see cref="SessionState.Journal"/> names the last
 /// entry it includes; a checkpoint writes the state, and only after that write succeeded trims the
 /// journal through the position the written state held. So every entry is in the stored state or in
@@ -15,8 +16,53 @@ internal sealed partial class CustomerSessionGrain
 {
     private IGrainTimer? _checkpointTimer;
     private JournalPosition _trimmed; // journal trimmed through here by this activation
+    // Entries after S.Journal already applied from ApplyEntries: a drain moves the position past them
+    // without applying them again (so this does not lean on the event-id window).
+    private readonly SortedSet<JournalPosition> _delivered = [];
 
     Task ICustomerSessionGrain.ApplyJournal() => DrainAsync();
+
+    async Task ICustomerSessionGrain.ApplyEntries(IReadOnlyList<JournalEntry> entries)
+    {
+        var vectors = await VectorsFor(entries);
+        var signals = new List<FeedbackSignal>();
+        var views = new List<string>();
+        var accepted = 0;
+        foreach (var entry in entries)
+        {
+            // Checked after the await: a drain may have applied it meanwhile.
+            if (entry.Position.CompareTo(S.Journal) <= 0 || !_delivered.Add(entry.Position)) continue;
+            accepted += ApplyEntry(entry, vectors, signals, views);
+        }
+        _commit.MarkDirty();
+        if (accepted > 0 || signals.Count > 0) Report(signals, accepted, views);
+        ScheduleCheckpoint();
+    }
+
+    /// <summary>Embeddings of an entry list's products, fetched before applying so that applying is one synchronous turn.</summary>
+    private async Task<Dictionary<string, float[]?>> VectorsFor(IReadOnlyList<JournalEntry> entries)
+    {
+        var vectors = new Dictionary<string, float[]?>();
+        foreach (var entry in entries)
+            foreach (var e in entry.Events)
+                if (e is { NeedsProduct: true, ProductId: { Length: > 0 } pid } && !vectors.ContainsKey(pid))
+                    vectors[pid] = await _embeddings.GetAsync(pid);
+        return vectors;
+    }
+
+    /// <summary>Applies one entry's events; returns how many were accepted (duplicates change nothing).</summary>
+    private int ApplyEntry(JournalEntry entry, Dictionary<string, float[]?> vectors, List<FeedbackSignal> signals, List<string> views)
+    {
+        var accepted = 0;
+        foreach (var e in entry.Events)
+        {
+            var vector = e is { NeedsProduct: true, ProductId: { Length: > 0 } pid } ? vectors.GetValueOrDefault(pid) : null;
+            if (Apply(e, vector, signals) != EventOutcome.Accepted) continue;
+            accepted++;
+            if (e.Kind == EventKind.View) views.Add(e.ProductId!);
+        }
+        return accepted;
+    }
 
     /// <summary>Completes once a drain that started after this call has applied every entry journaled so far.</summary>
     private Task DrainAsync()
@@ -32,29 +78,19 @@ internal sealed partial class CustomerSessionGrain
         {
             var entries = await _journal.ReadAsync(customer, S.Journal, _options.JournalReadBatch);
             if (entries.Count == 0) return;
-            // Embeddings first, so that applying the entries below is one synchronous turn.
-            var vectors = new Dictionary<string, float[]?>();
-            foreach (var entry in entries)
-                foreach (var e in entry.Events)
-                    if (e is { NeedsProduct: true, ProductId: { Length: > 0 } pid } && !vectors.ContainsKey(pid))
-                        vectors[pid] = await _embeddings.GetAsync(pid);
-
+            var vectors = await VectorsFor(entries);
             var signals = new List<FeedbackSignal>();
             var views = new List<string>();
             var accepted = 0;
             foreach (var entry in entries)
             {
                 if (entry.Position.CompareTo(S.Journal) <= 0) continue;
-                foreach (var e in entry.Events)
-                {
-                    var vector = e is { NeedsProduct: true, ProductId: { Length: > 0 } pid } ? vectors[pid] : null;
-                    // Duplicates (a retried event, or one a direct Record applied) change nothing.
-                    if (Apply(e, vector, signals) != EventOutcome.Accepted) continue;
-                    accepted++;
-                    if (e.Kind == EventKind.View) views.Add(e.ProductId!);
-                }
+                // Delivered entries were applied already; duplicates (a retried event, or one a direct
+                // Record applied) change nothing either.
+                if (!_delivered.Remove(entry.Position)) accepted += ApplyEntry(entry, vectors, signals, views);
                 S.Journal = entry.Position;
             }
+            _delivered.RemoveWhere(p => p.CompareTo(S.Journal) <= 0);
             _commit.MarkDirty(); // the position moved even if every event was a duplicate
             if (accepted > 0 || signals.Count > 0) Report(signals, accepted, views);
             ScheduleCheckpoint();
@@ -76,6 +112,9 @@ internal sealed partial class CustomerSessionGrain
         _checkpointTimer = null;
         try
         {
+            // Drain first: it moves the stored position past the delivered entries, so replay after
+            // this checkpoint starts after them and the trim below covers them.
+            await DrainAsync();
             await CommitAsync();
         }
         catch (Exception ex)

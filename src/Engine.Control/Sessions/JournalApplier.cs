@@ -5,9 +5,11 @@ using Microsoft.Extensions.Options;
 namespace Engine.Control.Sessions;
 
 /// <summary>Applies journaled events to their sessions after the sink acknowledged them: every
-/// <see cref="ControlOptions.JournalApplyInterval"/> it tells each customer that received events since
-/// the last pass to drain its journal (<see cref="ICustomerSessionGrain.ApplyJournal"/>), one call per
-/// customer per pass however many events arrived. At silo start it first enqueues every customer whose
+/// <see cref="ControlOptions.JournalApplyInterval"/> it hands each customer that received events since
+/// the last pass the entries this silo wrote (<see cref="ICustomerSessionGrain.ApplyEntries"/>: no
+/// journal read), one call per customer per pass however many events arrived; a customer with no
+/// entries at hand (recovery, a failed call) is told to drain its journal
+/// (<see cref="ICustomerSessionGrain.ApplyJournal"/>). At silo start it first enqueues every customer whose
 /// journal still holds entries (a silo that died before its sessions checkpointed), so their sessions
 /// replay, checkpoint and trim. Runs while the silo is Active; a failed call is retried next pass
 /// (the events stay in the journal, and any read of that session drains it anyway).</summary>
@@ -19,17 +21,27 @@ internal sealed class JournalApplier(IGrainFactory grains, IEventJournal journal
 
     private readonly ControlOptions _options = options.Value;
     private readonly Lock _gate = new();
-    private HashSet<string> _pending = [];
+    private Dictionary<string, List<JournalEntry>?> _pending = []; // null: drain from the journal
     private CancellationTokenSource? _stop;
     private Task? _loop;
 
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(JournalApplier), ServiceLifecycleStage.Active, StartAsync, StopAsync);
 
-    /// <summary>Customers whose journal got entries: their sessions drain on the next pass.</summary>
+    /// <summary>Customers whose journal got entries this silo does not hold: their sessions drain on the next pass.</summary>
     public void Enqueue(IEnumerable<string> customers)
     {
-        lock (_gate) foreach (var c in customers) _pending.Add(c);
+        lock (_gate) foreach (var c in customers) _pending[c] = null;
+    }
+
+    /// <summary>An entry this silo just wrote: handed to the session on the next pass.</summary>
+    public void Enqueue(string customer, JournalEntry entry)
+    {
+        lock (_gate)
+        {
+            if (!_pending.TryGetValue(customer, out var entries)) _pending[customer] = [entry];
+            else entries?.Add(entry); // null: a drain is due anyway, and it reads this entry too
+        }
     }
 
     private Task StartAsync(CancellationToken cancellationToken)
@@ -69,7 +81,7 @@ internal sealed class JournalApplier(IGrainFactory grains, IEventJournal journal
     /// <summary>One pass: every pending customer's session drains its journal.</summary>
     public async Task ApplyPendingAsync()
     {
-        HashSet<string> taken;
+        Dictionary<string, List<JournalEntry>?> taken;
         lock (_gate)
         {
             if (_pending.Count == 0) return;
@@ -80,9 +92,11 @@ internal sealed class JournalApplier(IGrainFactory grains, IEventJournal journal
         Exception? first = null;
         foreach (var chunk in taken.Chunk(MaxConcurrentCalls))
         {
-            await Task.WhenAll(chunk.Select(async customer =>
+            await Task.WhenAll(chunk.Select(async pending =>
             {
-                try { await grains.GetGrain<ICustomerSessionGrain>(customer).ApplyJournal(); }
+                var (customer, entries) = pending;
+                var session = grains.GetGrain<ICustomerSessionGrain>(customer);
+                try { await (entries is null ? session.ApplyJournal() : session.ApplyEntries(entries.ToArray())); }
                 catch (Exception ex)
                 {
                     Interlocked.Increment(ref failed);

@@ -52,16 +52,18 @@ internal sealed class JournalEventSink(IEventJournal journal, IProductEmbeddings
         if (byCustomer.Count == 0) return outcomes;
 
         var entries = byCustomer.Select(g => KeyValuePair.Create(g.Key, g.Value.ToArray())).ToArray();
+        JournalPosition[] positions;
         try
         {
-            await journal.AppendAsync(entries, cancellationToken).ConfigureAwait(false);
+            positions = await journal.AppendAsync(entries, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             throw new EventJournalUnavailableException(
                 $"{events.Count} event(s) NOT acknowledged: the event journal ({journal.Description}) did not confirm the write ({ex.GetType().Name}: {ex.Message}); send them again", ex);
         }
-        applier.Enqueue(byCustomer.Keys);
+        for (var i = 0; i < entries.Length; i++)
+            applier.Enqueue(entries[i].Key, new JournalEntry(positions[i], entries[i].Value));
         return outcomes;
     }
 

@@ -27,5 +27,5 @@ public sealed class SessionState
     [Id(8)] public List<string> Experiments { get; set; } = [];
     /// <summary>The last event-journal entry applied: this state includes every entry up to it, so a
     /// new activation replays only the entries after it (<see cref="Storage.IEventJournal"/>).</summary>
-    [Id(9)] public Storage.JournalPosition Journal { get; set; }
+    [Id(9)] public JournalPosition Journal { get; set; }
 }

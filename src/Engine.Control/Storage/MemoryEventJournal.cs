@@ -13,14 +13,19 @@ internal sealed class MemoryEventJournal : IEventJournal
 
     public string Description => "in-memory (not durable)";
 
-    public Task AppendAsync(IReadOnlyList<KeyValuePair<string, CustomerEvent[]>> batch, CancellationToken cancellationToken = default)
+    public Task<JournalPosition[]> AppendAsync(IReadOnlyList<KeyValuePair<string, CustomerEvent[]>> batch, CancellationToken cancellationToken = default)
     {
-        foreach (var (customer, events) in batch)
+        var positions = new JournalPosition[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
         {
-            var log = _logs.GetOrAdd(customer, static _ => new CustomerLog());
-            lock (log) log.Entries.Add(new JournalEntry(new JournalPosition(0, ++log.Last), events));
+            var log = _logs.GetOrAdd(batch[i].Key, static _ => new CustomerLog());
+            lock (log)
+            {
+                positions[i] = new JournalPosition(0, ++log.Last);
+                log.Entries.Add(new JournalEntry(positions[i], batch[i].Value));
+            }
         }
-        return Task.CompletedTask;
+        return Task.FromResult(positions);
     }
 
     public Task<IReadOnlyList<JournalEntry>> ReadAsync(string customerId, JournalPosition after, int max)

@@ -30,16 +30,17 @@ internal sealed class RedisEventJournal(ConfigurationOptions redis, string servi
 
     private async Task<IDatabase> Database() => (await _connection.Value.ConfigureAwait(false)).GetDatabase();
 
-    public async Task AppendAsync(IReadOnlyList<KeyValuePair<string, CustomerEvent[]>> batch, CancellationToken cancellationToken = default)
+    public async Task<JournalPosition[]> AppendAsync(IReadOnlyList<KeyValuePair<string, CustomerEvent[]>> batch, CancellationToken cancellationToken = default)
     {
-        if (batch.Count == 0) return;
+        if (batch.Count == 0) return [];
         var db = await Database().ConfigureAwait(false);
         var pipeline = db.CreateBatch();
-        var adds = new Task[batch.Count];
+        var adds = new Task<RedisValue>[batch.Count];
         for (var i = 0; i < batch.Count; i++)
             adds[i] = pipeline.StreamAddAsync(Key(batch[i].Key), Field, serializer.SerializeToArray(batch[i].Value));
         pipeline.Execute();
-        await Task.WhenAll(adds).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var ids = await Task.WhenAll(adds).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return Array.ConvertAll(ids, id => JournalPosition.Parse(id!));
     }
 
     public async Task<IReadOnlyList<JournalEntry>> ReadAsync(string customerId, JournalPosition after, int max)
