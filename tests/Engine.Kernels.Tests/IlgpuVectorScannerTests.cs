@@ -119,7 +119,7 @@ public class IlgpuVectorScannerTests
     {
         var d = Tests.Devices.Get(device).Device;
         var rng = new Random(8);
-        const int dims = 32, n = IlgpuVectorScanner.MaxK + 300, k = 300; // k · DefaultRescoreFactor > MaxK
+        const int dims = 32, n = IlgpuVectorScanner.MaxK + 300, k = 300, factor = 4; // k · factor > MaxK
         var vectors = Enumerable.Range(0, n * dims).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var ids = Enumerable.Range(0, n).Select(i => $"p{i}").ToArray();
         var facets = Enumerable.Range(0, n).Select(i => new ProductFacets(0, 1, true)).ToArray();
@@ -128,8 +128,9 @@ public class IlgpuVectorScannerTests
         using var cpuIndex = new ProductIndex(dims, cpuScanner);
         gpuIndex.UpsertBatch(ids, vectors, facets);
         cpuIndex.UpsertBatch(ids, vectors, facets);
+        gpuIndex.RescoreFactor = cpuIndex.RescoreFactor = factor;
         var query = vectors.AsSpan(5 * dims, dims).ToArray();
-        var g = gpuIndex.Search(query, k, ProductFilter.None); // scans MaxK candidates, not k · 4
+        var g = gpuIndex.Search(query, k, ProductFilter.None); // scans MaxK candidates, not k · factor
         var c = cpuIndex.Search(query, k, ProductFilter.None);
         Assert.Equal(k, g.Count);
         Assert.Equal("p5", g[0].ProductId);

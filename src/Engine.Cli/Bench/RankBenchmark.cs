@@ -142,12 +142,12 @@ internal static class RankBenchmark
             // The raw int8 scan of k alone, for the scan's own bandwidth fraction beside the two-stage search's.
             index.RescoreFactor = 0;
             log("timing batch 1 (int8 scan alone)…");
-            var (rounds, _, bestScan) = Time(index, timedQueries, 1, s);
+            var (rounds, perCpuSecond, bestScan) = Time(index, timedQueries, 1, s);
             index.RescoreFactor = s.RescoreFactor;
             rawMedian = rounds.Order().ElementAt(rounds.Count / 2);
             rawBest = bestScan;
             stdout.WriteLine(string.Create(Inv,
-                $"batch 1 (int8 scan alone, k={s.K}): rounds {string.Join(" ", rounds.Select(r => r.ToString("F1", Inv)))} q/s; median round {rawMedian:F1} q/s, best single scan {rawBest:F1} q/s ({rawBest * scanBytes / 1e9:F1} GB/s)"));
+                $"batch 1 (int8 scan alone, k={s.K}): rounds {string.Join(" ", rounds.Select(r => r.ToString("F1", Inv)))} q/s; median round {rawMedian:F1} q/s, best single scan {rawBest:F1} q/s ({rawBest * scanBytes / 1e9:F1} GB/s){(double.IsNaN(perCpuSecond) ? "" : $", {perCpuSecond:F1} q per CPU-second")}"));
         }
         if (LoadAverage() is { } load) stdout.WriteLine($"machine: {Environment.ProcessorCount} logical CPUs, load average (1/5/15 min) {load} at the end");
         stdout.WriteLine(string.Create(Inv,
