@@ -49,8 +49,10 @@ public sealed class IlgpuDevice : IDisposable
         Accelerator? accelerator = null;
         try
         {
-            // ENGINE_ILGPU_O2=1: ILGPU's O2 optimization level (opt-in, for A/B runs on the device).
-            bool o2 = Environment.GetEnvironmentVariable("ENGINE_ILGPU_O2") == "1";
+            // ILGPU's O2 optimization level on CUDA: on the H200 it took the Q8_0 matvec from 30 % to 56 % of copy
+            // bandwidth and TinyLlama-shaped decode from 417 to 502 tok/s (bench/RESULTS.md, run 7).
+            // ENGINE_ILGPU_O2=0 turns it off for A/B runs.
+            bool o2 = Environment.GetEnvironmentVariable("ENGINE_ILGPU_O2") != "0";
             context = Context.Create(b =>
             {
                 b.Cuda().EnableAlgorithms();
