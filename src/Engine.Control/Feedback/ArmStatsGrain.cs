@@ -24,6 +24,9 @@ internal sealed class ArmStatsGrain(
 {
     private readonly ControlOptions _options = options.Value;
     private Dictionary<string, int>? _byId; // recommendation id → index in state.State.Log (not persisted)
+    private DateTimeOffset _lastWrite = DateTimeOffset.MinValue;
+    private IGrainTimer? _writeTimer;       // pending write of changes made since _lastWrite
+    private bool _dirty;                    // changes not yet written
 
     async Task IArmStatsGrain.Apply(IReadOnlyList<FeedbackSignal> batch)
     {
@@ -55,7 +58,47 @@ internal sealed class ArmStatsGrain(
             s.Log.RemoveRange(0, excess);
             _byId = null; // indices moved: rebuilt on the next join
         }
-        await state.WriteStateAsync();
+        _dirty = true;
+        await WriteSoonAsync(now);
+    }
+
+    /// <summary>Writes now when the last write is older than <see cref="ControlOptions.StatsWriteInterval"/>,
+    /// else once by a timer when the interval is up (see that option for why).</summary>
+    private async Task WriteSoonAsync(DateTimeOffset now)
+    {
+        var interval = _options.StatsWriteInterval;
+        if (interval <= TimeSpan.Zero || now - _lastWrite >= interval)
+        {
+            await WriteAsync();
+            return;
+        }
+        _writeTimer ??= this.RegisterGrainTimer(static (grain, _) => grain.WriteByTimerAsync(), this,
+            new GrainTimerCreationOptions(_lastWrite + interval - now, Timeout.InfiniteTimeSpan) { KeepAlive = false });
+    }
+
+    private async Task WriteByTimerAsync()
+    {
+        _writeTimer?.Dispose();
+        _writeTimer = null;
+        if (!_dirty) return;
+        try { await WriteAsync(); }
+        catch (Exception) { await WriteSoonAsync(time.GetUtcNow()); } // still dirty: the next timer tries again
+    }
+
+    private async Task WriteAsync()
+    {
+        _writeTimer?.Dispose();
+        _writeTimer = null;
+        _dirty = false;
+        _lastWrite = time.GetUtcNow();
+        try { await state.WriteStateAsync(); }
+        catch { _dirty = true; throw; }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_dirty) await WriteAsync();
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     private Dictionary<string, int> Index()
