@@ -33,15 +33,20 @@ public sealed class AllocationTests
             logits = decoder.Forward(t);
         }
 
+        // 200 steps under a bound of 2 KB in all: one allocation per step (24 bytes at least) makes 4.8 KB and
+        // fails, while a one-off runtime allocation on this thread (seen once in CI on a quiet machine: 1,408
+        // bytes in 100 steps, timing-dependent, not per step) does not make the test flaky.
+        const int Steps = 200;
+        const long Bound = 2048;
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 100; i++)
+        for (int i = 0; i < Steps; i++)
         {
             int t = sampler.Sample(logits, history.AsSpan(0, length));
             history[length++] = t;
             logits = decoder.Forward(t);
         }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(allocated == 0, $"100 decode steps allocated {allocated} bytes");
+        Assert.True(allocated <= Bound, $"{Steps} decode steps allocated {allocated} bytes (bound {Bound}: nothing per step)");
     }
 
     [RequiresSharedFact]
