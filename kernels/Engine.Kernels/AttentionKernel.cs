@@ -96,37 +96,7 @@ public static class AttentionKernel
         long freshBase = (long)kvh * d; // fused: this KV head's slice of kNew/vNew
 
         // (0) q (and, fused, the fresh key) of this head into shared memory, rotated when fused.
-        if (fused)
-        {
-            int half = d / 2;
-            for (int i = tid; i < half; i += g)
-            {
-                int a = p.NeoX != 0 ? i : 2 * i;
-                int b = p.NeoX != 0 ? i + half : 2 * i + 1;
-                float tr = RopeKernel.ReducedAngle(pos, freq[i]);
-                float c = ILGPU.Algorithms.XMath.Cos(tr);
-                float s = ILGPU.Algorithms.XMath.Sin(tr);
-                float q0 = q[qBase + a], q1 = q[qBase + b];
-                qs[a] = q0 * c - q1 * s;
-                qs[b] = q0 * s + q1 * c;
-                float k0 = kNew[freshBase + a], k1 = kNew[freshBase + b];
-                float kr0 = k0 * c - k1 * s, kr1 = k0 * s + k1 * c;
-                ks[a] = kr0;
-                ks[b] = kr1;
-                if (h % perKv == 0)
-                {
-                    long dst = kvOff + (long)pos * p.KvDim;
-                    keys[dst + a] = kr0;
-                    keys[dst + b] = kr1;
-                    values[dst + a] = vNew[freshBase + a];
-                    values[dst + b] = vNew[freshBase + b];
-                }
-            }
-        }
-        else
-        {
-            for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
-        }
+        LoadQuery(q, kNew, vNew, keys, values, freq, qs, ks, fused, h % perKv == 0, p.NeoX != 0, pos, d, qBase, freshBase, kvOff, p.KvDim, tid, g);
         Group.Barrier();
 
         // (1) scores and their max; thread tid owns positions tid, tid + g, ...
@@ -252,37 +222,7 @@ public static class AttentionKernel
         long kvOff = p.LayerBase + (long)kvh * d;
         long freshBase = (long)kvh * d;
 
-        if (fused)
-        {
-            int half = d / 2;
-            for (int i = tid; i < half; i += g)
-            {
-                int a = p.NeoX != 0 ? i : 2 * i;
-                int b = p.NeoX != 0 ? i + half : 2 * i + 1;
-                float tr = RopeKernel.ReducedAngle(pos, freq[i]);
-                float c = ILGPU.Algorithms.XMath.Cos(tr);
-                float s = ILGPU.Algorithms.XMath.Sin(tr);
-                float q0 = q[qBase + a], q1 = q[qBase + b];
-                qs[a] = q0 * c - q1 * s;
-                qs[b] = q0 * s + q1 * c;
-                float k0 = kNew[freshBase + a], k1 = kNew[freshBase + b];
-                float kr0 = k0 * c - k1 * s, kr1 = k0 * s + k1 * c;
-                ks[a] = kr0;
-                ks[b] = kr1;
-                if (chunk == 0 && h % perKv == 0)
-                {
-                    long dst = kvOff + (long)pos * p.KvDim;
-                    keys[dst + a] = kr0;
-                    keys[dst + b] = kr1;
-                    values[dst + a] = vNew[freshBase + a];
-                    values[dst + b] = vNew[freshBase + b];
-                }
-            }
-        }
-        else
-        {
-            for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
-        }
+        LoadQuery(q, kNew, vNew, keys, values, freq, qs, ks, fused, chunk == 0 && h % perKv == 0, p.NeoX != 0, pos, d, qBase, freshBase, kvOff, p.KvDim, tid, g);
         Group.Barrier();
 
         // (1) this chunk's scores (shared memory) and their max.
@@ -422,5 +362,46 @@ public static class AttentionKernel
         }
         for (; i < d; i++) a0 += qs[i] * ks[i];
         return (a0 + a1) + (a2 + a3);
+    }
+
+    /// <summary>
+    /// Step (0) of both decode forms: this head's q into shared memory <paramref name="qs"/> ([headDim] f32). Fused
+    /// (Fused=1): q and the fresh key rotated by RoPE at <paramref name="pos"/> (the key into <paramref name="ks"/>),
+    /// and, where <paramref name="store"/> (one group per KV head), the rotated key and the value written to the cache
+    /// row of <paramref name="pos"/>. The caller's group barrier follows.
+    /// </summary>
+    private static void LoadQuery(ArrayView<float> q, ArrayView<float> kNew, ArrayView<float> vNew, ArrayView<float> keys,
+        ArrayView<float> values, ArrayView<float> freq, ArrayView<float> qs, ArrayView<float> ks, bool fused, bool store, bool neoX,
+        int pos, int d, long qBase, long freshBase, long kvOff, int kvDim, int tid, int g)
+    {
+        if (!fused)
+        {
+            for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
+            return;
+        }
+        int half = d / 2;
+        for (int i = tid; i < half; i += g)
+        {
+            int a = neoX ? i : 2 * i;
+            int b = neoX ? i + half : 2 * i + 1;
+            float tr = RopeKernel.ReducedAngle(pos, freq[i]);
+            float c = ILGPU.Algorithms.XMath.Cos(tr);
+            float s = ILGPU.Algorithms.XMath.Sin(tr);
+            float q0 = q[qBase + a], q1 = q[qBase + b];
+            qs[a] = q0 * c - q1 * s;
+            qs[b] = q0 * s + q1 * c;
+            float k0 = kNew[freshBase + a], k1 = kNew[freshBase + b];
+            float kr0 = k0 * c - k1 * s, kr1 = k0 * s + k1 * c;
+            ks[a] = kr0;
+            ks[b] = kr1;
+            if (store)
+            {
+                long dst = kvOff + (long)pos * kvDim;
+                keys[dst + a] = kr0;
+                keys[dst + b] = kr1;
+                values[dst + a] = vNew[freshBase + a];
+                values[dst + b] = vNew[freshBase + b];
+            }
+        }
     }
 }
