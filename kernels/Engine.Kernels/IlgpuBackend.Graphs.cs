@@ -156,6 +156,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
         tokenLimit = positionLimit = 0;
         var d = Driver();
         if (d is null) return false;
+        FlushPending(); // earlier ops' deferred work runs now, not in every replay
         using var binding = _accelerator.BindScoped();
         IntPtr stream = StreamPtr;
         long launches0 = KernelLaunches;
@@ -172,6 +173,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
         try
         {
             step();
+            FlushPending(); // the step's own deferred work belongs in the graph
         }
         catch (Exception e)
         {
@@ -208,6 +210,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
     /// <summary>Writes [token, position] to the step buffer and launches the graph, both on our stream (so after the previous step).</summary>
     private unsafe void Replay(IntPtr exec, int token, int position, long kernels)
     {
+        FlushPending(); // ordered before the graph's kernels
         var d = _driver!;
         using var binding = _accelerator.BindScoped();
         IntPtr stream = StreamPtr;
@@ -227,6 +230,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
     /// </summary>
     private (int TokenLimit, int PositionLimit) RunOnDeviceValues(Action step, int token, int position)
     {
+        FlushPending();
         EnsureStepValues();
         _stepHost[0] = token;
         _stepHost[1] = position;
@@ -236,6 +240,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
         try
         {
             step();
+            FlushPending(); // as a recorded graph would: the step's deferred work inside it
         }
         finally
         {
@@ -257,6 +262,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
         reason = "";
         var d = _device.IsCuda ? Driver() : null;
         if (d is null) { reason = _device.IsCuda ? GraphStatus : "not CUDA"; return null; }
+        FlushPending();
         _stream.Synchronize();
         using var binding = _accelerator.BindScoped();
         IntPtr stream = StreamPtr, graph = IntPtr.Zero, exec = IntPtr.Zero, start = IntPtr.Zero, end = IntPtr.Zero;
@@ -268,6 +274,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
             try
             {
                 for (int i = 0; i < perGraph; i++) enqueue();
+                FlushPending();
             }
             finally
             {
@@ -312,6 +319,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
         var d = _device.IsCuda ? Driver() : null;
         if (d is null) return null;
         enqueue();
+        FlushPending();
         _stream.Synchronize();
         using var binding = _accelerator.BindScoped();
         IntPtr stream = StreamPtr, start = IntPtr.Zero, end = IntPtr.Zero;
@@ -321,6 +329,7 @@ public sealed partial class IlgpuBackend : IDecodeStepReplay
             d.Check(d.CreateEvent(out end), "cuEventCreate");
             d.Check(d.Record(start, stream), "cuEventRecord");
             for (int i = 0; i < count; i++) enqueue();
+            FlushPending();
             d.Check(d.Record(end, stream), "cuEventRecord");
             d.Check(d.SynchronizeEvent(end), "cuEventSynchronize");
             d.Check(d.Elapsed(start, end, out float ms), "cuEventElapsedTime");

@@ -33,6 +33,7 @@ public sealed partial class IlgpuBackend
         var view = V(dst);
         if (src.Length > view.Length) throw new ArgumentException($"{src.Length} floats do not fit a buffer of {view.Length}", nameof(src));
         if (src.Length == 0) return;
+        FlushPending(); // deferred kernels may read dst
         Forget();
         view.SubView(0, src.Length).CopyFromCPU(_stream, src); // synchronous, after the kernels enqueued before
     }
@@ -41,6 +42,7 @@ public sealed partial class IlgpuBackend
     {
         var view = V(src);
         if (dst.Length > view.Length) throw new ArgumentException($"cannot read {dst.Length} floats from a buffer of {view.Length}", nameof(dst));
+        FlushPending(); // src may be the output of deferred work
         if (dst.Length == 0)
         {
             _stream.Synchronize();

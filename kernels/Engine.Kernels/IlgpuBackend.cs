@@ -48,10 +48,11 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private MemoryBuffer1D<int, Stride1D.Dense>? _ints;     // [n] int: positions or tokens for n > 1
     private readonly Dictionary<(float, int), MemoryBuffer1D<float, Stride1D.Dense>> _ropeFreqs = new();
 
-    // The buffer whose first _quantizedCount elements _xq/_xd hold in Q8_0, written by a fused producer
-    // (RMSNorm, SwiGLU, attention) for the MatMul that follows it; any other op forgets it.
+    // The buffer whose first _quantizedCount elements _xq/_xd (or, _quantizedInH, _hq/_hd) hold in Q8_0, written by a
+    // fused producer (RMSNorm, SwiGLU, attention) for the MatMul that follows it; any other op forgets it.
     private DeviceBuffer? _quantizedSource;
     private long _quantizedCount;
+    private bool _quantizedInH;
 
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _quantize;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _quantizeLanes;
@@ -120,6 +121,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _add = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(AddKernel.Kernel);
         _addBias = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel.Kernel);
         _embed = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int, int, int>(EmbedKernel.Kernel);
+        InitFusion();
     }
 
     /// <summary>
@@ -296,11 +298,16 @@ public sealed partial class IlgpuBackend : IComputeBackend
     /// <summary>Kernels launched so far (for launches-per-token figures).</summary>
     public long KernelLaunches { get; private set; }
 
-    /// <summary>Waits for all enqueued work.</summary>
-    public void Synchronize() => _accelerator.Synchronize();
+    /// <summary>Waits for all enqueued work (launching deferred work first: IlgpuBackend.Fusion.cs).</summary>
+    public void Synchronize()
+    {
+        FlushPending();
+        _accelerator.Synchronize();
+    }
 
     public void Embed(DeviceWeight table, ReadOnlySpan<int> tokens, DeviceBuffer dst)
     {
+        FlushPending();
         var t = W(table);
         int n = tokens.Length;
         if (n == 0) return;
@@ -324,7 +331,15 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var yv = V(dst);
         CheckLength(xv, (long)n * dim, nameof(x));
         CheckLength(yv, (long)n * dim, nameof(dst));
+        FlushPending();
         if (n == 0) return;
+        if (TryDeferNorm(x, w, dst, n, dim, eps)) return; // folded into the product that reads dst, if one does
+        LaunchRmsNorm(xv, w, dst, n, dim, eps, remember: true);
+    }
+
+    private void LaunchRmsNorm(ArrayView<float> xv, GpuWeight w, DeviceBuffer dst, int n, int dim, float eps, bool remember)
+    {
+        var yv = V(dst);
         Forget();
         bool enqueue = Launch();
         if (dim % 32 == 0)
@@ -333,7 +348,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
             var xq = Scratch(ref _xq, (long)n * dim / 4);
             var xd = Scratch(ref _xd, (long)n * dim / 32);
             if (enqueue) _rmsNormQ(_stream, new KernelConfig(n, _group), xv, w.Vector, yv, xq, xd, dim, eps);
-            Remember(dst, (long)n * dim);
+            if (remember) Remember(dst, (long)n * dim);
         }
         else if (enqueue)
         {
@@ -355,6 +370,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
             if (have < needed) throw new ArgumentException($"output of {t.Weight.Name}: buffer of {have} elements, {needed} needed", nameof(targets));
             anyQ8 |= t.Weight.Type == GgmlType.Q8_0;
         }
+        if (TryFuseMatMul(x, n, targets, cols)) return; // IlgpuBackend.Fusion.cs
+        FlushPending();
 
         if (anyQ8)
         {
@@ -391,6 +408,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private (ArrayView<int> Xq, ArrayView<float> Xd) QuantizedInput(DeviceBuffer x, ArrayView<float> xv, int n, int cols)
     {
         int blocks = cols / 32;
+        if (_quantizedInH && ReferenceEquals(x, _quantizedSource) && _quantizedCount == (long)n * cols)
+            return (Scratch(ref _hq, (long)n * cols / 4), Scratch(ref _hd, (long)n * blocks)); // the fused SwiGLU's output
         var xq = Scratch(ref _xq, (long)n * cols / 4);
         var xd = Scratch(ref _xd, (long)n * blocks);
         if (!ReferenceEquals(x, _quantizedSource) || _quantizedCount != (long)n * cols)
@@ -411,6 +430,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
     public void MatMulAdd(DeviceBuffer x, int n, MatMulTarget target, DeviceBuffer residual)
     {
         if (n == 0) return;
+        FlushPending();
         var rv = V(residual);
         if (target.Weight.Type != GgmlType.Q8_0)
         {
@@ -450,6 +470,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
     /// </summary>
     internal void MatVecQ8_0Only(DeviceWeight weight, DeviceBuffer output, int n)
     {
+        FlushPending();
         var w = W(weight);
         if (w.Type != GgmlType.Q8_0 || _xq is null || _xd is null) throw new InvalidOperationException("run MatMul with a Q8_0 weight first");
         int blocks = w.Cols / 32;
@@ -466,6 +487,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var yv = V(y);
         CheckLength(yv, (long)n * b.Cols, nameof(y));
         if (n == 0) return;
+        FlushPending();
         Forget();
         if (Launch())
             _addBias(_stream, n * b.Cols, yv, b.Vector, b.Cols);
@@ -480,6 +502,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         CheckLength(g, count, nameof(gate));
         CheckLength(u, count, nameof(up));
         CheckLength(d, count, nameof(dst));
+        if (TryFuseSwiGlu(gate, up, dst, count)) return; // the deferred gate/up product's epilogue (IlgpuBackend.Fusion.cs)
+        FlushPending();
         Forget();
         bool enqueue = Launch();
         if (count % 32 == 0)
@@ -504,6 +528,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         var yv = V(y);
         CheckLength(xv, count, nameof(x));
         CheckLength(yv, count, nameof(y));
+        FlushPending();
         Forget();
         if (Launch())
             _add(_stream, count, xv, yv);
@@ -511,6 +536,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
     public void Dispose()
     {
+        DisposeFusion();
         _xq?.Dispose();
         _xd?.Dispose();
         _scores?.Dispose();
@@ -530,6 +556,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
     /// <summary>Counts a launch; false in <see cref="HostOnly"/> mode, where the caller prepares it but does not enqueue it.</summary>
     private bool Launch()
     {
+        if (_normPending || _gateUpPending) FlushPending(remember: false); // an op of another file: deferred work goes first
         KernelLaunches++;
         return !HostOnly;
     }
@@ -546,6 +573,15 @@ public sealed partial class IlgpuBackend : IComputeBackend
     {
         _quantizedSource = source;
         _quantizedCount = count;
+        _quantizedInH = false;
+    }
+
+    /// <summary>As <see cref="Remember"/>, with the Q8_0 form in _hq/_hd (the fused SwiGLU's output).</summary>
+    private void RememberH(DeviceBuffer source, long count)
+    {
+        _quantizedSource = source;
+        _quantizedCount = count;
+        _quantizedInH = true;
     }
 
     private void Forget() => _quantizedSource = null;

@@ -197,14 +197,25 @@ public static class MatVecQ8_0Kernel
     private static void Body(
         ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
         ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
-        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p, bool asm, bool four = true)
+        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p, bool asm, bool four = true) =>
+        Rows(w0, w1, w2, y0, y1, y2, xq, xd, p, Grid.IdxY, asm, four);
+
+    /// <summary>
+    /// This group's rows (one per warp) of output row <c>Grid.IdxY</c>, dotted with input row <paramref name="xRow"/> of
+    /// xq/xd: <c>Grid.IdxY</c> for the global quantized input, 0 for a fused producer's row quantized into shared memory
+    /// (<see cref="NormMatVecQ8_0Kernel"/>).
+    /// </summary>
+    internal static void Rows(
+        ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
+        ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
+        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p, int xRow, bool asm, bool four)
     {
         int warpsPerGroup = Group.DimX / Warp.WarpSize;
         int row = Grid.IdxX * warpsPerGroup + Warp.WarpIdx;
         int r = Grid.IdxY;
         if (row < p.Rows0)
         {
-            float s = RowDot(w0, row, xq, xd, r, p.Blocks, asm, four);
+            float s = RowDot(w0, row, xq, xd, xRow, p.Blocks, asm, four);
             if (Warp.IsFirstLane)
             {
                 long o = (long)r * p.Rows0 + row;
@@ -214,13 +225,13 @@ public static class MatVecQ8_0Kernel
         else if (row < p.Rows0 + p.Rows1)
         {
             row -= p.Rows0;
-            float s = RowDot(w1, row, xq, xd, r, p.Blocks, asm, four);
+            float s = RowDot(w1, row, xq, xd, xRow, p.Blocks, asm, four);
             if (Warp.IsFirstLane) y1[(long)r * p.Rows1 + row] = s;
         }
         else if (row < p.Rows0 + p.Rows1 + p.Rows2)
         {
             row -= p.Rows0 + p.Rows1;
-            float s = RowDot(w2, row, xq, xd, r, p.Blocks, asm, four);
+            float s = RowDot(w2, row, xq, xd, xRow, p.Blocks, asm, four);
             if (Warp.IsFirstLane) y2[(long)r * p.Rows2 + row] = s;
         }
     }
@@ -231,7 +242,7 @@ public static class MatVecQ8_0Kernel
     /// still reads 8 consecutive blocks) so that four items' loads are in flight before the arithmetic
     /// needs them; then pairs, then one.
     /// </summary>
-    private static float RowDot(ArrayView<ushort> w, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks, bool asm, bool four)
+    internal static float RowDot(ArrayView<ushort> w, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks, bool asm, bool four)
     {
         long rowBase = (long)row * blocks * WeightTypes.Q8BlockUShorts;
         long xBase = (long)r * blocks;
@@ -251,6 +262,42 @@ public static class MatVecQ8_0Kernel
             sum += Item(w, rowBase, xq, xd, xBase, it, asm) + Item(w, rowBase, xq, xd, xBase, it + step, asm);
         if (it < items) sum += Item(w, rowBase, xq, xd, xBase, it, asm);
         return Reductions.WarpSum(sum);
+    }
+
+    /// <summary>Two warp sums of <see cref="RowDotPair"/>: row <c>row</c> of the first and of the second weight.</summary>
+    internal struct Pair
+    {
+        public float A, B;
+    }
+
+    /// <summary>
+    /// Row <paramref name="row"/> of <paramref name="wa"/> and of <paramref name="wb"/> (gate and up) dotted with input row
+    /// <paramref name="r"/>, interleaved so that four quarter blocks' loads (two per row) are in flight per lane; each
+    /// row's items are summed in <see cref="RowDot"/>'s order with <c>four: false</c>, so each result equals that one's.
+    /// </summary>
+    internal static Pair RowDotPair(ArrayView<ushort> wa, ArrayView<ushort> wb, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks, bool asm)
+    {
+        long rowBase = (long)row * blocks * WeightTypes.Q8BlockUShorts;
+        long xBase = (long)r * blocks;
+        int items = blocks * 4; // quarter blocks
+        int step = Warp.WarpSize;
+        float sa = 0, sb = 0;
+        int it = Warp.LaneIdx;
+        for (; it + step < items; it += 2 * step)
+        {
+            float a0 = Item(wa, rowBase, xq, xd, xBase, it, asm);
+            float a1 = Item(wa, rowBase, xq, xd, xBase, it + step, asm);
+            float b0 = Item(wb, rowBase, xq, xd, xBase, it, asm);
+            float b1 = Item(wb, rowBase, xq, xd, xBase, it + step, asm);
+            sa += a0 + a1;
+            sb += b0 + b1;
+        }
+        if (it < items)
+        {
+            sa += Item(wa, rowBase, xq, xd, xBase, it, asm);
+            sb += Item(wb, rowBase, xq, xd, xBase, it, asm);
+        }
+        return new Pair { A = Reductions.WarpSum(sa), B = Reductions.WarpSum(sb) };
     }
 
     /// <summary>Quarter block <paramref name="it"/> of a row: 8 int8 weights · 8 int8 inputs, scaled by both block scales.</summary>

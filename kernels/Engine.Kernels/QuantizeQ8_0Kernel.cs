@@ -47,6 +47,36 @@ public static class QuantizeQ8_0Kernel
     }
 
     /// <summary>
+    /// <see cref="QuantizeBlock"/> of the 32 values <c>x[src + j] * scale * w[wi + j]</c> (an RMSNorm's output, computed here
+    /// with RmsNormKernel's arithmetic instead of read back), also written to <c>dst[src + j]</c> when <paramref name="writeDst"/>.
+    /// </summary>
+    public static void QuantizeScaledBlock(ArrayView<float> x, long src, ArrayView<float> w, int wi, float scale,
+        ArrayView<float> dst, bool writeDst, ArrayView<int> xq, ArrayView<float> xd, long block)
+    {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+        {
+            float v = x[src + j] * scale * w[wi + j];
+            if (writeDst) dst[src + j] = v;
+            amax = Reductions.Max(amax, v < 0 ? -v : v);
+        }
+        float d = amax / 127f;
+        float id = d != 0 ? 1f / d : 0f;
+        xd[block] = Half16.ToFloat(Half16.FromFloat(d));
+        for (int k4 = 0; k4 < 8; k4++)
+        {
+            int packed = 0;
+            for (int k = 0; k < 4; k++)
+            {
+                int j = k4 * 4 + k;
+                int q = RoundHalfAway(x[src + j] * scale * w[wi + j] * id);
+                packed |= (q & 0xff) << (8 * k);
+            }
+            xq[block * 8 + k4] = packed;
+        }
+    }
+
+    /// <summary>
     /// Thread-per-element quantize for warps of a multiple of 32 lanes (CUDA): the grid covers
     /// <paramref name="count"/> elements (count % 32 == 0), so each Q8_0 block is 32 consecutive lanes of one
     /// warp and whole warps past the end leave together. 32 lanes load in parallel instead of one thread

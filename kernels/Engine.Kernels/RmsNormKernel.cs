@@ -52,8 +52,40 @@ public static class RmsNormKernel
             QuantizeQ8_0Kernel.QuantizeBlock(dst, row * dim + b * 32, xq, xd, row * blocks + b);
     }
 
+    /// <summary>
+    /// The prologue of the fused products (<see cref="NormMatVecQ8_0Kernel"/>, <see cref="GateUpSwiGluKernel"/>): RMSNorm of
+    /// input row <paramref name="row"/> of x by this group, quantized to Q8_0 into <paramref name="xq"/> [dim/4] int and
+    /// <paramref name="xd"/> [dim/32] f32 (this group's shared memory) with exactly <see cref="KernelQuantize"/>'s
+    /// arithmetic (same group size: same sums, same values), and written to dst's row too when
+    /// <paramref name="writeDst"/> (one group per row does, so that dst holds what the unfused RMSNorm leaves).
+    /// Every thread of the group must call it (barriers); dim % 32 == 0. Ends with a group barrier: xq/xd are ready.
+    /// </summary>
+    internal static void NormQuantizeRow(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, bool writeDst,
+        ArrayView<int> xq, ArrayView<float> xd, int row, int dim, float eps)
+    {
+        long start = (long)row * dim;
+        float scale = InverseRms(x, start, dim, eps);
+        if (Warp.WarpSize % 32 == 0)
+        {
+            // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps (CUDA).
+            for (int i = Group.IdxX; i < dim; i += Group.DimX)
+            {
+                float v = x[start + i] * scale * w[i];
+                if (writeDst) dst[start + i] = v;
+                QuantizeQ8_0Kernel.QuantizeLane(v, i, xq, xd);
+            }
+        }
+        else
+        {
+            int blocks = dim / 32;
+            for (int b = Group.IdxX; b < blocks; b += Group.DimX)
+                QuantizeQ8_0Kernel.QuantizeScaledBlock(x, start + b * 32, w, b * 32, scale, dst, writeDst, xq, xd, b);
+        }
+        Group.Barrier();
+    }
+
     /// <summary>1 / sqrt(mean(x[start..start+dim)²) + eps), summed by the whole group (every thread gets it).</summary>
-    private static float InverseRms(ArrayView<float> x, long start, int dim, float eps)
+    internal static float InverseRms(ArrayView<float> x, long start, int dim, float eps)
     {
         float ss = 0;
         for (int i = Group.IdxX; i < dim; i += Group.DimX)

@@ -160,18 +160,32 @@ public class FusedOpTests
     }
 
     [Fact]
-    public void A_decode_step_takes_9_launches_per_layer_plus_3()
+    public void A_decode_step_takes_6_launches_per_layer_plus_2_with_the_folds_and_9_plus_3_without()
     {
         var gpu = Tests.Devices.Get("cpu");
         using var t = new HostTensors(35);
         var shape = new TinyLlama.Shape(3, 128, 4, 2, 96, 100, 16); // head dim 32: every producer can quantize for its product
         using var llama = new TinyLlama(gpu, shape, TinyLlama.RandomWeights(t, shape));
         llama.Forward([1, 2], 0);
+        Assert.True(gpu.FusedNorm && gpu.FusedSwiGlu, gpu.FusionStatus);
         long before = gpu.KernelLaunches;
         llama.Enqueue([3], 2);
-        // embed; per layer: norm+quantize, q/k/v, rope+store+attention chunks, merge+quantize, o += , norm+quantize,
-        // gate/up, swiglu+quantize, down +=; final norm+quantize, head.
-        Assert.Equal(9 * shape.Layers + 3, gpu.KernelLaunches - before);
+        // embed; per layer: norm+quantize+q/k/v, rope+store+attention chunks, merge+quantize, o +=, norm+quantize+gate/up+swiglu+quantize,
+        // down +=; final norm+quantize+head.
+        Assert.Equal(6 * shape.Layers + 2, gpu.KernelLaunches - before);
+        gpu.FusedNorm = gpu.FusedSwiGlu = false;
+        try
+        {
+            before = gpu.KernelLaunches;
+            llama.Enqueue([4], 3);
+            // embed; per layer: norm+quantize, q/k/v, rope+store+attention chunks, merge+quantize, o +=, norm+quantize,
+            // gate/up, swiglu+quantize, down +=; final norm+quantize, head.
+            Assert.Equal(9 * shape.Layers + 3, gpu.KernelLaunches - before);
+        }
+        finally
+        {
+            gpu.FusedNorm = gpu.FusedSwiGlu = true;
+        }
         gpu.Synchronize();
     }
 
@@ -179,11 +193,12 @@ public class FusedOpTests
     /// Launches per decode token at TinyLlama-1.1B's proportions (22 layers, head dim 64, every width a multiple
     /// of 32; the matrices narrowed so it runs here: the count depends only on those), before and after fusion:
     /// 13 per layer + 3 = 289 with the unfused ops (the figure the H200 run printed), 8 per layer + 3 = 179 fused; the
-    /// split decode attention adds its merge launch per layer to both: 311 and 201.
+    /// split decode attention adds its merge launch per layer to both: 311 and 201. The backend's folds (norm into the
+    /// next product, SwiGLU into gate/up) take 3 more per layer and the final norm: 244 and 134.
     /// Counted in host-only mode (nothing enqueued).
     /// </summary>
     [Fact]
-    public void TinyLlama_shaped_decode_takes_201_launches_per_token_instead_of_311()
+    public void TinyLlama_shaped_decode_takes_134_launches_per_token_instead_of_311()
     {
         var gpu = Tests.Devices.Get("cpu");
         using var t = new HostTensors(37);
@@ -194,24 +209,27 @@ public class FusedOpTests
         gpu.HostOnly = true;
         try
         {
-            long before = gpu.KernelLaunches;
-            unfused.Enqueue([3], 2);
-            long unfusedCount = gpu.KernelLaunches - before;
-            before = gpu.KernelLaunches;
-            fused.Enqueue([3], 2);
-            long fusedCount = gpu.KernelLaunches - before;
-            Assert.Equal((311L, 201L), (unfusedCount, fusedCount));
+            long Count(TinyLlama llama)
+            {
+                long before = gpu.KernelLaunches;
+                llama.Enqueue([3], 2);
+                return gpu.KernelLaunches - before;
+            }
+            Assert.Equal((244L, 134L), (Count(unfused), Count(fused)));
+            gpu.FusedNorm = gpu.FusedSwiGlu = false;
+            Assert.Equal((311L, 201L), (Count(unfused), Count(fused)));
         }
         finally
         {
             gpu.HostOnly = false;
+            gpu.FusedNorm = gpu.FusedSwiGlu = true;
         }
     }
 
     /// <summary>
-    /// The real decoder over the ILGPU backend: 9 launches per layer + 3 per token (plus a standalone quantize per
-    /// product whose producer cannot quantize: stories260K's head dim 8 and feed-forward 172 are not multiples of
-    /// 32), and no managed allocation per token in the decoder or the backend beyond ILGPU's own read-back wrapper
+    /// The real decoder over the ILGPU backend: 6 launches per layer + 2 per token with the folds (plus a standalone
+    /// quantize per product whose producer cannot quantize, and SwiGLU unfolded: stories260K's head dim 8 and
+    /// feed-forward 172 are not multiples of 32), and no managed allocation per token in the decoder or the backend beyond ILGPU's own read-back wrapper
     /// (the launches themselves not enqueued: ILGPU's CPU accelerator allocates a task per launch).
     /// </summary>
     [RequiresSharedFact]
@@ -251,8 +269,9 @@ public class FusedOpTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         long perToken = (gpu.KernelLaunches - launches) / steps;
         var c = model.Config;
-        int perLayer = 9 + (c.HeadDim % 32 != 0 ? 1 : 0) + (c.FfnDim % 32 != 0 ? 1 : 0);
-        Assert.Equal(perLayer * c.Layers + 3, perToken);
+        Assert.True(gpu.FusedNorm && gpu.FusedSwiGlu, gpu.FusionStatus);
+        int perLayer = 6 + (c.HeadDim % 32 != 0 ? 1 : 0) + (c.FfnDim % 32 != 0 ? 2 : 0);
+        Assert.Equal(perLayer * c.Layers + 2, perToken);
         Assert.True(allocated <= steps * readCost, $"{allocated / steps} bytes allocated per decode step ({readCost} of them in ILGPU's read-back)");
     }
 

@@ -18,6 +18,8 @@ public class PtxCompileTests
     {
         nameof(QuantizeQ8_0Kernel),
         nameof(MatVecQ8_0Kernel),
+        nameof(NormMatVecQ8_0Kernel),
+        nameof(GateUpSwiGluKernel),
         nameof(MatVecFloatKernel),
         nameof(RmsNormKernel),
         nameof(RopeKernel),

@@ -102,6 +102,13 @@ public sealed class TinyLlama : IDisposable
         return _hostLogits;
     }
 
+    /// <summary>Reads the logits of the last enqueued step (a shared array).</summary>
+    public float[] ReadLogits()
+    {
+        _b.Read(_logits, _hostLogits);
+        return _hostLogits;
+    }
+
     /// <summary>Enqueues the forward pass without reading anything back.</summary>
     public void Enqueue(ReadOnlySpan<int> tokens, int start)
     {

@@ -1,0 +1,93 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>Shapes of the fused gate/up product (<see cref="GateUpSwiGluKernel"/>).</summary>
+public struct GateUpParams
+{
+    /// <summary>Rows of the gate and of the up weight (the feed-forward width), a multiple of 32.</summary>
+    public int Rows;
+
+    /// <summary>Q8_0 blocks per row (cols / 32).</summary>
+    public int Blocks;
+
+    /// <summary>The RMSNorm's epsilon (<see cref="GateUpSwiGluKernel.KernelNorm"/> only).</summary>
+    public float Eps;
+}
+
+/// <summary>
+/// The feed-forward's first half in one launch: <c>g = x · W_gateᵀ</c>, <c>u = x · W_upᵀ</c>, <c>h = silu(g) · u</c> and h
+/// quantized to Q8_0 for the down projection (what MatMul([gate, up]) then SwiGlu did in two launches).
+/// Each group owns <see cref="Width"/> = 32 consecutive outputs j (one Q8_0 block of h): its warps take them in turn, each
+/// computing gate row j and up row j together (<see cref="MatVecQ8_0Kernel.RowDotPair"/>), then the group quantizes the
+/// block from shared memory (on CUDA one warp, <see cref="QuantizeQ8_0Kernel.QuantizeLane"/>). g, u and h are also written
+/// in f32 (the buffers hold what the unfused ops leave; h may be the gate buffer). Same arithmetic as the unfused
+/// kernels: the products as <see cref="MatVecQ8_0Kernel.KernelPairsDp4a"/>, silu as <see cref="SwiGluQuantizeKernel"/>.
+/// Grid: (rows / 32, n). <see cref="KernelNorm"/> also folds the preceding RMSNorm in (as <see cref="NormMatVecQ8_0Kernel"/>).
+/// </summary>
+public static class GateUpSwiGluKernel
+{
+    /// <summary>Outputs per group: one Q8_0 block of h.</summary>
+    public const int Width = 32;
+
+    /// <summary>The product of the already quantized input <paramref name="xq"/> [n, cols/4] int, <paramref name="xd"/> [n, cols/32] f32.</summary>
+    /// <param name="wg">[rows, blocks * 17] ushort: gate, Q8_0 as in the file.</param>
+    /// <param name="yg">[n, rows] f32: g.</param>
+    /// <param name="yu">[n, rows] f32: u.</param>
+    /// <param name="h">[n, rows] f32: silu(g) · u.</param>
+    /// <param name="hq">[n, rows/4] int: h in Q8_0 (must not be xq).</param>
+    /// <param name="hd">[n, rows/32] f32: its block scales.</param>
+    public static void Kernel(ArrayView<ushort> wg, ArrayView<ushort> wu, ArrayView<float> yg, ArrayView<float> yu,
+        ArrayView<float> h, ArrayView<int> hq, ArrayView<float> hd, ArrayView<int> xq, ArrayView<float> xd, GateUpParams p) =>
+        Body(wg, wu, yg, yu, h, hq, hd, xq, xd, Grid.IdxY, p);
+
+    /// <summary>
+    /// The same with the RMSNorm of <paramref name="x"/> [n, cols] by <paramref name="norm"/> [cols] folded in: each group
+    /// normalizes and quantizes its input row into shared memory first (<see cref="RmsNormKernel.NormQuantizeRow"/>); groups of
+    /// grid X = 0 write the normalized rows to <paramref name="dst"/> [n, cols]. x, dst and the outputs must not overlap.
+    /// </summary>
+    public static void KernelNorm(ArrayView<float> x, ArrayView<float> norm, ArrayView<float> dst,
+        ArrayView<ushort> wg, ArrayView<ushort> wu, ArrayView<float> yg, ArrayView<float> yu,
+        ArrayView<float> h, ArrayView<int> hq, ArrayView<float> hd, GateUpParams p)
+    {
+        var sq = SharedMemory.Allocate<int>(NormMatVecQ8_0Kernel.MaxCols / 4);
+        var sd = SharedMemory.Allocate<float>(NormMatVecQ8_0Kernel.MaxCols / 32);
+        RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, p.Blocks * 32, p.Eps);
+        Body(wg, wu, yg, yu, h, hq, hd, sq, sd, 0, p);
+    }
+
+    private static void Body(ArrayView<ushort> wg, ArrayView<ushort> wu, ArrayView<float> yg, ArrayView<float> yu,
+        ArrayView<float> h, ArrayView<int> hq, ArrayView<float> hd, ArrayView<int> xq, ArrayView<float> xd, int xRow, GateUpParams p)
+    {
+        var hs = SharedMemory.Allocate<float>(Width); // [32] f32: this group's block of h
+        int r = Grid.IdxY;
+        int j0 = Grid.IdxX * Width;
+        int warps = Group.DimX / Warp.WarpSize;
+        for (int k = Warp.WarpIdx; k < Width; k += warps)
+        {
+            int j = j0 + k;
+            var gu = MatVecQ8_0Kernel.RowDotPair(wg, wu, j, xq, xd, xRow, p.Blocks, asm: true);
+            float g = gu.A;
+            float v = g / (1f + ILGPU.Algorithms.XMath.Exp(-g)) * gu.B;
+            if (Warp.IsFirstLane)
+            {
+                long o = (long)r * p.Rows + j;
+                yg[o] = g;
+                yu[o] = gu.B;
+                h[o] = v; // after g: h may be the gate buffer
+                hs[k] = v;
+            }
+        }
+        Group.Barrier();
+        long first = (long)r * p.Rows + j0; // rows % 32 == 0: flat block numbering = per-row numbering
+        if (Warp.WarpSize == Width)
+        {
+            if (Warp.WarpIdx == 0) QuantizeQ8_0Kernel.QuantizeLane(hs[Warp.LaneIdx], first + Warp.LaneIdx, hq, hd);
+        }
+        else if (Group.IdxX == 0)
+        {
+            QuantizeQ8_0Kernel.QuantizeBlock(hs, 0, hq, hd, first / Width);
+        }
+    }
+}
