@@ -342,6 +342,48 @@ internal static class Benchmarks
                 g.MatMulAdd(y, 1, new MatMulTarget(wo, scratch), x);
             }, bytes);
         }
+        // A/B of the backend's folds (IlgpuBackend.Fusion.cs): the norm before q/k/v, and the norm + SwiGLU around gate/up,
+        // as separate launches and folded into the products' kernels.
+        using (var wq = g.LoadWeight(t.CreateRandomQ8_0("wq", d, d)))
+        using (var wk = g.LoadWeight(t.CreateRandomQ8_0("wk", shape.KvDim, d)))
+        using (var wv = g.LoadWeight(t.CreateRandomQ8_0("wv", shape.KvDim, d)))
+        using (var wg = g.LoadWeight(t.CreateRandomQ8_0("wg", ff, d)))
+        using (var wu = g.LoadWeight(t.CreateRandomQ8_0("wu", ff, d)))
+        using (var oq = g.Allocate(d))
+        using (var ok = g.Allocate(shape.KvDim))
+        using (var ov = g.Allocate(shape.KvDim))
+        using (var og = g.Allocate(ff))
+        using (var ou = g.Allocate(ff))
+        {
+            MatMulTarget[] qkv = [new(wq, oq), new(wk, ok), new(wv, ov)];
+            MatMulTarget[] gateUp = [new(wg, og), new(wu, ou)];
+            double qkvBytes = (d + 2.0 * shape.KvDim) * d / 32 * 34, gateUpBytes = 2.0 * ff * d / 32 * 34;
+            bool norm0 = g.FusedNorm, swiGlu0 = g.FusedSwiGlu;
+            r.Line($"   folds: {g.FusionStatus} ({IlgpuBackend.FusedNormVariable}=0 / {IlgpuBackend.FusedSwiGluVariable}=0 turn them off)");
+            try
+            {
+                foreach (bool fold in new[] { false, true })
+                {
+                    g.FusedNorm = g.FusedSwiGlu = fold;
+                    Time($"rmsnorm + q/k/v {d + 2 * shape.KvDim}x{d}, {(fold ? "folded: 1 launch" : "unfolded: 2 launches")} (A/B)", () =>
+                    {
+                        g.RmsNorm(x, norm, y, 1, d, 1e-5f);
+                        g.MatMul(y, 1, qkv);
+                    }, qkvBytes);
+                    Time($"rmsnorm + gate/up {ff}x{d} + swiglu, {(fold ? "folded: 1 launch" : "unfolded: 3 launches")} (A/B)", () =>
+                    {
+                        g.RmsNorm(x, norm, y, 1, d, 1e-5f);
+                        g.MatMul(y, 1, gateUp);
+                        g.SwiGlu(og, ou, og, ff);
+                    }, gateUpBytes);
+                }
+            }
+            finally
+            {
+                g.FusedNorm = norm0;
+                g.FusedSwiGlu = swiGlu0;
+            }
+        }
     }
 
     /// <summary>Greedy decode at batch 1 over synthetic Q8_0 weights of a real model's shape, through the ILGPU backend.</summary>
@@ -422,6 +464,7 @@ internal static class Benchmarks
             if (!g.Device.IsCuda || !wanted)
             {
                 r.Line($"   graphs: not run ({(wanted ? "not CUDA" : IlgpuBackend.GraphsVariable + "=0")})");
+                Folds(eager, graphs: false);
                 return;
             }
             var replayed = DecodeRun(g, model, s, graphs: true);
@@ -437,6 +480,38 @@ internal static class Benchmarks
             string replayCheck = replayed.GraphLaunches > 0 ? "PASS" : $"FAIL (no graph replayed: {g.GraphStatus})";
             r.Row("decoder", $"{config.Name} graph replay active", $"{replayed.GraphLaunches} graphs", "", replayCheck);
             if (replayed.GraphLaunches == 0) r.Line($"   {replayCheck}");
+            Folds(replayed, graphs: true);
+
+            // The backend's folds (RMSNorm into the next product, SwiGLU into gate/up; IlgpuBackend.Fusion.cs) off against
+            // the run above (the backend's setting, on unless ENGINE_FUSED_NORM/ENGINE_FUSED_SWIGLU=0), in the same mode.
+            // CHECK: the prompt's logits agree within the whole-pass tolerance (the folded kernels quantize the same values;
+            // only the product variant's summation order may differ). Greedy ids are printed, not checked.
+            void Folds(DecodeFigures asIs, bool graphs)
+            {
+                bool norm0 = g.FusedNorm, swiGlu0 = g.FusedSwiGlu;
+                r.Line($"   folds as run above: {g.FusionStatus}");
+                try
+                {
+                    g.FusedNorm = g.FusedSwiGlu = false;
+                    var off = DecodeRun(g, model, s, graphs);
+                    string mode = graphs ? "CUDA graphs" : "eager";
+                    r.Line($"   folds off / as above ({mode}): {1 / off.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, "
+                         + $"{off.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token; speed-up {off.SecondsPerToken / asIs.SecondsPerToken:F2}x");
+                    r.Row("decoder", $"{config.Name} folds off / on ({mode})",
+                        $"{1 / off.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {off.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/tok", "");
+                    double err = HostTensors.NormalizedError(asIs.PromptLogits, off.PromptLogits);
+                    string check = err <= KernelTolerances.Forward ? "PASS" : $"FAIL (normalized error {err:E2} > {KernelTolerances.Forward:E0})";
+                    int same = 0;
+                    while (same < off.Ids.Length && off.Ids[same] == asIs.Ids[same]) same++;
+                    r.Line($"   {check} prompt logits folds on vs off (normalized error {err:E2}); greedy ids equal for the first {same} of {off.Ids.Length} steps");
+                    r.Row("decoder", $"{config.Name} logits folds on == off", $"{err:E1}", "", check);
+                }
+                finally
+                {
+                    g.FusedNorm = norm0;
+                    g.FusedSwiGlu = swiGlu0;
+                }
+            }
 
             void Print(string mode, string suffix, DecodeFigures f)
             {
@@ -453,7 +528,8 @@ internal static class Benchmarks
         }
     }
 
-    private sealed record DecodeFigures(int[] Ids, double SecondsPerToken, double LaunchesPerToken, double GraphsPerToken, long GraphLaunches, bool Finite);
+    private sealed record DecodeFigures(int[] Ids, double SecondsPerToken, double LaunchesPerToken, double GraphsPerToken, long GraphLaunches, bool Finite,
+        float[] PromptLogits);
 
     /// <summary>One decoder on <paramref name="model"/>: prompt, <see cref="Sizes.GraphCheckTokens"/> greedy ids, warm-up, then timed greedy steps.</summary>
     private static DecodeFigures DecodeRun(IlgpuBackend g, LlamaModel model, Sizes s, bool graphs)
@@ -463,6 +539,7 @@ internal static class Benchmarks
         using var decoder = model.CreateDecoder(new LlamaDecoderOptions { ContextLength = 512 });
         var prompt = new[] { 1, 400, 401, 402, 403, 404, 405, 406 };
         var logits = decoder.Forward(prompt);
+        float[] promptLogits = logits.ToArray();
         int token = ArgMax(logits);
         var ids = new int[s.GraphCheckTokens];
         for (int i = 0; i < ids.Length; i++)
@@ -482,7 +559,7 @@ internal static class Benchmarks
         bool finite = true;
         foreach (float v in logits) finite &= float.IsFinite(v);
         return new DecodeFigures(ids, sec, (double)(g.KernelLaunches - launches0) / s.DecodeTokens,
-            (double)(g.GraphLaunches - timedGraphs0) / s.DecodeTokens, g.GraphLaunches - graphs0, finite);
+            (double)(g.GraphLaunches - timedGraphs0) / s.DecodeTokens, g.GraphLaunches - graphs0, finite, promptLogits);
     }
 
     /// <summary>Bytes of the matrices a decode step reads (every weight but the token embedding, which is gathered one row).</summary>

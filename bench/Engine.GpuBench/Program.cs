@@ -49,7 +49,7 @@ try
 {
     var created = Stopwatch.StartNew();
     backend = new IlgpuBackend(device, ownsDevice: false);
-    report.Line($"kernels compiled and loaded in {created.Elapsed.TotalSeconds:F1} s; CUDA graphs: {backend.GraphStatus}");
+    report.Line($"kernels compiled and loaded in {created.Elapsed.TotalSeconds:F1} s; CUDA graphs: {backend.GraphStatus}; folds: {backend.FusionStatus}");
 }
 catch (Exception e)
 {

@@ -234,7 +234,7 @@ public class FoldedNormSwiGluTests
     /// A decode step whose kernels read token and position from the device (what a CUDA graph replays; the CPU emulation)
     /// gives the logits of eager steps with the folds off, over a shape where every fold applies.
     /// </summary>
-    [Theory, InlineData("cpu"), InlineData("cpu32")]
+    [Theory, InlineData("cpu")] // the lanes path (cpu32) is the same under replay: its kernels read no step value
     public void Replayed_decode_steps_with_folds_equal_eager_steps_without(string device)
     {
         var gpu = Devices.Get(device);
@@ -256,7 +256,7 @@ public class FoldedNormSwiGluTests
     }
 
     /// <summary>The start-up check CUDA runs before trusting the folds passes on the CPU accelerator (same ops, same comparison).</summary>
-    [Theory, InlineData("cpu"), InlineData("cpu32")]
+    [Theory, InlineData("cpu")] // cpu32 (CUDA's lanes path) is slow here and covered op by op above
     public void The_device_start_up_check_of_the_folds_passes(string device)
     {
         var gpu = Devices.Get(device);
