@@ -14,6 +14,9 @@ public struct GateUpParams
 
     /// <summary>The RMSNorm's epsilon (<see cref="GateUpSwiGluKernel.KernelNorm"/> only).</summary>
     public float Eps;
+
+    /// <summary>1: quantize a thread per element (warps of 32 lanes: CUDA); 0: a thread per block of 32 (see <see cref="NormMatParams.Lanes"/>).</summary>
+    public int Lanes;
 }
 
 /// <summary>
@@ -53,7 +56,7 @@ public static class GateUpSwiGluKernel
     {
         var sq = SharedMemory.Allocate<int>(NormMatVecQ8_0Kernel.MaxCols / 4);
         var sd = SharedMemory.Allocate<float>(NormMatVecQ8_0Kernel.MaxCols / 32);
-        RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, p.Blocks * 32, p.Eps);
+        RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, p.Blocks * 32, p.Eps, p.Lanes != 0);
         Body(wg, wu, yg, yu, h, hq, hd, sq, sd, 0, p);
     }
 
@@ -81,7 +84,7 @@ public static class GateUpSwiGluKernel
         }
         Group.Barrier();
         long first = (long)r * p.Rows + j0; // rows % 32 == 0: flat block numbering = per-row numbering
-        if (Warp.WarpSize == Width)
+        if (p.Lanes != 0 && Warp.WarpSize == Width)
         {
             if (Warp.WarpIdx == 0) QuantizeQ8_0Kernel.QuantizeLane(hs[Warp.LaneIdx], first + Warp.LaneIdx, hq, hd);
         }

@@ -79,6 +79,19 @@ public sealed partial class IlgpuBackend
         }
     }
 
+    /// <summary>
+    /// Whether the folded kernels quantize a thread per element with warp shuffles (<see cref="NormMatParams.Lanes"/>): on
+    /// CUDA; off on the CPU accelerator, which pays a barrier per shuffle (tests turn it on for 32-lane CPU warps to run
+    /// CUDA's path). Needs warps and groups of a multiple of 32 lanes.
+    /// </summary>
+    internal bool FoldLanes
+    {
+        get => _foldLanes;
+        set => _foldLanes = value && _lanes32;
+    }
+
+    private bool _foldLanes;
+
     /// <summary>One line: which folds are on, and why one is off.</summary>
     public string FusionStatus =>
         $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? "on" : "off")}" + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
@@ -104,6 +117,7 @@ public sealed partial class IlgpuBackend
             _fusionStatus = $"fused kernels failed to load: {e.GetType().Name}: {e.Message}";
             return;
         }
+        _foldLanes = _device.IsCuda && _lanes32;
         _fusedNorm = Environment.GetEnvironmentVariable(FusedNormVariable) != "0";
         _fusedSwiGlu = Environment.GetEnvironmentVariable(FusedSwiGluVariable) != "0";
         if (_device.IsCuda && (_fusedNorm || _fusedSwiGlu))
@@ -284,7 +298,10 @@ public sealed partial class IlgpuBackend
     /// <summary>The deferred norm (which the caller has just cleared) folded into a product of up to three weights.</summary>
     private void LaunchNormMatVec(GpuWeight w0, ArrayView<float> y0, GpuWeight? w1, ArrayView<float> y1, GpuWeight? w2, ArrayView<float> y2)
     {
-        var p = new NormMatParams { Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Blocks = _normDim / 32, Eps = _normEps };
+        var p = new NormMatParams
+        {
+            Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Blocks = _normDim / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0,
+        };
         int rows = p.Rows0 + p.Rows1 + p.Rows2;
         if (Launch())
             _normMatQ8!(_stream, Config2D(DivUp(rows, _warpsPerGroup), _normN), V(_normX!), _normWeight!.Vector, V(_normDst!),
@@ -303,7 +320,7 @@ public sealed partial class IlgpuBackend
         _gateUpPending = false;
         var hq = Scratch(ref _hq, (long)count / 4);
         var hd = Scratch(ref _hd, (long)count / 32);
-        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps };
+        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0 };
         var config = Config2D(rows / GateUpSwiGluKernel.Width, n);
         var (wg, wu, yg, yu) = (_gateWeight.U16, _upWeight!.U16, V(_gateOut!), V(_upOut!));
         if (_gateUpNorm)

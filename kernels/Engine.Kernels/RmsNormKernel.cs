@@ -59,13 +59,15 @@ public static class RmsNormKernel
     /// arithmetic (same group size: same sums, same values), and written to dst's row too when
     /// <paramref name="writeDst"/> (one group per row does, so that dst holds what the unfused RMSNorm leaves).
     /// Every thread of the group must call it (barriers); dim % 32 == 0. Ends with a group barrier: xq/xd are ready.
+    /// <paramref name="lanes"/> (warps of a multiple of 32 lanes only): a thread per element, the block's amax by shuffles
+    /// (CUDA); else a thread per block of 32 (no shuffles: the CPU accelerator pays a barrier per shuffle). Same values.
     /// </summary>
     internal static void NormQuantizeRow(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, bool writeDst,
-        ArrayView<int> xq, ArrayView<float> xd, int row, int dim, float eps)
+        ArrayView<int> xq, ArrayView<float> xd, int row, int dim, float eps, bool lanes)
     {
         long start = (long)row * dim;
         float scale = InverseRms(x, start, dim, eps);
-        if (Warp.WarpSize % 32 == 0)
+        if (lanes && Warp.WarpSize % 32 == 0)
         {
             // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps (CUDA).
             for (int i = Group.IdxX; i < dim; i += Group.DimX)

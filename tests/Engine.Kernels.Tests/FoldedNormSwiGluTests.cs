@@ -24,12 +24,16 @@ public class FoldedNormSwiGluTests
         Assert.True(err <= bound, $"{what}: normalized error {err:E3} > {bound:E1}");
     }
 
-    /// <summary>Runs <paramref name="body"/> with the folds set as given, restoring the backend's settings after.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> with the folds set as given, restoring the backend's settings after. On cpu32 (32-lane
+    /// warps) the folded kernels take CUDA's thread-per-element quantization (<see cref="IlgpuBackend.FoldLanes"/>).
+    /// </summary>
     private static T With<T>(IlgpuBackend gpu, bool norm, bool swiGlu, Func<T> body)
     {
-        var (n0, s0) = (gpu.FusedNorm, gpu.FusedSwiGlu);
+        var (n0, s0, l0) = (gpu.FusedNorm, gpu.FusedSwiGlu, gpu.FoldLanes);
         gpu.FusedNorm = norm;
         gpu.FusedSwiGlu = swiGlu;
+        gpu.FoldLanes = gpu.Device.Accelerator.WarpSize == 32;
         try
         {
             Assert.Equal((norm, swiGlu), (gpu.FusedNorm, gpu.FusedSwiGlu));
@@ -39,6 +43,7 @@ public class FoldedNormSwiGluTests
         {
             gpu.FusedNorm = n0;
             gpu.FusedSwiGlu = s0;
+            gpu.FoldLanes = l0;
         }
     }
 
@@ -187,47 +192,50 @@ public class FoldedNormSwiGluTests
         cpu.RmsNorm(Upload(cpu, x), cNorm, cxb, 1, dim, Eps);
         var expectedXb = ReadAll(cpu, cxb);
         Assert.True(gpu.FusedNorm && gpu.FusedSwiGlu, gpu.FusionStatus);
+        With(gpu, true, true, () =>
+        {
+            // Norm, then a read of its output: the norm runs at the read.
+            using var gx = Upload(gpu, x);
+            using var gxb = gpu.Allocate(dim);
+            gpu.RmsNorm(gx, gNorm, gxb, 1, dim, Eps);
+            AssertClose(ReadAll(gpu, gxb), expectedXb, KernelTolerances.RmsNorm, "read after norm");
 
-        // Norm, then a read of its output: the norm runs at the read.
-        using var gx = Upload(gpu, x);
-        using var gxb = gpu.Allocate(dim);
-        gpu.RmsNorm(gx, gNorm, gxb, 1, dim, Eps);
-        AssertClose(ReadAll(gpu, gxb), expectedXb, KernelTolerances.RmsNorm, "read after norm");
+            // Norm, then a product that cannot fold (f32 weight), then an op on the norm's input.
+            using var gy = gpu.Allocate(8);
+            gpu.RmsNorm(gx, gNorm, gxb, 1, dim, Eps);
+            gpu.MatMul(gxb, 1, [new(gF32, gy)]);
+            gpu.Add(gx, gx, dim); // x doubled after the norm has read it
+            var cy = cpu.Allocate(8);
+            cpu.MatMul(Upload(cpu, expectedXb), 1, [new(cpu.LoadWeight(f32View), cy)]);
+            AssertClose(ReadAll(gpu, gy), ReadAll(cpu, cy), KernelTolerances.FloatMatMul + KernelTolerances.RmsNorm, "f32 product of a deferred norm");
+            AssertClose(ReadAll(gpu, gxb), expectedXb, KernelTolerances.RmsNorm, "normed x, then x changed");
+            AssertClose(ReadAll(gpu, gx), x.Select(v => 2 * v).ToArray(), 0, "x doubled");
 
-        // Norm, then a product that cannot fold (f32 weight), then an op on the norm's input.
-        using var gy = gpu.Allocate(8);
-        gpu.RmsNorm(gx, gNorm, gxb, 1, dim, Eps);
-        gpu.MatMul(gxb, 1, [new(gF32, gy)]);
-        gpu.Add(gx, gx, dim); // x doubled after the norm has read it
-        var cy = cpu.Allocate(8);
-        cpu.MatMul(Upload(cpu, expectedXb), 1, [new(cpu.LoadWeight(f32View), cy)]);
-        AssertClose(ReadAll(gpu, gy), ReadAll(cpu, cy), KernelTolerances.FloatMatMul + KernelTolerances.RmsNorm, "f32 product of a deferred norm");
-        AssertClose(ReadAll(gpu, gxb), expectedXb, KernelTolerances.RmsNorm, "normed x, then x changed");
-        AssertClose(ReadAll(gpu, gx), x.Select(v => 2 * v).ToArray(), 0, "x doubled");
+            // In place (dst = x): not deferred.
+            using var gx2 = Upload(gpu, x);
+            gpu.RmsNorm(gx2, gNorm, gx2, 1, dim, Eps);
+            gpu.Add(gxb, gx2, dim); // gxb = 2 × normed
+            AssertClose(ReadAll(gpu, gxb), expectedXb.Select(v => 2 * v).ToArray(), KernelTolerances.RmsNorm, "in place");
 
-        // In place (dst = x): not deferred.
-        using var gx2 = Upload(gpu, x);
-        gpu.RmsNorm(gx2, gNorm, gx2, 1, dim, Eps);
-        gpu.Add(gxb, gx2, dim); // gxb = 2 × normed
-        AssertClose(ReadAll(gpu, gxb), expectedXb.Select(v => 2 * v).ToArray(), KernelTolerances.RmsNorm, "in place");
+            // Norm → gate/up, then reads of gate and up without a SwiGlu: the fused norm + product runs at the first read.
+            using var gg = gpu.Allocate(ffn);
+            using var gu = gpu.Allocate(ffn);
+            gpu.RmsNorm(gx2, gNorm, gxb, 1, dim, Eps); // x2 holds the normed x: a second norm of it
+            gpu.MatMul(gxb, 1, [new(gGate, gg), new(gUp, gu)]);
+            var xb2 = ReadAll(gpu, gxb);
+            var cg = cpu.Allocate(ffn);
+            var cu = cpu.Allocate(ffn);
+            cpu.MatMul(Upload(cpu, xb2), 1, [new(cpu.LoadWeight(gateView), cg), new(cpu.LoadWeight(upView), cu)]);
+            AssertClose(ReadAll(gpu, gg), ReadAll(cpu, cg), KernelTolerances.Q8MatMul, "gate without swiglu");
+            AssertClose(ReadAll(gpu, gu), ReadAll(cpu, cu), KernelTolerances.Q8MatMul, "up without swiglu");
 
-        // Norm → gate/up, then reads of gate and up without a SwiGlu: the fused norm + product runs at the first read.
-        using var gg = gpu.Allocate(ffn);
-        using var gu = gpu.Allocate(ffn);
-        gpu.RmsNorm(gx2, gNorm, gxb, 1, dim, Eps); // x2 holds the normed x: a second norm of it
-        gpu.MatMul(gxb, 1, [new(gGate, gg), new(gUp, gu)]);
-        var xb2 = ReadAll(gpu, gxb);
-        var cg = cpu.Allocate(ffn);
-        var cu = cpu.Allocate(ffn);
-        cpu.MatMul(Upload(cpu, xb2), 1, [new(cpu.LoadWeight(gateView), cg), new(cpu.LoadWeight(upView), cu)]);
-        AssertClose(ReadAll(gpu, gg), ReadAll(cpu, cg), KernelTolerances.Q8MatMul, "gate without swiglu");
-        AssertClose(ReadAll(gpu, gu), ReadAll(cpu, cu), KernelTolerances.Q8MatMul, "up without swiglu");
-
-        // A SwiGlu of other buffers does not take the deferred product's place.
-        using var other = Upload(gpu, t.Floats(ffn));
-        gpu.MatMul(gxb, 1, [new(gGate, gg), new(gUp, gu)]);
-        gpu.SwiGlu(other, gu, other, ffn);
-        AssertClose(ReadAll(gpu, gg), ReadAll(cpu, cg), KernelTolerances.Q8MatMul, "gate before an unrelated swiglu");
+            // A SwiGlu of other buffers does not take the deferred product's place.
+            using var other = Upload(gpu, t.Floats(ffn));
+            gpu.MatMul(gxb, 1, [new(gGate, gg), new(gUp, gu)]);
+            gpu.SwiGlu(other, gu, other, ffn);
+            AssertClose(ReadAll(gpu, gg), ReadAll(cpu, cg), KernelTolerances.Q8MatMul, "gate before an unrelated swiglu");
+            return 0;
+        });
     }
 
     /// <summary>

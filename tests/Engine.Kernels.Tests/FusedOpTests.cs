@@ -149,8 +149,8 @@ public class FusedOpTests
         using var reference = new TinyLlama(cpu, shape, weights);
         int[] prompt = [1, 17, 42];
         var steps = new List<(int[] Tokens, int Start)> { (prompt, 0), ([5], 3), ([9], 4), ([11], 5) };
-        // cpu32 (one warp of 32 per group) pays a barrier per shuffle on 2 cores; the folded prologues shuffle per 32
-        // inputs in every group: the prefill and one decode step cover its paths.
+        // cpu32 (one warp of 32 per group, a barrier per shuffle) takes minutes on a loaded 2-core machine: the prefill
+        // and one decode step cover its paths.
         if (device == "cpu32") steps.RemoveRange(2, 2);
         foreach (var (tokens, start) in steps)
         {
