@@ -76,32 +76,18 @@ public sealed partial class IlgpuBackend
         DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, ReadOnlySpan<int> positions,
         int heads, int kvHeads, int headDim, float freqBase, RopeStyle style)
     {
+        // Every check happens before anything is enqueued; n: rows spanned by the segments.
+        int n = BatchSegments.Check(caches, offsets, counts, layer, q, k, v, output, positions, heads, kvHeads, headDim);
         int segments = caches.Length;
-        if (offsets.Length != segments || counts.Length != segments)
-            throw new ArgumentException($"{segments} caches, {offsets.Length} offsets and {counts.Length} counts");
-        if (segments == 0) return;
         if (headDim % 2 != 0) throw new ArgumentException($"head dimension {headDim} is odd", nameof(headDim));
-        // n: rows spanned by the segments; every check happens before anything is enqueued.
-        int n = 0;
+        if (headDim > AttentionKernel.MaxHeadDim) throw new ArgumentException($"head dimension {headDim} exceeds {AttentionKernel.MaxHeadDim}", nameof(headDim));
         for (int s = 0; s < segments; s++)
         {
-            if (offsets[s] < 0 || counts[s] < 0) throw new ArgumentOutOfRangeException(nameof(offsets), $"segment {s}: offset {offsets[s]}, count {counts[s]}");
-            n = Math.Max(n, offsets[s] + counts[s]);
-        }
-        if (positions.Length < n) throw new ArgumentException($"{positions.Length} positions for {n} rows", nameof(positions));
-        for (int s = 0; s < segments; s++)
-        {
-            var c = C(caches[s]);
             if (counts[s] == 0) continue;
-            CheckAttention(c, positions.Slice(offsets[s]), counts[s], heads, kvHeads, headDim);
-            c.LayerBase(layer); // range check
+            C(caches[s]); // this backend's
             for (int o = 0; o < s; o++)
-            {
-                if (counts[o] == 0) continue;
-                if (offsets[o] < offsets[s] + counts[s] && offsets[s] < offsets[o] + counts[o])
-                    throw new ArgumentException($"segments {o} and {s} overlap", nameof(offsets));
-                if (ReferenceEquals(caches[o], caches[s])) throw new ArgumentException($"segments {o} and {s} share a KV cache", nameof(caches));
-            }
+                if (counts[o] > 0 && ReferenceEquals(caches[o], caches[s]))
+                    throw new ArgumentException($"segments {o} and {s} share a KV cache", nameof(caches));
         }
         if (n == 0) return;
         int kvDim = kvHeads * headDim;
@@ -120,10 +106,12 @@ public sealed partial class IlgpuBackend
             {
                 int at = offsets[s], count = counts[s];
                 if (count == 0) continue;
-                // Slices are small objects: the per-segment form is the A/B baseline, not the steady-state path.
-                RopeStoreKvAttention(caches[s], layer, q.Slice(at * heads * headDim, count * heads * headDim), k.Slice(at * kvDim, count * kvDim),
-                    v.Slice(at * kvDim, count * kvDim), output.Slice(at * heads * headDim, count * heads * headDim), count,
-                    positions.Slice(at, count), heads, kvHeads, headDim, freqBase, style);
+                // Four small view objects per segment: the per-segment form is the A/B baseline, not the steady-state path.
+                using var qs = q.Slice(at * heads * headDim, count * heads * headDim);
+                using var ks = k.Slice(at * kvDim, count * kvDim);
+                using var vs = v.Slice(at * kvDim, count * kvDim);
+                using var os = output.Slice(at * heads * headDim, count * heads * headDim);
+                RopeStoreKvAttention(caches[s], layer, qs, ks, vs, os, count, positions.Slice(at, count), heads, kvHeads, headDim, freqBase, style);
             }
             return;
         }
