@@ -8,7 +8,7 @@ public static class Program
     public static int Main(string[] args)
     {
         // A timed run outside BenchmarkDotNet (Control/IngestRun.cs).
-        if (args.Length > 0 && args[0] == "ingest") return Control.IngestRun.Main(args[1..]);
+        if (args.Length > 0 && args[0] == "ingest") return Control.IngestRun.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

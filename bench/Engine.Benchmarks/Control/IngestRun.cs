@@ -23,11 +23,11 @@ namespace Engine.Benchmarks.Control;
 /// <remarks>Options: <c>--seconds</c> measured (10), <c>--warmup</c> seconds before (5), <c>--shoppers</c> (512),
 /// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--mode</c> group|pipelined|both (both:
 /// the earlier pipelined XADD form and the group-committed one, each in its own silo, one after the other).
-/// Redis CPU and the write counts come from redis-server's INFO (cpu, commandstats) over the window; after
+/// Redis CPU comes from redis-server's INFO cpu over the window (it includes the sessions' checkpoint writes), journal writes from the journal's own counters; after
 /// the window the silo settles and a sample of sessions is read back (events applied = acknowledged).</remarks>
 internal static class IngestRun
 {
-    public static int Main(string[] args)
+    public static int Run(string[] args)
     {
         var o = Parse(args);
         if (!o.TryGetValue("redis", out var redis)) { Console.Error.WriteLine("usage: ingest --redis HOST:PORT [--seconds 10] [--warmup 5] [--shoppers 512] [--batch 512] [--in-flight 8] [--mode group|pipelined|both]"); return 2; }
@@ -85,24 +85,26 @@ internal static class IngestRun
         })).ToArray();
 
         Thread.Sleep(TimeSpan.FromSeconds(warmup));
-        var (cpu0, redis0, stats0, load0) = (ProcessCpu(), RedisCpu(server), CommandCalls(server), LoadAverage());
+        var journal = host.Services.GetRequiredService<Engine.Control.Storage.IEventJournal>() as Engine.Control.Storage.RedisEventJournal
+            ?? throw new InvalidOperationException("the silo's journal is not the Redis one");
+        var (cpu0, redis0, stats0, load0) = (ProcessCpu(), RedisCpu(server), (journal.Writes, journal.EntriesWritten), LoadAverage());
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
         Volatile.Write(ref measuring, false);
         var elapsed = clock.Elapsed.TotalSeconds;
         var measured = Interlocked.Read(ref events);
-        var (cpu1, redis1, stats1, load1) = (ProcessCpu(), RedisCpu(server), CommandCalls(server), LoadAverage());
+        var (cpu1, redis1, stats1, load1) = (ProcessCpu(), RedisCpu(server), (journal.Writes, journal.EntriesWritten), LoadAverage());
         stop.Cancel();
         Task.WaitAll(loops);
 
         var writes = stats1.Writes - stats0.Writes;
-        var entries = stats1.Xadds - stats0.Xadds;
+        var entries = stats1.EntriesWritten - stats0.EntriesWritten;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"ingest mode={(groupCommit ? "group" : "pipelined")} shoppers={shoppers} batch={batchSize} in_flight={inFlight} seconds={elapsed:F1} events={measured} " +
             $"events_per_s={measured / elapsed:F0} ack_p50_ms={latency.GetValueAtPercentile(50) / 1000.0:F2} ack_p99_ms={latency.GetValueAtPercentile(99) / 1000.0:F2} " +
             $"silo_cpu_us_per_event={(cpu1 - cpu0) * 1e6 / Math.Max(1, measured):F1} redis_cpu_us_per_event={(redis1 - redis0) * 1e6 / Math.Max(1, measured):F1} " +
-            $"store_writes={writes} xadds={entries} entries_per_write={(writes > 0 ? (double)entries / writes : 0):F1} writes_per_s={writes / elapsed:F0} load={load0}..{load1}"));
+            $"journal_writes={writes} entries_per_write={(writes > 0 ? (double)entries / writes : 0):F1} writes_per_s={writes / elapsed:F0} load={load0}..{load1}"));
 
         // Settle (the applier hands entries to the sessions right after the ack), then read a sample back.
         var grains = host.Services.GetRequiredService<IGrainFactory>();
@@ -124,21 +126,6 @@ internal static class IngestRun
     {
         var cpu = server.Info("cpu").SelectMany(g => g).ToDictionary(kv => kv.Key, kv => kv.Value);
         return double.Parse(cpu["used_cpu_sys"], CultureInfo.InvariantCulture) + double.Parse(cpu["used_cpu_user"], CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>Journal writes (script calls, or XADD pipelines counted as their XADDs) and XADDs, from INFO commandstats.</summary>
-    private static (long Writes, long Xadds) CommandCalls(IServer server)
-    {
-        long Calls(string command)
-        {
-            var line = server.Info("commandstats").SelectMany(g => g).FirstOrDefault(kv => kv.Key == $"cmdstat_{command}").Value;
-            if (line is null) return 0;
-            var calls = line.Split(',')[0]; // calls=N
-            return long.Parse(calls[(calls.IndexOf('=') + 1)..], CultureInfo.InvariantCulture);
-        }
-        var xadds = Calls("xadd");
-        var scripts = Calls("evalsha") + Calls("eval");
-        return (scripts > 0 ? scripts : xadds, xadds);
     }
 
     private static Dictionary<string, string> Parse(string[] args)
