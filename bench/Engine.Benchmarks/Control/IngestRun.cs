@@ -21,7 +21,7 @@ namespace Engine.Benchmarks.Control;
 /// come from one window. Prints one line per run: <c>ingest mode=… events_per_s=… ack_p50_ms=… …</c>.
 /// </summary>
 /// <remarks>Options: <c>--seconds</c> measured (10), <c>--warmup</c> seconds before (5), <c>--shoppers</c> (512),
-/// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--mode</c> group|pipelined|both (both:
+/// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--redis none</c> for in-memory storage and journal, <c>--mode</c> group|pipelined|both (both:
 /// the earlier pipelined XADD form and the group-committed one, each in its own silo, one after the other).
 /// Redis CPU comes from redis-server's INFO cpu over the window (it includes the sessions' checkpoint writes), journal writes from the journal's own counters; after
 /// the window the silo settles and a sample of sessions is read back (events applied = acknowledged).</remarks>
@@ -43,10 +43,11 @@ internal static class IngestRun
     private static void RunOnce(string redis, bool groupCommit, int seconds, int warmup, int shoppers, int batchSize, int inFlight)
     {
         const int Products = 100;
-        using var host = BenchSilo.Start(Products, redis: redis, configure: c => c.JournalGroupCommit = groupCommit);
+        var memory = redis == "none"; // in-memory storage and journal: the same silo without the store, for comparison
+        using var host = BenchSilo.Start(Products, redis: memory ? null : redis, configure: c => c.JournalGroupCommit = groupCommit);
         var sink = host.Services.GetRequiredService<IEventSink>();
-        using var mux = ConnectionMultiplexer.Connect(redis + ",allowAdmin=true");
-        var server = mux.GetServer(mux.GetEndPoints()[0]);
+        using var mux = memory ? null : ConnectionMultiplexer.Connect(redis + ",allowAdmin=true");
+        var server = mux?.GetServer(mux.GetEndPoints()[0]);
 
         var acked = new long[shoppers];
         var latency = new LongHistogram(60_000_000, 3); // µs
@@ -85,23 +86,22 @@ internal static class IngestRun
         })).ToArray();
 
         Thread.Sleep(TimeSpan.FromSeconds(warmup));
-        var journal = host.Services.GetRequiredService<Engine.Control.Storage.IEventJournal>() as Engine.Control.Storage.RedisEventJournal
-            ?? throw new InvalidOperationException("the silo's journal is not the Redis one");
-        var (cpu0, redis0, stats0, load0) = (ProcessCpu(), RedisCpu(server), (journal.Writes, journal.EntriesWritten), LoadAverage());
+        var journal = host.Services.GetRequiredService<Engine.Control.Storage.IEventJournal>() as Engine.Control.Storage.RedisEventJournal;
+        var (cpu0, redis0, stats0, load0) = (ProcessCpu(), RedisCpu(server), (Writes: journal?.Writes ?? 0, EntriesWritten: journal?.EntriesWritten ?? 0), LoadAverage());
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
         Volatile.Write(ref measuring, false);
         var elapsed = clock.Elapsed.TotalSeconds;
         var measured = Interlocked.Read(ref events);
-        var (cpu1, redis1, stats1, load1) = (ProcessCpu(), RedisCpu(server), (journal.Writes, journal.EntriesWritten), LoadAverage());
+        var (cpu1, redis1, stats1, load1) = (ProcessCpu(), RedisCpu(server), (Writes: journal?.Writes ?? 0, EntriesWritten: journal?.EntriesWritten ?? 0), LoadAverage());
         stop.Cancel();
         Task.WaitAll(loops);
 
         var writes = stats1.Writes - stats0.Writes;
         var entries = stats1.EntriesWritten - stats0.EntriesWritten;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ingest mode={(groupCommit ? "group" : "pipelined")} shoppers={shoppers} batch={batchSize} in_flight={inFlight} seconds={elapsed:F1} events={measured} " +
+            $"ingest store={(memory ? "memory" : "redis")} mode={(groupCommit ? "group" : "pipelined")} shoppers={shoppers} batch={batchSize} in_flight={inFlight} seconds={elapsed:F1} events={measured} " +
             $"events_per_s={measured / elapsed:F0} ack_p50_ms={latency.GetValueAtPercentile(50) / 1000.0:F2} ack_p99_ms={latency.GetValueAtPercentile(99) / 1000.0:F2} " +
             $"silo_cpu_us_per_event={(cpu1 - cpu0) * 1e6 / Math.Max(1, measured):F1} redis_cpu_us_per_event={(redis1 - redis0) * 1e6 / Math.Max(1, measured):F1} " +
             $"journal_writes={writes} entries_per_write={(writes > 0 ? (double)entries / writes : 0):F1} writes_per_s={writes / elapsed:F0} load={load0}..{load1}"));
@@ -114,7 +114,8 @@ internal static class IngestRun
             var applied = grains.GetGrain<ICustomerSessionGrain>($"c{c}").GetProfile().GetAwaiter().GetResult().EventsApplied;
             if (applied != acked[c]) missing++;
         }
-        Console.WriteLine($"ingest check: {Math.Min(shoppers, 64) - missing} of {Math.Min(shoppers, 64)} sampled sessions hold exactly their acknowledged events");
+        Console.WriteLine($"ingest check: {Math.Min(shoppers, 64) - missing} of {Math.Min(shoppers, 64)} sampled sessions hold exactly their acknowledged events; " +
+            $"whole run (warm-up, window, stop): {acked.Sum()} events acknowledged in {journal?.Writes} journal writes");
         host.StopAsync().GetAwaiter().GetResult();
     }
 
@@ -122,8 +123,9 @@ internal static class IngestRun
 
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 
-    private static double RedisCpu(IServer server)
+    private static double RedisCpu(IServer? server)
     {
+        if (server is null) return 0;
         var cpu = server.Info("cpu").SelectMany(g => g).ToDictionary(kv => kv.Key, kv => kv.Value);
         return double.Parse(cpu["used_cpu_sys"], CultureInfo.InvariantCulture) + double.Parse(cpu["used_cpu_user"], CultureInfo.InvariantCulture);
     }
