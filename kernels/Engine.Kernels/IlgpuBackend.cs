@@ -121,7 +121,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _add = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(AddKernel.Kernel);
         _addBias = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel.Kernel);
         _embed = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int, int, int>(EmbedKernel.Kernel);
-        InitFusion();
+        InitBatch(); // KV pool and batched attention (IlgpuBackend.Batch.cs)
+        InitFusion(); // last: on CUDA it checks the folds with the backend's own ops
     }
 
     /// <summary>
@@ -542,6 +543,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _scores?.Dispose();
         _ints?.Dispose();
         DisposeEncoder();
+        DisposeBatch();
         foreach (var f in _ropeFreqs.Values) f.Dispose();
         DisposeGraphs();
         _dummyF.Dispose();
