@@ -178,7 +178,9 @@ public sealed class IlgpuVectorIndex : IDisposable
     /// Top <paramref name="k"/> vectors for each of the <c>queries.Length / Dims</c> queries (<c>[batch, dims]</c> f32).
     /// <paramref name="filter"/>, when given, is a bitmap of <c>ceil(Count/32)</c> words: bit v set = vector v allowed.
     /// Results go to <paramref name="ids"/> and <paramref name="scores"/>, <c>[batch, k]</c>, best first;
-    /// where fewer than k vectors are allowed the rest have id −1 and score −∞.
+    /// where fewer than k vectors are allowed the rest have id −1 and score −∞. With the wide scan a score is
+    /// <see cref="SimilarityKernel.WideScore"/> of the int16-quantized query (within <see cref="KernelTolerances.WideScore"/>
+    /// of the f32 product); the selection is exact for the scores computed.
     /// </summary>
     /// <param name="rowCount">Scan only the first rowCount vectors; −1 (default) scans all <see cref="Count"/>.</param>
     public void Search(ReadOnlySpan<float> queries, int k, ReadOnlySpan<uint> filter, Span<int> ids, Span<float> scores, int rowCount = -1)
