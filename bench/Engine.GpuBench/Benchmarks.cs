@@ -319,6 +319,7 @@ internal static class Benchmarks
                 () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
             g.SplitAttention = split;
         }
+        BatchedAttention(g, shape, p, t, Time);
         using (var k1 = Upload(g, t.Floats(shape.KvDim)))
         {
             // The decoder's one-launch attention block: RoPE of q and k, KV store at p-1, attention, quantize.
@@ -341,6 +342,50 @@ internal static class Benchmarks
                 g.RmsNorm(x, norm, y, 1, d, 1e-5f);
                 g.MatMulAdd(y, 1, new MatMulTarget(wo, scratch), x);
             }, bytes);
+        }
+    }
+
+    /// <summary>
+    /// A/B of continuous batching's attention block (RoPE + KV store + attention + quantize) for 16 streams decoding one row
+    /// each at about <paramref name="p"/> positions (different per stream): batched over the pooled caches (3 launches) vs
+    /// per segment (2 per stream). The row table is uploaded once, as in a step's first layer.
+    /// </summary>
+    private static void BatchedAttention(IlgpuBackend g, TinyLlama.Shape shape, int p, HostTensors t, Action<string, Action, double> time)
+    {
+        const int streams = 16;
+        int width = shape.Heads * shape.HeadDim;
+        var caches = new KvCache[streams];
+        var offsets = new int[streams];
+        var counts = new int[streams];
+        var positions = new int[streams];
+        for (int s = 0; s < streams; s++) (caches[s], offsets[s], counts[s], positions[s]) = (g.AllocateKvCache(1, shape.Context, shape.KvDim), s, 1, Math.Max(0, p - 1 - s));
+        try
+        {
+            using (var kv = Upload(g, t.Floats(p * shape.KvDim)))
+                foreach (var c in caches) g.StoreKv(c, 0, kv, kv, p, Enumerable.Range(0, p).ToArray());
+            using var q = Upload(g, t.Floats(streams * width));
+            using var k = Upload(g, t.Floats(streams * shape.KvDim));
+            using var o = g.Allocate(streams * width);
+            bool batched = g.BatchedAttention;
+            double bytes = 2.0 * streams * p * shape.KvDim * 4;
+            try
+            {
+                foreach (bool form in new[] { true, false })
+                {
+                    g.BatchedAttention = form;
+                    time($"rope+store+attention+quantize, {streams} streams x 1 row at ~{p} positions, {(form ? "batched (3 launches)" : $"per segment ({2 * streams} launches)")} (A/B, {IlgpuBackend.BatchedAttentionVariable})",
+                        () => g.RopeStoreKvAttentionBatch(caches, offsets, counts, 0, q, k, k, o, positions, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
+                        bytes);
+                }
+            }
+            finally
+            {
+                g.BatchedAttention = batched;
+            }
+        }
+        finally
+        {
+            foreach (var c in caches) c.Dispose();
         }
     }
 

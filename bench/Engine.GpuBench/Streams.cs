@@ -12,7 +12,8 @@ namespace Engine.GpuBench;
 /// stream, on the SmolLM2-135M shaped Q8_0 file): the real <see cref="GenerationScheduler"/> over the ILGPU backend,
 /// measured by <see cref="StreamsMeasurement"/> (the measurement <c>engine bench streams</c> runs on the CPU
 /// backend): 1 stream vs 16 streams decode tok/s side by side, their ratio, and time to first token idle and with
-/// 8 streams decoding. Also a check that batching changes no text: with one prompt, every stream of a batched
+/// 8 streams decoding, for both attention forms of IlgpuBackend (batched over all streams, and per segment) in one run.
+/// Also a check that batching changes no text: with one prompt, every stream of a batched
 /// round must produce the single stream's greedy text.
 /// </summary>
 internal static class Streams
@@ -44,28 +45,54 @@ internal static class Streams
             var tokenizer = GgufTokenizer.Create(model.File.Metadata);
             using var scheduler = new GenerationScheduler(model, tokenizer, settings.SchedulerOptions(prompt.Length));
             r.Line($"   loaded in {sw.Elapsed.TotalSeconds:F1} s; scheduler: {scheduler.ContextLength} positions per stream");
-            sw.Restart();
-            var m = StreamsMeasurement.Measure(scheduler, prompt, settings, line => r.Line("   " + line));
-            r.Line($"   measured in {sw.Elapsed.TotalSeconds:F1} s");
-
-            string verdict = m.BatchedTextMismatches == 0 && m.SingleText.Length > 0
-                ? "PASS"
-                : $"FAIL ({m.BatchedTextMismatches} of {m.BatchedTexts.Count} batched streams differ from the single stream's text)";
-            r.Line($"   {verdict} batched streams' greedy text equals the single stream's");
-            r.Line($"   decode tok/s, 1 stream: {string.Join(" ", m.SingleRounds.Select(v => $"{v:F0}"))} (median {m.SingleTokensPerSecond:F0})");
-            r.Line($"   decode tok/s, {settings.Streams} streams aggregate: {string.Join(" ", m.BatchedRounds.Select(v => $"{v:F0}"))} (median {m.BatchedTokensPerSecond:F0}, {m.MeanBatchRows:F1} rows/step)");
-            r.Line($"   speedup {settings.Streams} vs 1: {m.Speedup:F2}x (issue 5 target ≥ 4x)");
-            r.Line($"   TTFT ms idle: {string.Join(" ", m.TtftIdleMs.Select(v => $"{v:F1}"))} (median {m.TtftIdleMedianMs:F1}); with {settings.TtftRunning} decoding: {string.Join(" ", m.TtftLoadedMs.Select(v => $"{v:F1}"))} (median {m.TtftLoadedMedianMs:F1})");
-            r.Line($"streams single={m.SingleTokensPerSecond:F1} batched={m.BatchedTokensPerSecond:F1} streams={settings.Streams} speedup={m.Speedup:F2} ttft_idle_ms={m.TtftIdleMedianMs:F1} ttft_loaded_ms={m.TtftLoadedMedianMs:F1} running={settings.TtftRunning}");
-
-            string item = $"{config.Name} (GenerationScheduler, Q8_0)";
-            r.Row("streams", item + ": 1 stream", $"{m.SingleTokensPerSecond:F0} tok/s", "", verdict);
-            r.Row("streams", item + $": {settings.Streams} streams", $"{m.BatchedTokensPerSecond:F0} tok/s ({m.Speedup:F2}x)");
-            r.Row("streams", $"TTFT idle / {settings.TtftRunning} running", $"{m.TtftIdleMedianMs:F1} / {m.TtftLoadedMedianMs:F1} ms");
+            // Both attention forms side by side on one scheduler: batched (RoPE + store + attention of every stream in
+            // three launches per layer over the pooled KV caches) and per segment (launches per stream per layer).
+            bool batched = g.BatchedAttention;
+            StreamsMeasurementResult? on = null, off = null;
+            try
+            {
+                foreach (bool form in new[] { batched, !batched })
+                {
+                    g.BatchedAttention = form;
+                    string name = form ? "batched attention" : "per-segment attention";
+                    sw.Restart();
+                    long launches = g.KernelLaunches;
+                    var m = StreamsMeasurement.Measure(scheduler, prompt, settings, line => r.Line($"   [{name}] " + line));
+                    r.Line($"   [{name}] measured in {sw.Elapsed.TotalSeconds:F1} s, {g.KernelLaunches - launches} kernel launches");
+                    Print(r, settings, config.Name, name, m);
+                    if (form) on = m;
+                    else off = m;
+                }
+            }
+            finally
+            {
+                g.BatchedAttention = batched;
+            }
+            double ratio = on!.BatchedTokensPerSecond / off!.BatchedTokensPerSecond;
+            r.Line($"   {settings.Streams} streams aggregate: batched attention {on.BatchedTokensPerSecond:F0} tok/s ({on.Speedup:F2}x one stream) vs per-segment {off.BatchedTokensPerSecond:F0} tok/s ({off.Speedup:F2}x): {ratio:F2}x ({IlgpuBackend.BatchedAttentionVariable}=0 selects per-segment)");
+            r.Line($"streams_attention batched={on.BatchedTokensPerSecond:F1} per_segment={off.BatchedTokensPerSecond:F1} ratio={ratio:F2} streams={settings.Streams}");
         }
         finally
         {
             File.Delete(path);
         }
+    }
+    /// <summary>One attention form's figures: the text check, tok/s of 1 and N streams, their ratio, TTFT; a machine-readable line; report rows.</summary>
+    private static void Print(Report r, StreamsMeasurementSettings settings, string model, string form, StreamsMeasurementResult m)
+    {
+        string verdict = m.BatchedTextMismatches == 0 && m.SingleText.Length > 0
+            ? "PASS"
+            : $"FAIL ({m.BatchedTextMismatches} of {m.BatchedTexts.Count} batched streams differ from the single stream's text)";
+        r.Line($"   [{form}] {verdict} batched streams' greedy text equals the single stream's");
+        r.Line($"   [{form}] decode tok/s, 1 stream: {string.Join(" ", m.SingleRounds.Select(v => $"{v:F0}"))} (median {m.SingleTokensPerSecond:F0})");
+        r.Line($"   [{form}] decode tok/s, {settings.Streams} streams aggregate: {string.Join(" ", m.BatchedRounds.Select(v => $"{v:F0}"))} (median {m.BatchedTokensPerSecond:F0}, {m.MeanBatchRows:F1} rows/step)");
+        r.Line($"   [{form}] speedup {settings.Streams} vs 1: {m.Speedup:F2}x (issue 5 target ≥ 4x)");
+        r.Line($"   [{form}] TTFT ms idle: {string.Join(" ", m.TtftIdleMs.Select(v => $"{v:F1}"))} (median {m.TtftIdleMedianMs:F1}); with {settings.TtftRunning} decoding: {string.Join(" ", m.TtftLoadedMs.Select(v => $"{v:F1}"))} (median {m.TtftLoadedMedianMs:F1})");
+        r.Line($"streams form={form.Split(' ')[0]} single={m.SingleTokensPerSecond:F1} batched={m.BatchedTokensPerSecond:F1} streams={settings.Streams} speedup={m.Speedup:F2} ttft_idle_ms={m.TtftIdleMedianMs:F1} ttft_loaded_ms={m.TtftLoadedMedianMs:F1} running={settings.TtftRunning}");
+
+        string item = $"{model} (GenerationScheduler, Q8_0, {form})";
+        r.Row("streams", item + ": 1 stream", $"{m.SingleTokensPerSecond:F0} tok/s", "", verdict);
+        r.Row("streams", item + $": {settings.Streams} streams", $"{m.BatchedTokensPerSecond:F0} tok/s ({m.Speedup:F2}x)");
+        r.Row("streams", $"TTFT idle / {settings.TtftRunning} running ({form})", $"{m.TtftIdleMedianMs:F1} / {m.TtftLoadedMedianMs:F1} ms");
     }
 }

@@ -26,7 +26,7 @@ public sealed partial class IlgpuBackend
         return new GpuBuffer(buffer, buffer.View);
     }
 
-    public KvCache AllocateKvCache(int layers, int contextLength, int kvDim) => new GpuKvCache(_accelerator, _stream, layers, contextLength, kvDim);
+    // AllocateKvCache: IlgpuBackend.Batch.cs (every cache is a range of one pooled buffer).
 
     public void Write(DeviceBuffer dst, ReadOnlySpan<float> src)
     {
@@ -116,37 +116,6 @@ public sealed partial class IlgpuBackend
         {
             _raw.Dispose();
             _vector?.Dispose();
-        }
-    }
-
-    /// <summary>Keys and values as <c>[layers, contextLength, kvDim]</c> f32 on the device.</summary>
-    private sealed class GpuKvCache : KvCache
-    {
-        private readonly MemoryBuffer1D<float, Stride1D.Dense> _keys;
-        private readonly MemoryBuffer1D<float, Stride1D.Dense> _values;
-
-        public GpuKvCache(Accelerator accelerator, AcceleratorStream stream, int layers, int contextLength, int kvDim) : base(layers, contextLength, kvDim)
-        {
-            long length = (long)layers * contextLength * kvDim;
-            _keys = accelerator.Allocate1D<float>(length);
-            _values = accelerator.Allocate1D<float>(length);
-            _keys.MemSetToZero(stream);
-            _values.MemSetToZero(stream);
-        }
-
-        public ArrayView<float> Keys => _keys.View;
-        public ArrayView<float> Values => _values.View;
-
-        public long LayerBase(int layer)
-        {
-            if ((uint)layer >= (uint)Layers) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} outside {Layers}");
-            return (long)layer * ContextLength * KvDim;
-        }
-
-        public override void Dispose()
-        {
-            _keys.Dispose();
-            _values.Dispose();
         }
     }
 }

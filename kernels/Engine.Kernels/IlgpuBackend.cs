@@ -120,6 +120,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _add = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(AddKernel.Kernel);
         _addBias = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel.Kernel);
         _embed = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<float>, int, int, int, int>(EmbedKernel.Kernel);
+        InitBatch(); // KV pool and batched attention (IlgpuBackend.Batch.cs)
     }
 
     /// <summary>
@@ -516,6 +517,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         _scores?.Dispose();
         _ints?.Dispose();
         DisposeEncoder();
+        DisposeBatch();
         foreach (var f in _ropeFreqs.Values) f.Dispose();
         DisposeGraphs();
         _dummyF.Dispose();

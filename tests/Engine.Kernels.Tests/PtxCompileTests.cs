@@ -23,6 +23,7 @@ public class PtxCompileTests
         nameof(RopeKernel),
         nameof(KvStoreKernel),
         nameof(AttentionKernel),
+        nameof(BatchAttentionKernel),
         nameof(SwiGluKernel),
         nameof(SwiGluQuantizeKernel),
         nameof(AddKernel),

@@ -10,7 +10,7 @@ namespace Engine.Benchmarks.Ranking;
 /// encoder) on the single-thread CPU scanner the server uses at this size, for profile requests of K = 10 (100
 /// candidates scanned, scored by the heads, rules, reasons). One op = one batch of <see cref="Batch"/> requests (one
 /// scan): divide by the batch for the cost per request.
-/// <see cref="RescoreFactor"/> is the index's two-stage factor (serve uses 1; the index default is 4).
+/// <see cref="RescoreFactor"/> is the index's two-stage factor (serve's demo index uses 1; the index default is <see cref="ProductIndex.DefaultRescoreFactor"/>, 2).
 /// Run: <c>dotnet run -c Release --project bench/Engine.Benchmarks -- --filter '*RecommendRank*' --job short</c>.
 /// </summary>
 [MemoryDiagnoser]

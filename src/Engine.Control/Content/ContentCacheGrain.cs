@@ -26,10 +26,20 @@ internal sealed class ContentCacheGrain(
     private ContentEntry? Current => state.State.Current >= 0 ? state.State.History[state.State.Current] : null;
 
     async Task<ContentEntry> IContentCacheGrain.GetOrGenerate(GenerationParameters parameters) =>
-        Current ?? await (_generating ??= GenerateAsync(parameters));
+        Current ?? await Generation(parameters);
 
     async Task<ContentEntry> IContentCacheGrain.Regenerate(GenerationParameters parameters) =>
-        await (_generating ??= GenerateAsync(parameters));
+        await Generation(parameters);
+
+    /// <summary>The running generation, or a new one. A run that ended before its first await (it failed at once) is
+    /// not kept: its <c>finally</c> ran before the assignment would have, so keeping it would pin the failure.</summary>
+    private Task<ContentEntry> Generation(GenerationParameters parameters)
+    {
+        if (_generating is { } running) return running;
+        var task = GenerateAsync(parameters);
+        if (!task.IsCompleted) _generating = task;
+        return task;
+    }
 
     private async Task<ContentEntry> GenerateAsync(GenerationParameters parameters)
     {

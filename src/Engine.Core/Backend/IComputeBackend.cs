@@ -96,6 +96,36 @@ public interface IComputeBackend : IDisposable
     }
 
     /// <summary>
+    /// RoPE + KV store + causal attention for several streams in one call (continuous batching): segment s owns rows
+    /// <c>[offsets[s], offsets[s] + counts[s])</c> of <c>q [n, heads * headDim]</c>, <c>k, v [n, kvHeads * headDim]</c> and
+    /// <c>output [n, heads * headDim]</c>, and <c>caches[s]</c>; <c>positions [n]</c> give each row's position (indexed by row,
+    /// not by segment). The same as <see cref="RopeStoreKvAttention"/> on each segment's rows. A segment with count 0 is skipped.
+    /// <para>
+    /// The default body checks every segment first (bad input throws before any cache is touched), then runs
+    /// <see cref="RopeStoreKvAttention"/> per segment on <see cref="DeviceBuffer.Slice"/> views it makes and disposes
+    /// for the call: it allocates four small view objects per segment. Backends on a zero-allocation decode path
+    /// (CPU, ILGPU) override it, which also lets them run all segments' heads in one dispatch.
+    /// </para>
+    /// </summary>
+    void RopeStoreKvAttentionBatch(ReadOnlySpan<KvCache> caches, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts, int layer,
+                                   DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, ReadOnlySpan<int> positions,
+                                   int heads, int kvHeads, int headDim, float freqBase, RopeStyle style)
+    {
+        BatchSegments.Check(caches, offsets, counts, layer, q, k, v, output, positions, heads, kvHeads, headDim);
+        int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+        for (int s = 0; s < caches.Length; s++)
+        {
+            int o = offsets[s], c = counts[s];
+            if (c == 0) continue;
+            using var qs = q.Slice(o * qWidth, c * qWidth);
+            using var ks = k.Slice(o * kvWidth, c * kvWidth);
+            using var vs = v.Slice(o * kvWidth, c * kvWidth);
+            using var os = output.Slice(o * qWidth, c * qWidth);
+            RopeStoreKvAttention(caches[s], layer, qs, ks, vs, os, c, positions.Slice(o, c), heads, kvHeads, headDim, freqBase, style);
+        }
+    }
+
+    /// <summary>
     /// Matrix product added into a residual stream: <c>residual [n, Weight.Rows] += x [n, cols] · Weightᵀ</c>,
     /// with <see cref="MatMul"/>'s arithmetic. <c>target.Output</c> is scratch the unfused form writes the product
     /// to before <see cref="Add"/>; a fused backend may leave it untouched, so its contents are undefined after.
