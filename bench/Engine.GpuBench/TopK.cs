@@ -42,11 +42,11 @@ internal static class TopK
         for (int i = 0; i < batch.Length; i++) batch[i] = (float)(rng.NextDouble() * 2 - 1);
         var expected = new[] { BruteForce(raw, scales, query, count, k, null), BruteForce(raw, scales, query, count, k, filter) };
 
-        r.Line($"   {WideScanVariable()} {TileSelectVariable()}; this device's context: ILGPU {d.Optimization}");
+        r.Line($"   {WideScanVariable()} {TileSelectVariable()}; this device's context: ILGPU {Level(d)}");
         using (var index = new IlgpuVectorIndex(d, vectors, scales, Dims))
         {
             foreach (var form in Forms)
-                Measure(index, form, d.Optimization.ToString(), query, filter, batch, expected, raw, scales, s, copyBw, r);
+                Measure(index, form, Level(d), query, filter, batch, expected, raw, scales, s, copyBw, r);
         }
 
         if (!d.IsCuda) return;
@@ -61,9 +61,17 @@ internal static class TopK
         using (var index = new IlgpuVectorIndex(other, vectors, scales, Dims))
         {
             foreach (var form in new[] { Forms[0], Forms[2] })
-                Measure(index, form, other.Optimization.ToString(), query, filter, batch, expected, raw, scales, s, copyBw, r);
+                Measure(index, form, Level(other), query, filter, batch, expected, raw, scales, s, copyBw, r);
         }
     }
+
+    /// <summary>O1 or O2 (ILGPU names O1 "Release").</summary>
+    private static string Level(IlgpuDevice d) => d.Optimization switch
+    {
+        ILGPU.OptimizationLevel.O2 => "O2",
+        ILGPU.OptimizationLevel.Debug => "O0",
+        _ => "O1",
+    };
 
     private static string WideScanVariable() =>
         $"{IlgpuVectorIndex.WideScanVariable}={Environment.GetEnvironmentVariable(IlgpuVectorIndex.WideScanVariable) ?? "(unset)"}";
