@@ -33,10 +33,11 @@ public sealed partial class IlgpuBackend
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>,
         BatchAttentionParams> _batchCombine = null!;
 
-    /// <summary>Constructor: the KV pool and the batched kernels (compiled at creation, as every other launcher).</summary>
+    /// <summary>Constructor: the KV pool, the flash-decoding kernel and the batched kernels (compiled at creation, as every other launcher).</summary>
     private void InitBatch()
     {
         _kvPool = new KvPool(this);
+        InitFlashDecode(); // IlgpuBackend.Attention.cs
         var a = _accelerator;
         _batchRopeStore = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, BatchAttentionParams>(BatchAttentionKernel.KernelRopeStore);
@@ -50,6 +51,7 @@ public sealed partial class IlgpuBackend
     {
         _batchPartials?.Dispose();
         _batchRows?.Dispose();
+        _flashCounters?.Dispose();
         _kvPool?.Dispose();
     }
 
