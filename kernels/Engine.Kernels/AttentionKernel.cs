@@ -370,10 +370,6 @@ public static class AttentionKernel
     {
         var qs = SharedMemory.Allocate<float>(MaxHeadDim);
         var ks = SharedMemory.Allocate<float>(MaxHeadDim);
-        var groupM = SharedMemory.Allocate<float>(MaxRowGroups);
-        var groupL = SharedMemory.Allocate<float>(MaxRowGroups);
-        var groupAcc = SharedMemory.Allocate<float>(MaxPartial); // [rowGroups, headDim]: rowGroups * headDim = 4 * group ≤ 1024
-        var last = SharedMemory.Allocate<int>(1);
         int tid = Group.IdxX;
         int g = Group.DimX;
         int h = Grid.IdxX;
@@ -388,13 +384,33 @@ public static class AttentionKernel
         // Dead chunk: uniform over the group. Chunk 0 is always live, so the fused KV store always happens.
         if (t0 >= len) return;
         int t1 = t0 + p.ChunkLength < len ? t0 + p.ChunkLength : len;
-        int live = pos / p.ChunkLength + 1;
         long qBase = (long)h * d;
         long kvOff = p.LayerBase + (long)kvh * d;
         long freshBase = (long)kvh * d;
 
         LoadQuery(q, kNew, vNew, keys, values, freq, qs, ks, fused, chunk == 0 && h % perKv == 0, p.NeoX != 0, pos, d, qBase, freshBase, kvOff, p.KvDim, tid, g);
         Group.Barrier();
+        FlashChunk(qs, ks, keys, values, vNew, partials, counters, output, xq, xd, fused, pos, t0, t1, pos / p.ChunkLength + 1, d, p.KvDim,
+            kvOff, freshBase, qBase, (long)h * p.Chunks + chunk, chunk, (long)p.Heads * p.Chunks * d, h, p.Scale, p.Quantize, tid, g);
+    }
+
+    /// <summary>
+    /// The body of the flash-decoding kernels (<see cref="KernelFlashDecode"/>, <see cref="BatchAttentionKernel.KernelFlash"/>)
+    /// for one (row, head, chunk) group, after the row's q (and, fused, the fresh key) is in shared memory: the chunk
+    /// [t0, t1) of the cache at <paramref name="kvOff"/> (stride kvDim) by row groups with an online softmax in registers,
+    /// the row groups merged in shared memory, then either the output (one live chunk) or the partial at
+    /// <paramref name="cell"/> and, for the last live chunk to finish (counter <paramref name="counter"/>), the merge of
+    /// cells <c>cell - chunk .. + live</c>, the output and the counter's reset. Uniform branches only.
+    /// </summary>
+    internal static void FlashChunk(ArrayView<float> qs, ArrayView<float> ks, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> vNew,
+        ArrayView<float> partials, ArrayView<int> counters, ArrayView<float> output, ArrayView<int> xq, ArrayView<float> xd, bool fused, int pos,
+        int t0, int t1, int live, int d, int kvDim, long kvOff, long freshBase, long qBase, long cell, int chunk, long ms, long counter,
+        float scale, int quantize, int tid, int g)
+    {
+        var groupM = SharedMemory.Allocate<float>(MaxRowGroups);
+        var groupL = SharedMemory.Allocate<float>(MaxRowGroups);
+        var groupAcc = SharedMemory.Allocate<float>(MaxPartial); // [rowGroups, headDim]: rowGroups * headDim = 4 * group ≤ 1024
+        var last = SharedMemory.Allocate<int>(1);
 
         // Row groups of `lanes` lanes; lane j of a row group holds dimensions 4j .. 4j + 3.
         int lanes = d / 4;
@@ -417,7 +433,7 @@ public static class AttentionKernel
             }
             else if (valid)
             {
-                long row = kvOff + (long)t * p.KvDim + i4;
+                long row = kvOff + (long)t * kvDim + i4;
                 k0 = keys[row]; k1 = keys[row + 1]; k2 = keys[row + 2]; k3 = keys[row + 3];
                 v0 = values[row]; v1 = values[row + 1]; v2 = values[row + 2]; v3 = values[row + 3];
             }
@@ -426,7 +442,7 @@ public static class AttentionKernel
                 s += Warp.ShuffleXor(s, offset);
             if (valid)
             {
-                s *= p.Scale;
+                s *= scale;
                 float mNew = Reductions.Max(m, s);
                 float corr = l > 0 ? ILGPU.Algorithms.XMath.Exp(m - mNew) : 0f; // l > 0 after the first position
                 float e = ILGPU.Algorithms.XMath.Exp(s - mNew);
@@ -466,13 +482,12 @@ public static class AttentionKernel
                 float acc = 0;
                 for (int j = 0; j < rowGroups; j++)
                     if (groupL[j] > 0) acc += groupAcc[j * d + i] * ILGPU.Algorithms.XMath.Exp(groupM[j] - max);
-                WriteOutput(acc * inv, output, qBase, i, xq, xd, p.Quantize);
+                WriteOutput(acc * inv, output, qBase, i, xq, xd, quantize);
             }
-            QuantizeBlocks(output, qBase, d, xq, xd, p.Quantize, tid, g);
+            QuantizeBlocks(output, qBase, d, xq, xd, quantize, tid, g);
             return;
         }
 
-        long cell = (long)h * p.Chunks + chunk;
         for (int i = tid; i < d; i += g)
         {
             float acc = 0;
@@ -480,21 +495,20 @@ public static class AttentionKernel
                 if (groupL[j] > 0) acc += groupAcc[j * d + i] * ILGPU.Algorithms.XMath.Exp(groupM[j] - max);
             partials[cell * d + i] = acc;
         }
-        long ms = (long)p.Heads * p.Chunks * d;
         if (tid == 0)
         {
             partials[ms + cell * 2] = max;
             partials[ms + cell * 2 + 1] = sum;
         }
-        // Publish the partial, then count this chunk done; the last of the head's live chunks merges.
+        // Publish the partial, then count this chunk done; the last of the live chunks merges.
         MemoryFence.DeviceLevel();
         Group.Barrier();
-        if (tid == 0) last[0] = Atomic.Add(ref counters[h], 1) == live - 1 ? 1 : 0;
+        if (tid == 0) last[0] = Atomic.Add(ref counters[counter], 1) == live - 1 ? 1 : 0;
         Group.Barrier();
         if (last[0] == 0) return; // uniform over the group
         MemoryFence.DeviceLevel();
 
-        long cell0 = (long)h * p.Chunks;
+        long cell0 = cell - chunk;
         float mAll = float.NegativeInfinity;
         for (int c = 0; c < live; c++) mAll = Reductions.Max(mAll, partials[ms + (cell0 + c) * 2]);
         float denom = 0;
@@ -505,10 +519,10 @@ public static class AttentionKernel
             float acc = 0;
             for (int c = 0; c < live; c++)
                 acc += ILGPU.Algorithms.XMath.Exp(partials[ms + (cell0 + c) * 2] - mAll) * partials[(cell0 + c) * d + i];
-            WriteOutput(acc * invAll, output, qBase, i, xq, xd, p.Quantize);
+            WriteOutput(acc * invAll, output, qBase, i, xq, xd, quantize);
         }
-        QuantizeBlocks(output, qBase, d, xq, xd, p.Quantize, tid, g);
-        if (tid == 0) counters[h] = 0; // every live chunk has counted: ready for the next launch
+        QuantizeBlocks(output, qBase, d, xq, xd, quantize, tid, g);
+        if (tid == 0) counters[counter] = 0; // every live chunk has counted: ready for the next launch
     }
 
     /// <summary>Output element i of the head at <paramref name="qBase"/>; on 32-lane warps also its Q8_0 lane (whole warps call it).</summary>

@@ -125,9 +125,10 @@ public sealed partial class IlgpuBackend
 
     /// <summary>Which decode attention form runs for <paramref name="headDim"/> (benchmark and log lines).</summary>
     public string DecodeAttentionForm(int headDim) =>
-        !SplitAttention ? "one group per head"
-        : FlashDecode && AttentionKernel.FlashDecodeFits(headDim, _accelerator.WarpSize, Math.Min(128, _attentionGroup)) ? "flash (1 launch)"
-        : "split + merge (2 launches)";
+        !SplitAttention ? "one group per head" : UsesFlash(headDim) ? "flash (1 launch)" : "split + merge (2 launches)";
+
+    /// <summary>Whether split decode attention and the batched attention run the flash kernels for <paramref name="headDim"/>.</summary>
+    internal bool UsesFlash(int headDim) => FlashDecode && AttentionKernel.FlashDecodeFits(headDim, _accelerator.WarpSize, Math.Min(128, _attentionGroup));
 
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>,
         ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> _flashDecode = null!;
@@ -174,7 +175,7 @@ public sealed partial class IlgpuBackend
         var xd = quantize ? Scratch(ref _xd, width / 32) : _dummyFloat;
         Forget();
         int splitGroup = Math.Min(128, _attentionGroup);
-        if (split && FlashDecode && AttentionKernel.FlashDecodeFits(headDim, _accelerator.WarpSize, splitGroup))
+        if (split && UsesFlash(headDim))
         {
             var counters = FlashCounters(heads);
             if (Launch())
