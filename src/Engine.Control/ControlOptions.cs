@@ -37,6 +37,21 @@ public sealed class ControlOptions
     /// <summary>Journal entries a session reads per store round trip while draining.</summary>
     public int JournalReadBatch { get; set; } = 256;
 
+    /// <summary>Redis journal: coalesce concurrent sink calls into writes of one command each (true, the
+    /// default); false is the earlier form (each call its own pipeline of one XADD per customer, several
+    /// fsyncs per call), kept to measure against (bench/Engine.Benchmarks/Control/IngestRun.cs).</summary>
+    public bool JournalGroupCommit { get; set; } = true;
+
+    /// <summary>Event-journal writes (one store command each, one fsync on Redis with <c>appendfsync always</c>)
+    /// outstanding at once; sink calls that arrive while this many are out wait and share the next write
+    /// (group commit: the write size follows the load). More than one keeps the next write on its way while
+    /// the store fsyncs the previous one.</summary>
+    public int JournalWritesInFlight { get; set; } = 4;
+
+    /// <summary>Most journal entries (one per customer per sink call) in one journal write: bounds how long
+    /// one write holds redis-server (its script runs one XADD per entry) and the size of one command.</summary>
+    public int JournalMaxEntriesPerWrite { get; set; } = 2048;
+
     /// <summary>Reward per feedback kind.</summary>
     public RewardValues Rewards { get; set; } = new();
 

@@ -16,7 +16,7 @@ namespace Engine.Benchmarks.Control;
 internal static class BenchSilo
 {
     /// <summary>Starts the silo and upserts the products; the caller stops and disposes the host.</summary>
-    public static IHost Start(int products, int dimensions = 384, string? redis = null)
+    public static IHost Start(int products, int dimensions = 384, string? redis = null, Action<Engine.Control.ControlOptions>? configure = null)
     {
         var service = redis is null ? "engine" : $"bench-{Guid.NewGuid():N}";
         var builder = Host.CreateApplicationBuilder();
@@ -24,7 +24,7 @@ internal static class BenchSilo
         builder.UseOrleans(silo => silo.UseEngineControl(new ControlHostingOptions
         {
             SiloPort = FreePort(), GatewayPort = FreePort(), Redis = redis, ClusterId = service, ServiceId = service,
-        }));
+        }, configure));
         var host = builder.Build();
         host.StartAsync().GetAwaiter().GetResult();
         var grains = host.Services.GetRequiredService<IGrainFactory>();

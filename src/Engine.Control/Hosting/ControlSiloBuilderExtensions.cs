@@ -33,9 +33,14 @@ public static class ControlSiloBuilderExtensions
             silo.ConfigureEndpoints(hosting.AdvertisedAddress, hosting.SiloPort, hosting.GatewayPort, listenOnAnyHostAddress: true);
             silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
             silo.AddRedisGrainStorage(ControlStorage.Name, o => o.ConfigurationOptions = redis.Clone());
-            // Events are acknowledged once in this journal (one pipelined write per sink batch); the
-            // sessions' grain state above is their periodic checkpoint (JournalEventSink).
-            silo.Services.AddSingleton<IEventJournal>(sp => new RedisEventJournal(redis.Clone(), hosting.ServiceId, sp.GetRequiredService<Orleans.Serialization.Serializer>()));
+            // Events are acknowledged once in this journal (one script call, one fsync, per group of
+            // concurrent sink batches); the sessions' grain state above is their periodic checkpoint (JournalEventSink).
+            silo.Services.AddSingleton<IEventJournal>(sp =>
+            {
+                var control = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ControlOptions>>().Value;
+                return new RedisEventJournal(redis.Clone(), hosting.ServiceId, sp.GetRequiredService<Orleans.Serialization.Serializer>(),
+                    control.JournalWritesInFlight, control.JournalMaxEntriesPerWrite, pipelined: !control.JournalGroupCommit);
+            });
             // The strongly consistent grain directory (ranges handed over with the membership
             // version): with the default, eventually consistent one a silo joining under traffic
             // briefly let a session run two activations, so a read saw one event fewer than had been
@@ -58,8 +63,9 @@ public static class ControlSiloBuilderExtensions
         var options = services.AddOptions<ControlOptions>();
         if (configure is not null) options.Configure(configure);
         options.Validate(o => { o.Rewards.Validate(); return o.StatsShards > 0 && o.DedupWindow > 0 && o.ProfileHalfLife > TimeSpan.Zero
-            && o.JournalApplyInterval > TimeSpan.Zero && o.SessionCheckpointInterval > TimeSpan.Zero && o.JournalReadBatch > 0; },
-            "Control options: rewards must be ordered, StatsShards, DedupWindow, ProfileHalfLife, JournalApplyInterval, SessionCheckpointInterval and JournalReadBatch positive");
+            && o.JournalApplyInterval > TimeSpan.Zero && o.SessionCheckpointInterval > TimeSpan.Zero && o.JournalReadBatch > 0
+            && o.JournalWritesInFlight > 0 && o.JournalMaxEntriesPerWrite > 0; },
+            "Control options: rewards must be ordered, StatsShards, DedupWindow, ProfileHalfLife, JournalApplyInterval, SessionCheckpointInterval, JournalReadBatch, JournalWritesInFlight and JournalMaxEntriesPerWrite positive");
         UseBinaryStateSerializer<MemoryGrainStorageOptions>(services);
         UseBinaryStateSerializer<Orleans.Persistence.RedisStorageOptions>(services);
         services.TryAddSingleton(TimeProvider.System);

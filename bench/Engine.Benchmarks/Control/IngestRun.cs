@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using Engine.Control;
+using Engine.Control.Sessions;
+using HdrHistogram;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans;
+using StackExchange.Redis;
+
+namespace Engine.Benchmarks.Control;
+
+/// <summary>
+/// <c>Engine.Benchmarks ingest --redis HOST:PORT [options]</c>: event ingestion through one silo at its
+/// highest closed-loop rate (issue 6 target: ≥ 50,000 events/s), the server's shape: every sink call is a
+/// batch of ONE event per shopper (<c>--batch</c> shoppers, taken in turn from <c>--shoppers</c>), with
+/// <c>--in-flight</c> calls outstanding (as many server connections). The sink is the silo's own
+/// (<see cref="IEventSink"/> from its services, as `engine serve` calls it); each call returns once the
+/// journal write is durable in redis-server (run it with <c>--appendfsync always</c>). Not BenchmarkDotNet:
+/// a timed run, so the wall rate, both processes' CPU, the journal's write sizes and the machine's load
+/// come from one window. Prints one line per run: <c>ingest mode=… events_per_s=… ack_p50_ms=… …</c>.
+/// </summary>
+/// <remarks>Options: <c>--seconds</c> measured (10), <c>--warmup</c> seconds before (5), <c>--shoppers</c> (512),
+/// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--redis none</c> for in-memory storage and journal, <c>--mode</c> group|pipelined|both (both:
+/// the earlier pipelined XADD form and the group-committed one, each in its own silo, one after the other).
+/// Redis CPU comes from redis-server's INFO cpu over the window (it includes the sessions' checkpoint writes), journal writes from the journal's own counters; after
+/// the window the silo settles and a sample of sessions is read back (events applied = acknowledged).</remarks>
+internal static class IngestRun
+{
+    public static int Run(string[] args)
+    {
+        var o = Parse(args);
+        if (!o.TryGetValue("redis", out var redis)) { Console.Error.WriteLine("usage: ingest --redis HOST:PORT [--seconds 10] [--warmup 5] [--shoppers 512] [--batch 512] [--in-flight 8] [--mode group|pipelined|both]"); return 2; }
+        var mode = o.GetValueOrDefault("mode", "group");
+        foreach (var m in mode == "both" ? new[] { "pipelined", "group" } : [mode])
+        {
+            if (m is not ("group" or "pipelined")) { Console.Error.WriteLine($"--mode {m}: expected group, pipelined or both"); return 2; }
+            RunOnce(redis, m == "group", Int(o, "seconds", 10), Int(o, "warmup", 5), Int(o, "shoppers", 512), Int(o, "batch", 512), Int(o, "in-flight", 8));
+        }
+        return 0;
+    }
+
+    private static void RunOnce(string redis, bool groupCommit, int seconds, int warmup, int shoppers, int batchSize, int inFlight)
+    {
+        const int Products = 100;
+        var memory = redis == "none"; // in-memory storage and journal: the same silo without the store, for comparison
+        using var host = BenchSilo.Start(Products, redis: memory ? null : redis, configure: c => c.JournalGroupCommit = groupCommit);
+        var sink = host.Services.GetRequiredService<IEventSink>();
+        using var mux = memory ? null : ConnectionMultiplexer.Connect(redis + ",allowAdmin=true");
+        var server = mux?.GetServer(mux.GetEndPoints()[0]);
+
+        var acked = new long[shoppers];
+        var latency = new LongHistogram(60_000_000, 3); // µs
+        long events = 0, next = 0;
+        var measuring = false;
+        using var stop = new CancellationTokenSource();
+        var now = DateTimeOffset.UtcNow;
+        var loops = Enumerable.Range(0, inFlight).Select(_ => Task.Run(async () =>
+        {
+            var local = new LongHistogram(60_000_000, 3);
+            while (!stop.IsCancellationRequested)
+            {
+                // One event per shopper: the next batchSize shoppers of the population, in turn.
+                var first = Interlocked.Add(ref next, batchSize) - batchSize;
+                var batch = new CustomerEvent[batchSize];
+                for (var i = 0; i < batchSize; i++)
+                {
+                    var n = first + i;
+                    batch[i] = new CustomerEvent(Guid.NewGuid(), $"c{n % shoppers}", EventKind.View, $"p{n % Products}", now.AddTicks(n));
+                }
+                var start = Stopwatch.GetTimestamp();
+                var outcomes = await sink.RecordBatchAsync(batch);
+                var took = Stopwatch.GetElapsedTime(start);
+                for (var i = 0; i < batchSize; i++)
+                {
+                    if (outcomes[i] != EventOutcome.Accepted) throw new InvalidOperationException($"event not accepted: {outcomes[i]}");
+                    Interlocked.Increment(ref acked[(first + i) % shoppers]);
+                }
+                if (Volatile.Read(ref measuring))
+                {
+                    Interlocked.Add(ref events, batchSize);
+                    local.RecordValue(Math.Max(1, (long)took.TotalMicroseconds));
+                }
+            }
+            lock (latency) latency.Add(local);
+        })).ToArray();
+
+        Thread.Sleep(TimeSpan.FromSeconds(warmup));
+        var journal = host.Services.GetRequiredService<Engine.Control.Storage.IEventJournal>() as Engine.Control.Storage.RedisEventJournal;
+        var (cpu0, redis0, stats0, load0) = (ProcessCpu(), RedisCpu(server), (Writes: journal?.Writes ?? 0, EntriesWritten: journal?.EntriesWritten ?? 0), LoadAverage());
+        var clock = Stopwatch.StartNew();
+        Volatile.Write(ref measuring, true);
+        Thread.Sleep(TimeSpan.FromSeconds(seconds));
+        Volatile.Write(ref measuring, false);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var measured = Interlocked.Read(ref events);
+        var (cpu1, redis1, stats1, load1) = (ProcessCpu(), RedisCpu(server), (Writes: journal?.Writes ?? 0, EntriesWritten: journal?.EntriesWritten ?? 0), LoadAverage());
+        stop.Cancel();
+        Task.WaitAll(loops);
+
+        var writes = stats1.Writes - stats0.Writes;
+        var entries = stats1.EntriesWritten - stats0.EntriesWritten;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ingest store={(memory ? "memory" : "redis")} mode={(groupCommit ? "group" : "pipelined")} shoppers={shoppers} batch={batchSize} in_flight={inFlight} seconds={elapsed:F1} events={measured} " +
+            $"events_per_s={measured / elapsed:F0} ack_p50_ms={latency.GetValueAtPercentile(50) / 1000.0:F2} ack_p99_ms={latency.GetValueAtPercentile(99) / 1000.0:F2} " +
+            $"silo_cpu_us_per_event={(cpu1 - cpu0) * 1e6 / Math.Max(1, measured):F1} redis_cpu_us_per_event={(redis1 - redis0) * 1e6 / Math.Max(1, measured):F1} " +
+            $"journal_writes={writes} entries_per_write={(writes > 0 ? (double)entries / writes : 0):F1} writes_per_s={writes / elapsed:F0} load={load0}..{load1}"));
+
+        // Settle (the applier hands entries to the sessions right after the ack), then read a sample back.
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+        var missing = 0;
+        foreach (var c in Enumerable.Range(0, Math.Min(shoppers, 64)))
+        {
+            var applied = grains.GetGrain<ICustomerSessionGrain>($"c{c}").GetProfile().GetAwaiter().GetResult().EventsApplied;
+            if (applied != acked[c]) missing++;
+        }
+        Console.WriteLine($"ingest check: {Math.Min(shoppers, 64) - missing} of {Math.Min(shoppers, 64)} sampled sessions hold exactly their acknowledged events; " +
+            $"whole run (warm-up, window, stop): {acked.Sum()} events acknowledged in {journal?.Writes} journal writes");
+        host.StopAsync().GetAwaiter().GetResult();
+    }
+
+    private static double ProcessCpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+
+    private static double RedisCpu(IServer? server)
+    {
+        if (server is null) return 0;
+        var cpu = server.Info("cpu").SelectMany(g => g).ToDictionary(kv => kv.Key, kv => kv.Value);
+        return double.Parse(cpu["used_cpu_sys"], CultureInfo.InvariantCulture) + double.Parse(cpu["used_cpu_user"], CultureInfo.InvariantCulture);
+    }
+
+    private static Dictionary<string, string> Parse(string[] args)
+    {
+        var o = new Dictionary<string, string>();
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"expected --name value, got '{args[i]}'");
+            o[args[i][2..]] = args[i + 1];
+        }
+        return o;
+    }
+
+    private static int Int(Dictionary<string, string> o, string name, int fallback) =>
+        o.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+}
