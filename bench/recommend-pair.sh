@@ -3,10 +3,12 @@
 # catalog at once and engine loadgen alternates between them, so both see the same machine load. Prints per run:
 # latency line, load average, server CPU per request (/proc/PID/stat) and loadgen CPU per request (/usr/bin/time).
 # usage: bench/recommend-pair.sh OLD_BIN_DIR NEW_BIN_DIR PORT CATALOG "RATES" SECONDS   (Linux; ports PORT..PORT+201)
+# PAIR_ENV_A / PAIR_ENV_B: extra environment for the old / new server, e.g. PAIR_ENV_A="ENGINE_EXPOSURES=0" (exposure
+# logging off; builds from 2026-11-26 on). The stats lines end with exposures per Recommend (logged / requests).
 A=$1; B=$2; P=$3; CAT=$4; RATES=$5; DUR=${6:-10}
 PA=$P; PB=$((P+1))
-$A/engine serve --port $PA --demo-catalog $CAT --silo-port $((PA+100)) --gateway-port $((PA+200)) >/tmp/recommend-pair-serve-$PA.log 2>&1 & SA=$!
-$B/engine serve --port $PB --demo-catalog $CAT --silo-port $((PB+100)) --gateway-port $((PB+200)) >/tmp/recommend-pair-serve-$PB.log 2>&1 & SB=$!
+env $PAIR_ENV_A $A/engine serve --port $PA --demo-catalog $CAT --silo-port $((PA+100)) --gateway-port $((PA+200)) >/tmp/recommend-pair-serve-$PA.log 2>&1 & SA=$!
+env $PAIR_ENV_B $B/engine serve --port $PB --demo-catalog $CAT --silo-port $((PB+100)) --gateway-port $((PB+200)) >/tmp/recommend-pair-serve-$PB.log 2>&1 & SB=$!
 for i in $(seq 1 300); do $A/engine health --port $PA >/dev/null 2>&1 && $B/engine health --port $PB >/dev/null 2>&1 && break; sleep 1; done
 run() { # BIN PORT SPID RATE MIX LABEL
   local S0=$(awk '{print $14+$15}' /proc/$3/stat) L0=$(cut -d' ' -f1 /proc/loadavg)
@@ -24,5 +26,10 @@ for R in $RATES; do
   run $A $PA $SA $R recommend=100 base
   run $B $PB $SB $R recommend=100 new
 done
-for X in "$A $PA base" "$B $PB new"; do set -- $X; echo "$3 stats: $($1/engine stats --port $2 2>/dev/null | grep -E "recommend\.(requests|scans|with_profile|largest_batch|profile_cache_hits|profile_cache_misses)\"" | tr -s ' \n' ' ')"; done
+sleep 2 # the exposure logger sends its last batch
+for X in "$A $PA base" "$B $PB new"; do set -- $X
+  ST=$($1/engine stats --port $2 2>/dev/null)
+  REQ=$(echo "$ST" | grep '"recommend.requests"' | grep -o '[0-9]*' | head -1); LOGGED=$(echo "$ST" | grep '"recommend.exposures_logged"' | grep -o '[0-9]*' | head -1)
+  echo "$3 stats: $(echo "$ST" | grep -E "recommend\.(requests|scans|with_profile|largest_batch|profile_cache_hits|profile_cache_misses|exposures_logged|exposures_dropped|exposures_failed|exposure_calls)\"" | tr -s ' \n' ' ') exposures_per_recommend=$( [ -n "$LOGGED" ] && echo "scale=3; $LOGGED / ${REQ:-1}" | bc || echo off)"
+done
 kill $SA $SB; wait $SA $SB 2>/dev/null

@@ -71,7 +71,7 @@ if (backend is not null)
     foreach (var config in sizes.SynthModels)
         Section("decoder " + config.Name, () => Benchmarks.RealDecoder(backend, config, sizes, copyBw, report));
     Section("streams", () => Streams.Run(backend, report));
-    Section("top-k", () => Benchmarks.TopK(device, sizes, copyBw, report));
+    Section("top-k", () => TopK.Run(device, sizes, copyBw, report));
 }
 
 report.Line("");

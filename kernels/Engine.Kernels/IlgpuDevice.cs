@@ -16,8 +16,9 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>Threads per group we aim for on a GPU (8 warps of 32); capped by the accelerator.</summary>
     public const int PreferredGroupSize = 256;
 
-    private IlgpuDevice(Context context, Accelerator accelerator)
+    private IlgpuDevice(Context context, Accelerator accelerator, OptimizationLevel level = OptimizationLevel.O1)
     {
+        Optimization = level;
         Context = context;
         Accelerator = accelerator;
         GroupSize = Math.Min(PreferredGroupSize, accelerator.MaxNumThreadsPerGroup);
@@ -27,6 +28,9 @@ public sealed class IlgpuDevice : IDisposable
 
     public Context Context { get; }
     public Accelerator Accelerator { get; }
+
+    /// <summary>ILGPU optimization level of this device's context (every kernel loaded on it is compiled at this level).</summary>
+    public OptimizationLevel Optimization { get; }
 
     /// <summary>True when this is a CUDA GPU.</summary>
     public bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
@@ -42,7 +46,15 @@ public sealed class IlgpuDevice : IDisposable
     /// old driver, an unsupported architecture or a PTX failure now rather than mid-run).
     /// </summary>
     /// <returns>False with a one-line <paramref name="reason"/> when there is no usable GPU.</returns>
-    public static bool TryCreateCuda([NotNullWhen(true)] out IlgpuDevice? device, out string reason)
+    public static bool TryCreateCuda([NotNullWhen(true)] out IlgpuDevice? device, out string reason) => TryCreateCuda(out device, out reason, o2: null);
+
+    /// <summary>
+    /// <see cref="TryCreateCuda(out IlgpuDevice?, out string)"/> with the optimization level chosen here: <paramref name="o2"/>
+    /// true = O2, false = O1, null = the default (O2 unless <c>ENGINE_ILGPU_O2=0</c>). A second device (its own context)
+    /// lets one set of kernels run at another level than the rest, e.g. the vector index at O1 if O2 slows it
+    /// (bench/RESULTS.md run 7: O2 took the old top-k selection from 298 to 388 µs).
+    /// </summary>
+    public static bool TryCreateCuda([NotNullWhen(true)] out IlgpuDevice? device, out string reason, bool? o2)
     {
         device = null;
         Context? context = null;
@@ -52,11 +64,11 @@ public sealed class IlgpuDevice : IDisposable
             // ILGPU's O2 optimization level on CUDA: on the H200 it took the Q8_0 matvec from 30 % to 56 % of copy
             // bandwidth and TinyLlama-shaped decode from 417 to 502 tok/s (bench/RESULTS.md, run 7).
             // ENGINE_ILGPU_O2=0 turns it off for A/B runs.
-            bool o2 = Environment.GetEnvironmentVariable("ENGINE_ILGPU_O2") != "0";
+            bool useO2 = o2 ?? Environment.GetEnvironmentVariable("ENGINE_ILGPU_O2") != "0";
             context = Context.Create(b =>
             {
                 b.Cuda().EnableAlgorithms();
-                if (o2) b.Optimize(OptimizationLevel.O2);
+                if (useO2) b.Optimize(OptimizationLevel.O2);
             });
             var gpus = context.GetCudaDevices();
             if (gpus.Count == 0)
@@ -72,7 +84,7 @@ public sealed class IlgpuDevice : IDisposable
                 kernel(1, probe.View);
                 accelerator.Synchronize();
             }
-            device = new IlgpuDevice(context, accelerator);
+            device = new IlgpuDevice(context, accelerator, useO2 ? OptimizationLevel.O2 : OptimizationLevel.O1);
             reason = "";
             return true;
         }

@@ -7,7 +7,21 @@ namespace Engine.Kernels;
 /// A product-vector index on the device: N vectors of <see cref="Dims"/> int8 values with one f32 scale
 /// each (vector v stands for <c>scale[v] · m[v, :]</c>). <see cref="Search"/> scores a batch of f32
 /// queries against every allowed vector and returns the top k by score, ties to the smaller id.
-/// Kernels: <see cref="SimilarityKernel"/> then <see cref="TopKSelectKernel"/> passes until one chunk is left.
+/// <para>
+/// Two forms, both kept selectable so one GPU run measures them side by side:
+/// <list type="bullet">
+/// <item>Wide (default, <see cref="WideScan"/> and <see cref="TileSelect"/>; dims a multiple of 16 up to
+/// <see cref="SimilarityKernel.MaxWideDims"/>): the query is quantized to int16 on the host
+/// (<see cref="SimilarityKernel.QuantizeQuery"/>, the SIMD CPU scanner's scheme), <see cref="SimilarityKernel.KernelWide"/>
+/// reads each vector in 16-byte loads with <c>dp2a</c> and writes every score plus one maximum per tile, and
+/// <see cref="TopKSelectKernel.KernelTiles"/> selects the exact top k from the few tiles whose maximum reaches the
+/// k-th best maximum: two launches per search. Where that selection overflows (many equal scores) the tree passes
+/// below finish it, with the same result.</item>
+/// <item>Previous (<c>ENGINE_TOPK_WIDE_SCAN=0</c>, or dims that do not fit): f32 query, <see cref="SimilarityKernel.Kernel"/>
+/// (one warp per vector, 4-byte loads), then <see cref="TopKSelectKernel.Kernel"/> passes until one chunk is left.
+/// <c>ENGINE_TOPK_TILE_SELECT=0</c> keeps the wide scan with the tree passes.</item>
+/// </list>
+/// </para>
 /// Rows can be rewritten one at a time (<see cref="WriteRow"/>) and the index grown (<see cref="EnsureCapacity"/>)
 /// without re-uploading the rest, which is what a product index's upserts need.
 /// </summary>
@@ -24,9 +38,26 @@ public sealed class IlgpuVectorIndex : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? _scoresB;
     private MemoryBuffer1D<int, Stride1D.Dense>? _idsA;
     private MemoryBuffer1D<int, Stride1D.Dense>? _idsB;
+    private MemoryBuffer1D<int, Stride1D.Dense>? _queriesQ;  // [batch, dims/2] int16 pairs, then [batch] f32 scale bits
+    private MemoryBuffer1D<float, Stride1D.Dense>? _tileMax; // [batch, tiles] f32
+    private MemoryBuffer1D<int, Stride1D.Dense>? _results;   // [batch, k] ids, [batch, k] f32 score bits, [batch] status
+    private short[] _hostShort = [];                          // [dims] one quantized query
+    private int[] _hostQ = [];                                // [batch * dims/2 + batch] upload staging
+    private int[] _hostResults = [];                          // [batch * (2k + 1)] download staging
 
     private readonly Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, SimilarityParams> _similarity;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TopKParams> _select;
+    private readonly Action<KernelConfig, ArrayView<Int8x16>, ArrayView<float>, ArrayView<uint>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WideSimilarityParams> _wide;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, TileSelectParams> _tileSelect;
+
+    /// <summary>Environment variable: <c>0</c> selects the previous f32 scan (and with it the tree selection).</summary>
+    public const string WideScanVariable = "ENGINE_TOPK_WIDE_SCAN";
+
+    /// <summary>Environment variable: <c>0</c> keeps the wide scan but selects with the tree passes.</summary>
+    public const string TileSelectVariable = "ENGINE_TOPK_TILE_SELECT";
+
+    /// <summary>Fewest vectors per scan group (tile); more where the index has over <see cref="TopKSelectKernel.MaxTiles"/> of these.</summary>
+    public const int MinTileRows = 256;
 
     /// <summary>Uploads <paramref name="vectors"/> (<c>[count, dims]</c> int8) and their <paramref name="scales"/>.</summary>
     public IlgpuVectorIndex(IlgpuDevice device, ReadOnlySpan<sbyte> vectors, ReadOnlySpan<float> scales, int dims)
@@ -48,6 +79,10 @@ public sealed class IlgpuVectorIndex : IDisposable
         _dummyIds = _accelerator.Allocate1D<int>(1);
         _similarity = _accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, SimilarityParams>(SimilarityKernel.Kernel);
         _select = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TopKParams>(TopKSelectKernel.Kernel);
+        _wide = _accelerator.LoadStreamKernel<ArrayView<Int8x16>, ArrayView<float>, ArrayView<uint>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WideSimilarityParams>(SimilarityKernel.KernelWide);
+        _tileSelect = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, TileSelectParams>(TopKSelectKernel.KernelTiles);
+        WideScan = Environment.GetEnvironmentVariable(WideScanVariable) != "0";
+        TileSelect = Environment.GetEnvironmentVariable(TileSelectVariable) != "0";
     }
 
     /// <summary>An index of <paramref name="count"/> zero vectors (scale 0) of <paramref name="dims"/> values, to be filled by <see cref="WriteRow"/>.</summary>
@@ -122,10 +157,30 @@ public sealed class IlgpuVectorIndex : IDisposable
     public int LastLaunches { get; private set; }
 
     /// <summary>
+    /// Use the wide scan (<see cref="SimilarityKernel.KernelWide"/>: int16 query, 16-byte loads, dp2a) where the
+    /// dimension allows it (<see cref="WideScanApplies"/>). Default: on, unless <c>ENGINE_TOPK_WIDE_SCAN=0</c>.
+    /// </summary>
+    public bool WideScan { get; set; }
+
+    /// <summary>
+    /// After a wide scan, select with <see cref="TopKSelectKernel.KernelTiles"/> (one launch) rather than the tree
+    /// passes. Default: on, unless <c>ENGINE_TOPK_TILE_SELECT=0</c>. Ignored with the previous scan.
+    /// </summary>
+    public bool TileSelect { get; set; }
+
+    /// <summary>True when the dimension fits the wide scan: a multiple of 16, at most <see cref="SimilarityKernel.MaxWideDims"/>.</summary>
+    public bool WideScanApplies => Dims % 16 == 0 && Dims <= SimilarityKernel.MaxWideDims;
+
+    /// <summary>True when the last <see cref="Search"/> ran the tile selection and it overflowed into the tree passes.</summary>
+    public bool LastSelectFellBack { get; private set; }
+
+    /// <summary>
     /// Top <paramref name="k"/> vectors for each of the <c>queries.Length / Dims</c> queries (<c>[batch, dims]</c> f32).
     /// <paramref name="filter"/>, when given, is a bitmap of <c>ceil(Count/32)</c> words: bit v set = vector v allowed.
     /// Results go to <paramref name="ids"/> and <paramref name="scores"/>, <c>[batch, k]</c>, best first;
-    /// where fewer than k vectors are allowed the rest have id −1 and score −∞.
+    /// where fewer than k vectors are allowed the rest have id −1 and score −∞. With the wide scan a score is
+    /// <see cref="SimilarityKernel.WideScore"/> of the int16-quantized query (within <see cref="KernelTolerances.WideScore"/>
+    /// of the f32 product); the selection is exact for the scores computed.
     /// </summary>
     /// <param name="rowCount">Scan only the first rowCount vectors; −1 (default) scans all <see cref="Count"/>.</param>
     public void Search(ReadOnlySpan<float> queries, int k, ReadOnlySpan<uint> filter, Span<int> ids, Span<float> scores, int rowCount = -1)
@@ -141,21 +196,79 @@ public sealed class IlgpuVectorIndex : IDisposable
         if (rowCount == 0) { ids[..(batch * k)].Fill(-1); scores[..(batch * k)].Fill(float.NegativeInfinity); return; }
 
         int launches = 0;
-        ArrayView<float> q = Grow(ref _queries, queries.Length);
-        q.CopyFromCPU(queries);
+        LastSelectFellBack = false;
         if (useFilter) { ArrayView<uint> f = _filter.View; f.SubView(0, (rowCount + 31) / 32).CopyFromCPU(filter[..((rowCount + 31) / 32)]); }
 
         int group = _device.GroupSize;
-        int warps = group / _accelerator.WarpSize;
-        var inScores = Grow(ref _scoresA, (long)batch * rowCount);
-        _similarity(new KernelConfig(new Index2D((rowCount + warps - 1) / warps, batch), new Index2D(group, 1)),
-            _vectors.View, _scales.View, _filter.View, q, inScores, new SimilarityParams { Count = rowCount, Dims = Dims, UseFilter = useFilter ? 1 : 0 });
-        launches++;
-        if (ScanOnly)
+        ArrayView<float> inScores;
+        if (WideScan && WideScanApplies)
         {
-            _accelerator.Synchronize();
-            LastLaunches = launches;
-            return;
+            int tileRows = TileRowsFor(rowCount);
+            int tiles = (rowCount + tileRows - 1) / tileRows;
+            int qInts = Dims / 2;
+            // One upload: [batch, dims/2] int16 pairs, then [batch] f32 scales as bits.
+            var host = Staging(ref _hostQ, batch * (qInts + 1));
+            if (_hostShort.Length < Dims) _hostShort = new short[Dims];
+            for (int b = 0; b < batch; b++)
+            {
+                float qs = SimilarityKernel.QuantizeQuery(queries.Slice(b * Dims, Dims), _hostShort);
+                System.Runtime.InteropServices.MemoryMarshal.Cast<short, int>(_hostShort.AsSpan(0, Dims)).CopyTo(host.Slice(b * qInts, qInts));
+                host[batch * qInts + b] = BitConverter.SingleToInt32Bits(qs);
+            }
+            ArrayView<int> qAll = Grow(ref _queriesQ, batch * (qInts + 1));
+            qAll.CopyFromCPU(host);
+            inScores = Grow(ref _scoresA, (long)batch * rowCount);
+            var tileMax = Grow(ref _tileMax, (long)batch * tiles);
+            _wide(new KernelConfig(new Index2D(tiles, batch), new Index2D(group, 1)),
+                ((ArrayView<int>)_vectors.View).Cast<Int8x16>(), _scales.View, _filter.View, qAll.SubView(0, batch * qInts), qAll.SubView(batch * qInts, batch).Cast<float>(),
+                inScores, tileMax, new WideSimilarityParams { Count = rowCount, Words = Dims / 4, UseFilter = useFilter ? 1 : 0, TileRows = tileRows, Tiles = tiles });
+            launches++;
+            if (ScanOnly)
+            {
+                _accelerator.Synchronize();
+                LastLaunches = launches;
+                return;
+            }
+            if (TileSelect)
+            {
+                int bk = batch * k;
+                ArrayView<int> results = Grow(ref _results, 2 * bk + batch);
+                int selectGroup = Math.Min(SelectGroupSize, _accelerator.MaxNumThreadsPerGroup);
+                selectGroup -= selectGroup % _accelerator.WarpSize;
+                _tileSelect(new KernelConfig(new Index2D(1, batch), new Index2D(selectGroup, 1)), inScores, tileMax,
+                    results.SubView(bk, bk).Cast<float>(), results.SubView(0, bk), results.SubView(2 * bk, batch),
+                    new TileSelectParams { Count = rowCount, K = k, TileRows = tileRows, TileShift = System.Numerics.BitOperations.Log2((uint)tileRows), Tiles = tiles });
+                launches++;
+                _accelerator.Synchronize();
+                var back = Staging(ref _hostResults, 2 * bk + batch);
+                results.CopyToCPU(back);
+                bool overflow = false;
+                for (int b = 0; b < batch; b++) overflow |= back[2 * bk + b] < 0;
+                if (!overflow)
+                {
+                    back[..bk].CopyTo(ids);
+                    System.Runtime.InteropServices.MemoryMarshal.Cast<int, float>(back.Slice(bk, bk)).CopyTo(scores);
+                    LastLaunches = launches;
+                    return;
+                }
+                LastSelectFellBack = true; // many equal scores: the tree passes below finish the search
+            }
+        }
+        else
+        {
+            ArrayView<float> q = Grow(ref _queries, queries.Length);
+            q.CopyFromCPU(queries);
+            int warps = group / _accelerator.WarpSize;
+            inScores = Grow(ref _scoresA, (long)batch * rowCount);
+            _similarity(new KernelConfig(new Index2D((rowCount + warps - 1) / warps, batch), new Index2D(group, 1)),
+                _vectors.View, _scales.View, _filter.View, q, inScores, new SimilarityParams { Count = rowCount, Dims = Dims, UseFilter = useFilter ? 1 : 0 });
+            launches++;
+            if (ScanOnly)
+            {
+                _accelerator.Synchronize();
+                LastLaunches = launches;
+                return;
+            }
         }
 
         // Tree passes: each chunk of 2048 candidates keeps its best k.
@@ -185,6 +298,25 @@ public sealed class IlgpuVectorIndex : IDisposable
         LastLaunches = launches;
     }
 
+    /// <summary>
+    /// Threads of the tile-selection group: 512 leaves room for up to 128 registers a thread (ILGPU states no
+    /// launch bound, so a 1,024-thread launch would fail above 64).
+    /// </summary>
+    private const int SelectGroupSize = 512;
+
+    /// <summary>Vectors per scan tile: a power of two, at least <see cref="MinTileRows"/>, so that at most <see cref="TopKSelectKernel.MaxTiles"/> tiles cover the scan.</summary>
+    public static int TileRowsFor(int rowCount)
+    {
+        int perTile = (int)Math.Min(1 << 30, ((long)rowCount + TopKSelectKernel.MaxTiles - 1) / TopKSelectKernel.MaxTiles);
+        return (int)Math.Max(MinTileRows, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, perTile)));
+    }
+
+    private static Span<int> Staging(ref int[] array, int length)
+    {
+        if (array.Length < length) array = new int[length];
+        return array.AsSpan(0, length);
+    }
+
     private ArrayView<T> Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long length) where T : unmanaged
     {
         if (buffer is null || buffer.Length < length)
@@ -206,5 +338,8 @@ public sealed class IlgpuVectorIndex : IDisposable
         _scoresB?.Dispose();
         _idsA?.Dispose();
         _idsB?.Dispose();
+        _queriesQ?.Dispose();
+        _tileMax?.Dispose();
+        _results?.Dispose();
     }
 }

@@ -5,8 +5,9 @@ namespace Engine.Kernels;
 
 /// <summary>
 /// The ILGPU <see cref="IVectorScanner"/>: each store is an <see cref="IlgpuVectorIndex"/> on the device (rows
-/// padded with zeros to a multiple of 4 values, the kernel's packing), rows written one at a time, scans run
-/// by <see cref="SimilarityKernel"/> + <see cref="TopKSelectKernel"/>. The kernels take one filter per launch, so a
+/// padded with zeros to a multiple of 16 values, the wide scan's 16-byte loads), rows written one at a time, scans run
+/// by <see cref="SimilarityKernel"/> + <see cref="TopKSelectKernel"/> (the wide forms unless switched off: the query is
+/// then quantized to int16 as in the SIMD CPU scanner). The kernels take one filter per launch, so a
 /// batch is scanned once per distinct mask (queries sharing a filter share a launch).
 /// <para>
 /// Threading: the device buffers and scratch of a store are shared, so a store runs one scan at a time
@@ -27,7 +28,7 @@ public sealed class IlgpuVectorScanner(IlgpuDevice device) : IVectorScanner
     private sealed class Store : IVectorStore
     {
         private readonly IlgpuVectorIndex _index;
-        private readonly int _padded;       // dims rounded up to a multiple of 4
+        private readonly int _padded;       // dims rounded up to a multiple of 16
         private readonly sbyte[] _row;      // [padded] staging for one padded row
         private readonly Lock _gate = new();
 
@@ -37,7 +38,7 @@ public sealed class IlgpuVectorScanner(IlgpuDevice device) : IVectorScanner
             ArgumentOutOfRangeException.ThrowIfNegative(capacity);
             if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("masks are reinterpreted as 32-bit words: little-endian only");
             Dimensions = dimensions;
-            _padded = (dimensions + 3) & ~3;
+            _padded = (dimensions + 15) & ~15;
             _row = new sbyte[_padded];
             _index = new IlgpuVectorIndex(device, _padded, capacity);
         }

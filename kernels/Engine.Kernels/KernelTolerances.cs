@@ -34,4 +34,11 @@ public static class KernelTolerances
 
     /// <summary>Similarity scores: int32 dot products scaled in f32.</summary>
     public const double Score = 1e-5;
+
+    /// <summary>
+    /// Similarity scores of the wide scan (<see cref="SimilarityKernel.KernelWide"/>) against an f32-query reference,
+    /// relative to the best score: the query is quantized to int16 (half a step of 2^-15 · |q|max per value), so a
+    /// score moves by about 2^-16 · |q|max · ‖m‖ / sqrt(3); the SIMD CPU scanner's tests bound the same scheme by 1e-4.
+    /// </summary>
+    public const double WideScore = 1e-4;
 }

@@ -16,6 +16,16 @@ public struct TopKParams
     public int OutStride;
 }
 
+/// <summary>Shape of a <see cref="TopKSelectKernel.KernelTiles"/> launch.</summary>
+public struct TileSelectParams
+{
+    /// <summary>Scores per query, results per query.</summary>
+    public int Count, K;
+
+    /// <summary>Scores per tile (a power of two) and its log2; tiles per query (at most <see cref="TopKSelectKernel.MaxTiles"/>).</summary>
+    public int TileRows, TileShift, Tiles;
+}
+
 /// <summary>
 /// One pass of a tree top-k: each group loads a chunk of <see cref="Chunk"/> (score, id) candidates into
 /// shared memory and extracts its K best by K rounds of a group arg-max (ties to the smaller id), writing
@@ -95,6 +105,166 @@ public static class TopKSelectKernel
                 if (!empty) { s[bl] = float.NegativeInfinity; ids[bl] = int.MaxValue; }
             }
             Group.Barrier();
+        }
+    }
+
+    /// <summary>Most tiles <see cref="KernelTiles"/> takes (their maxima are sorted in shared memory: 8 KiB).</summary>
+    public const int MaxTiles = 1024;
+
+    /// <summary>Most candidates <see cref="KernelTiles"/> keeps (sorted in shared memory: 16 KiB); more and it reports an overflow.</summary>
+    public const int MaxCandidates = 2048;
+
+    /// <summary>
+    /// Exact top-k of one query's scores from the tile maxima of <see cref="SimilarityKernel.KernelWide"/>, in one group
+    /// per query: (1) sort the tile maxima and take the k-th largest, T — k distinct vectors score at least T, so
+    /// every member of the top k scores ≥ T and lies in a tile whose maximum is ≥ T; (2) gather the scores ≥ T of those
+    /// tiles (about k of them on random data: ~50 tiles of 1,024 scores for 1M vectors, k = 50, instead of all 1M);
+    /// (3) sort the candidates by (score descending, index ascending) and write the first k. The result equals a full
+    /// sort's: ties go to the smaller index, scores below every allowed one (−∞, filtered) come out as id −1, and
+    /// fewer than k allowed vectors pad with −1 / −∞. Where more than <see cref="MaxCandidates"/> scores reach T (many
+    /// equal scores) it writes status −1 and the caller runs the tree passes of <see cref="Kernel"/> instead.
+    /// Grid X = 1, grid Y = query.
+    /// </summary>
+    /// <param name="scores">[batch, count] f32</param>
+    /// <param name="tileMax">[batch, tiles] f32</param>
+    /// <param name="outScores">[batch, k] f32, best first</param>
+    /// <param name="outIds">[batch, k] int</param>
+    /// <param name="status">[batch] int: candidates sorted, or −1 on overflow (outputs then undefined)</param>
+    public static void KernelTiles(ArrayView<float> scores, ArrayView<float> tileMax, ArrayView<float> outScores, ArrayView<int> outIds,
+        ArrayView<int> status, TileSelectParams p)
+    {
+        var tiles = SharedMemory.Allocate<ulong>(MaxTiles);       // (descending key of the tile maximum, tile)
+        var cand = SharedMemory.Allocate<ulong>(MaxCandidates);   // (descending key of the score, index)
+        var shared = SharedMemory.Allocate<int>(2);               // [0] qualifying tiles, [1] candidates
+        int b = Grid.IdxY;
+        int tid = Group.IdxX, threads = Group.DimX;
+
+        int nTiles = PowerOfTwo(p.Tiles);
+        long tileBase = (long)b * p.Tiles;
+        for (int i = tid; i < nTiles; i += threads)
+            tiles[i] = i < p.Tiles ? ((ulong)DescendingKey(tileMax[tileBase + i]) << 32) | (uint)i : ulong.MaxValue;
+        if (tid == 0) { shared[0] = 0; shared[1] = 0; }
+        Group.Barrier();
+        BitonicSort(tiles, nTiles);
+
+        // T as a key: the k-th smallest tile key, and never beyond the last finite score (−∞ is no candidate).
+        uint limit = DescendingKey(float.NegativeInfinity) - 1;
+        uint kth = (uint)(tiles[p.K <= nTiles ? p.K - 1 : nTiles - 1] >> 32);
+        if (p.K > p.Tiles) kth = uint.MaxValue;
+        uint threshold = kth < limit ? kth : limit;
+        // The qualifying tiles are a prefix of the sorted array: its length is where the keys pass T.
+        for (int i = tid; i < nTiles; i += threads)
+        {
+            bool inside = (uint)(tiles[i] >> 32) <= threshold;
+            bool nextOutside = i + 1 == nTiles || (uint)(tiles[i + 1] >> 32) > threshold;
+            if (inside && nextOutside) shared[0] = i + 1;
+        }
+        Group.Barrier();
+        int qualifying = shared[0];
+
+        // Gather: every score ≥ T of the qualifying tiles, four loads in flight per thread.
+        long scoreBase = (long)b * p.Count;
+        int items = qualifying << p.TileShift;
+        int mask = p.TileRows - 1;
+        for (int x = tid; x < items; x += 4 * threads)
+        {
+            long v0 = Row(tiles, x, p.TileShift, mask), v1 = Row(tiles, x + threads, p.TileShift, mask);
+            long v2 = Row(tiles, x + 2 * threads, p.TileShift, mask), v3 = Row(tiles, x + 3 * threads, p.TileShift, mask);
+            bool in0 = v0 < p.Count, in1 = x + threads < items && v1 < p.Count;
+            bool in2 = x + 2 * threads < items && v2 < p.Count, in3 = x + 3 * threads < items && v3 < p.Count;
+            float s0 = in0 ? scores[scoreBase + v0] : float.NegativeInfinity;
+            float s1 = in1 ? scores[scoreBase + v1] : float.NegativeInfinity;
+            float s2 = in2 ? scores[scoreBase + v2] : float.NegativeInfinity;
+            float s3 = in3 ? scores[scoreBase + v3] : float.NegativeInfinity;
+            Offer(cand, shared, in0, s0, v0, threshold);
+            Offer(cand, shared, in1, s1, v1, threshold);
+            Offer(cand, shared, in2, s2, v2, threshold);
+            Offer(cand, shared, in3, s3, v3, threshold);
+        }
+        Group.Barrier();
+        int n = shared[1];
+        if (n > MaxCandidates)
+        {
+            if (tid == 0) status[b] = -1;
+            return; // uniform: every thread read the same n
+        }
+        int nSort = PowerOfTwo(n > p.K ? n : p.K);
+        for (int i = n + tid; i < nSort; i += threads) cand[i] = ulong.MaxValue;
+        Group.Barrier();
+        BitonicSort(cand, nSort);
+
+        long outBase = (long)b * p.K;
+        for (int r = tid; r < p.K; r += threads)
+        {
+            bool real = r < n;
+            outScores[outBase + r] = real ? FromDescendingKey((uint)(cand[r] >> 32)) : float.NegativeInfinity;
+            outIds[outBase + r] = real ? (int)(uint)cand[r] : -1;
+        }
+        if (tid == 0) status[b] = n;
+    }
+
+    /// <summary>Vector index of gather item <paramref name="x"/>: slot x &amp; mask of the (x &gt;&gt; shift)-th qualifying tile.</summary>
+    private static long Row(ArrayView<ulong> tiles, int x, int shift, int mask)
+    {
+        int j = x >> shift;
+        if (j >= MaxTiles) return long.MaxValue; // past the items (the caller checks x too)
+        return ((long)(uint)tiles[j] << shift) + (x & mask);
+    }
+
+    /// <summary>Appends (score, index) to the candidates when it is in range and reaches <paramref name="threshold"/>.</summary>
+    private static void Offer(ArrayView<ulong> cand, ArrayView<int> shared, bool valid, float score, long v, uint threshold)
+    {
+        if (!valid) return;
+        uint key = DescendingKey(score);
+        if (key > threshold) return;
+        int slot = Atomic.Add(ref shared[1], 1);
+        if (slot < MaxCandidates) cand[slot] = ((ulong)key << 32) | (uint)v;
+    }
+
+    /// <summary>
+    /// A key whose ascending order is the score's descending order: the f32 bits made monotonic (negatives
+    /// flipped), then complemented; −0 counts as +0 so that equal scores tie on the index.
+    /// </summary>
+    internal static uint DescendingKey(float score)
+    {
+        uint u = (uint)Interop.FloatAsInt(score);
+        if (u == 0x8000_0000u) u = 0;
+        uint ordered = (u & 0x8000_0000u) != 0 ? ~u : u | 0x8000_0000u;
+        return ~ordered;
+    }
+
+    /// <summary>Inverse of <see cref="DescendingKey"/>.</summary>
+    internal static float FromDescendingKey(uint key)
+    {
+        uint ordered = ~key;
+        uint u = (ordered & 0x8000_0000u) != 0 ? ordered & 0x7FFF_FFFFu : ~ordered;
+        return Interop.IntAsFloat(u);
+    }
+
+    private static int PowerOfTwo(int n)
+    {
+        int p = 1;
+        while (p < n) p <<= 1;
+        return p;
+    }
+
+    /// <summary>Ascending bitonic sort of <c>a[0 .. n)</c> (n a power of two) by the whole group; ends with a barrier.</summary>
+    private static void BitonicSort(ArrayView<ulong> a, int n)
+    {
+        for (int size = 2; size <= n; size <<= 1)
+        {
+            for (int stride = size >> 1; stride > 0; stride >>= 1)
+            {
+                for (int t = Group.IdxX; t < n / 2; t += Group.DimX)
+                {
+                    int i = 2 * t - (t & (stride - 1));
+                    int j = i + stride;
+                    ulong x = a[i], y = a[j];
+                    bool ascending = (i & size) == 0;
+                    if ((x > y) == ascending) { a[i] = y; a[j] = x; }
+                }
+                Group.Barrier();
+            }
         }
     }
 

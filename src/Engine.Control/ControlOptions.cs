@@ -34,6 +34,12 @@ public sealed class ControlOptions
     /// and how much journal the store holds per active session.</summary>
     public TimeSpan SessionCheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Longest time a session keeps exposures logged through <c>ICustomerSessionGrain.RecordExposures</c>
+    /// in memory before it writes its state (an event's checkpoint, or deactivation, writes them sooner). Writing
+    /// the session on every exposure cost Recommend its p99 at 2,000/s (bench/RESULTS.md): with 10k shoppers
+    /// each getting a list every few seconds, a shorter interval means a state write per list again.</summary>
+    public TimeSpan ExposureCheckpointInterval { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Journal entries a session reads per store round trip while draining.</summary>
     public int JournalReadBatch { get; set; } = 256;
 

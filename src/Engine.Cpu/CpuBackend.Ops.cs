@@ -106,10 +106,21 @@ public sealed unsafe partial class CpuBackend
     public void Rope(DeviceBuffer x, int n, int heads, int headDim, ReadOnlySpan<int> positions, float freqBase, RopeStyle style)
     {
         var xb = Buf(x);
-        if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"head dimension {headDim} must be even and positive", nameof(headDim));
-        if (style is not (RopeStyle.Normal or RopeStyle.NeoX)) throw new ArgumentOutOfRangeException(nameof(style), $"unknown RoPE style {style}");
+        CheckRope(headDim, style);
         if (positions.Length < n) throw new ArgumentException($"{positions.Length} positions for {n} rows", nameof(positions));
         Need(xb, (long)n * heads * headDim, nameof(x));
+        RopeRows(xb.Ptr, n, heads, headDim, positions, freqBase, style);
+    }
+
+    private static void CheckRope(int headDim, RopeStyle style)
+    {
+        if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"head dimension {headDim} must be even and positive", nameof(headDim));
+        if (style is not (RopeStyle.Normal or RopeStyle.NeoX)) throw new ArgumentOutOfRangeException(nameof(style), $"unknown RoPE style {style}");
+    }
+
+    /// <summary>RoPE in place on rows of <c>x [n, heads * headDim]</c> (checked by the caller), row r at <c>positions[r]</c>.</summary>
+    private void RopeRows(float* x, int n, int heads, int headDim, ReadOnlySpan<int> positions, float freqBase, RopeStyle style)
+    {
         int half = headDim / 2;
         float* invFreq = _rope.Ensure(3L * headDim);
         float* cosE = invFreq + headDim;
@@ -139,7 +150,7 @@ public sealed unsafe partial class CpuBackend
             }
             for (int h = 0; h < heads; h++)
             {
-                float* v = xb.Ptr + ((long)r * heads + h) * headDim;
+                float* v = x + ((long)r * heads + h) * headDim;
                 if (vector && style == RopeStyle.Normal) RotateAdjacent(v, cosE, sinE, headDim);
                 else if (vector) RotateHalves(v, cosE, sinE, half);
                 else RotateScalar(v, cosE, sinE, half, style);
@@ -192,13 +203,22 @@ public sealed unsafe partial class CpuBackend
         if (positions.Length < n) throw new ArgumentException($"{positions.Length} positions for {n} rows", nameof(positions));
         Need(kb, (long)n * d, nameof(k));
         Need(vb, (long)n * d, nameof(v));
-        float* keys = c.Keys(layer), values = c.Values(layer);
         for (int r = 0; r < n; r++)
         {
             int pos = positions[r];
             if ((uint)pos >= (uint)c.ContextLength) throw new ArgumentOutOfRangeException(nameof(positions), $"position {pos} outside the context of {c.ContextLength}");
-            Buffer.MemoryCopy(kb.Ptr + (long)r * d, keys + (long)pos * d, d * sizeof(float), d * sizeof(float));
-            Buffer.MemoryCopy(vb.Ptr + (long)r * d, values + (long)pos * d, d * sizeof(float), d * sizeof(float));
+        }
+        StoreRows(c.Keys(layer), c.Values(layer), d, kb.Ptr, vb.Ptr, positions[..n]);
+    }
+
+    /// <summary>Copies rows of <c>k, v [positions.Length, d]</c> to positions of one layer's keys and values (checked by the caller).</summary>
+    private static void StoreRows(float* keys, float* values, int d, float* k, float* v, ReadOnlySpan<int> positions)
+    {
+        for (int r = 0; r < positions.Length; r++)
+        {
+            int pos = positions[r];
+            Buffer.MemoryCopy(k + (long)r * d, keys + (long)pos * d, d * sizeof(float), d * sizeof(float));
+            Buffer.MemoryCopy(v + (long)r * d, values + (long)pos * d, d * sizeof(float), d * sizeof(float));
         }
     }
 }

@@ -55,3 +55,40 @@ public sealed class AllocationTests
         Assert.Equal(0, allocated);
     }
 }
+
+public sealed class BatchedAttentionAllocationTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Batched_attention_allocates_nothing_after_warm_up(int threads)
+    {
+        var rng = new Random(99);
+        using var cpu = new CpuBackend(new CpuBackendOptions { Threads = threads });
+        const int heads = 4, kvHeads = 2, headDim = 16, streams = 5, layers = 2;
+        var caches = new KvCache[streams];
+        for (int s = 0; s < streams; s++) caches[s] = cpu.AllocateKvCache(layers, 64, kvHeads * headDim);
+        int[] offsets = [0, 1, 2, 3, 4], counts = [1, 1, 1, 1, 1];
+        var positions = new int[streams];
+        var q = cpu.Allocate(streams * heads * headDim);
+        var k = cpu.Allocate(streams * kvHeads * headDim);
+        var v = cpu.Allocate(streams * kvHeads * headDim);
+        var o = cpu.Allocate(streams * heads * headDim);
+        var src = new float[streams * heads * headDim];
+        for (int i = 0; i < src.Length; i++) src[i] = (float)rng.NextDouble() - 0.5f;
+
+        void Step(int step)
+        {
+            for (int s = 0; s < streams; s++) positions[s] = step + 3 * s;
+            cpu.Write(q, src);
+            for (int l = 0; l < layers; l++)
+                cpu.RopeStoreKvAttentionBatch(caches, offsets, counts, l, q, k, v, o, positions, heads, kvHeads, headDim, 10000f, RopeStyle.NeoX);
+        }
+
+        Step(0);
+        Step(1); // warm-up: scratch grows, methods are compiled
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 2; i < 40; i++) Step(i);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}

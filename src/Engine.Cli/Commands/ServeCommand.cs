@@ -132,6 +132,8 @@ internal static class ServeCommand
                 ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
+            if (ranking is not null && !ExposureLogger.EnabledByEnvironment())
+                Console.Error.WriteLine("engine: ENGINE_EXPOSURES=0: served Recommends are NOT logged as exposures (no decision log, no exposure counts)");
             RankingRecommendHandler? recommend = null;
             ExposureLogger? exposures = null;
             ServeHost host;
@@ -143,7 +145,8 @@ internal static class ServeCommand
                     // server drop the shopper's entry before they are acknowledged (read-your-writes).
                     var profiles = ranking is null ? null : new ShopperProfileCache(new GrainShopperProfiles(context.Grains));
                     // Each served list's exposure goes to the shopper's session off the request path (docs/FEEDBACK-LOG.md).
-                    exposures = ranking is null ? null : new ExposureLogger(context.Grains, context.Experiments);
+                    // ENGINE_EXPOSURES=0 turns it off (A/B of its cost; bench/recommend-pair.sh): nothing is logged then.
+                    exposures = ranking is null || !ExposureLogger.EnabledByEnvironment() ? null : new ExposureLogger(context.Grains, context.Experiments);
                     recommend = ranking is null ? null
                         : new RankingRecommendHandler(ranking.Pipeline, profiles, ExperimentArms.Serving(context.Experiments, ranking.Pipeline.Options.Blend)) { Exposures = exposures };
                     // Product copy (ProductId + Template) goes through the control plane's content cache.

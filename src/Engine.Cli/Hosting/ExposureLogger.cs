@@ -11,11 +11,12 @@ using Orleans;
 namespace Engine.Cli.Hosting;
 
 /// <summary>
-/// Logs one <see cref="Exposure"/> per served Recommend (docs/FEEDBACK-LOG.md) through
-/// <see cref="ICustomerSessionGrain.RecordExposure"/>, off the request path: <see cref="Served"/> only puts a struct in a
-/// bounded queue (no JSON, no grain call, never blocks; a full queue drops the exposure and counts it); one background
-/// worker drains the queue in batches, recomputes the features the heads saw (<see cref="RankingPipeline.ComputeFeatures"/>),
-/// writes the context JSON (<see cref="ExposureContext"/>) and sends a batch's exposures concurrently. A customer
+/// Logs one <see cref="Exposure"/> per served Recommend (docs/FEEDBACK-LOG.md), off the request path: <see cref="Served"/>
+/// only puts a struct in a bounded queue (no JSON, no grain call, never blocks; a full queue drops the exposure and
+/// counts it); one background worker gathers the queue for <see cref="DefaultBatchWindow"/> at a time, recomputes the
+/// features the heads saw (<see cref="RankingPipeline.ComputeFeatures"/>), writes the context JSON
+/// (<see cref="ExposureContext"/>) and sends the batch in ONE call to the silo's exposure pre-aggregator
+/// (<see cref="IExposureAggregatorGrain.Record"/>: one session call per customer, no state write per exposure). A customer
 /// enrolled in an experiment with a shadow arm also gets that arm's list, ranked here in the background and logged with
 /// <see cref="Exposure.Shadow"/> set (never shown).
 /// </summary>
@@ -26,8 +27,12 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     /// <summary>Exposures waiting at most (about 4 s of traffic at 2,000 Recommend/s): past it, new ones are dropped.</summary>
     public const int DefaultCapacity = 8192;
 
-    /// <summary>Exposures sent together (one batch of concurrent grain calls).</summary>
+    /// <summary>Most served lists sent in one call.</summary>
     public const int BatchSize = 256;
+
+    /// <summary>How long the worker gathers exposures after the first one of a batch arrives: about 40 lists per call at
+    /// 2,000 Recommends/s, so the call rate stays ~50/s whatever the request rate.</summary>
+    public static readonly TimeSpan DefaultBatchWindow = TimeSpan.FromMilliseconds(20);
 
     /// <summary>The probability logged for every shown product of the deterministic top-k ranking.</summary>
     public const float DeterministicPropensity = 1f;
@@ -41,6 +46,8 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     private readonly Action<string> _log;
     private readonly Channel<Item> _queue;
     private readonly Task _worker;
+    private readonly TimeSpan _batchWindow;
+    private long _calls;
     private long _queued, _logged, _shadow, _dropped, _failed, _skipped, _done;
     private long _reportedDropped;
     private DateTime _lastReport = DateTime.MinValue;
@@ -51,11 +58,14 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     /// <param name="armBlend">(experiment, arm) → that arm's blend weights for the shadow ranking, or null (the service default).</param>
     /// <param name="log">Where the one-line drop and failure reports go (default stderr).</param>
     /// <param name="capacity">Queue bound.</param>
+    /// <param name="batchWindow">How long a batch gathers (default <see cref="DefaultBatchWindow"/>; zero sends what is queued at once).</param>
     public ExposureLogger(IGrainFactory grains, IExperimentAssigner? assigner = null, Func<string, string, BlendWeights?>? armBlend = null,
-                          Action<string>? log = null, int capacity = DefaultCapacity)
+                          Action<string>? log = null, int capacity = DefaultCapacity, TimeSpan? batchWindow = null)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        _batchWindow = batchWindow ?? DefaultBatchWindow;
+        ArgumentOutOfRangeException.ThrowIfLessThan(_batchWindow, TimeSpan.Zero, nameof(batchWindow));
         _grains = grains;
         _assigner = assigner;
         _armBlend = armBlend;
@@ -91,8 +101,15 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
             Interlocked.Increment(ref _dropped);
     }
 
-    /// <summary>Exposures sent to their sessions (shadow ones included).</summary>
+    /// <summary>False when the environment says ENGINE_EXPOSURES=0: <c>engine serve</c> then logs no exposures
+    /// (an A/B switch for measuring their cost; the documented default is on).</summary>
+    public static bool EnabledByEnvironment() => Environment.GetEnvironmentVariable("ENGINE_EXPOSURES")?.Trim() != "0";
+
+    /// <summary>Exposures that reached their sessions (shadow ones included).</summary>
     public long Logged => Interlocked.Read(ref _logged);
+
+    /// <summary>Calls made to the exposure pre-aggregator (one per batch).</summary>
+    public long Calls => Interlocked.Read(ref _calls);
 
     /// <summary>Exposures dropped because the queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -111,19 +128,21 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     private async Task RunAsync()
     {
         var batch = new List<Item>(BatchSize);
-        var calls = new List<Task>(BatchSize * 2);
+        var exposures = new List<Exposure>(BatchSize * 2);
         float[] features = new float[RankingFeatures.Count * 64]; // [items, features] f32, grown on demand
         while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            // Gather: one call per window instead of one per served list.
+            if (_batchWindow > TimeSpan.Zero && _queue.Reader.Count < BatchSize)
+                await Task.Delay(_batchWindow).ConfigureAwait(false);
             batch.Clear();
+            exposures.Clear();
             while (batch.Count < BatchSize && _queue.Reader.TryRead(out Item item)) batch.Add(item);
-            calls.Clear();
             foreach (var item in batch)
             {
                 try
                 {
-                    foreach (var exposure in Build(item, ref features))
-                        calls.Add(SendAsync(exposure));
+                    Build(item, exposures, ref features);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -131,21 +150,19 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
                     Report($"engine: exposure of {item.RecommendationId} not logged: {e.Message}");
                 }
             }
-            await Task.WhenAll(calls).ConfigureAwait(false);
+            if (exposures.Count > 0) await SendAsync(exposures).ConfigureAwait(false);
             Interlocked.Add(ref _done, batch.Count);
             ReportDrops();
         }
     }
 
-    private IEnumerable<Exposure> Build(Item item, ref float[] features)
+    /// <summary>Adds the item's exposure (and its shadow arm's, if any) to <paramref name="exposures"/>.</summary>
+    private void Build(Item item, List<Exposure> exposures, ref float[] features)
     {
         var (experiment, arm) = SplitArm(item.Arm);
-        var exposures = new List<Exposure>(2)
-        {
-            Make(item.Pipeline, item.Customer, item.RecommendationId, item.Request, item.Result,
-                 experiment is null ? ArmKey.Unassigned(item.Result.ModelVersion) : new ArmKey(experiment, arm!, item.Result.ModelVersion),
-                 item.At, shadow: false, ref features),
-        };
+        exposures.Add(Make(item.Pipeline, item.Customer, item.RecommendationId, item.Request, item.Result,
+            experiment is null ? ArmKey.Unassigned(item.Result.ModelVersion) : new ArmKey(experiment, arm!, item.Result.ModelVersion),
+            item.At, shadow: false, ref features));
         if (experiment is not null && _assigner is not null)
         {
             Assignment a = _assigner.Assign(experiment, item.Customer);
@@ -161,7 +178,6 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
                 }
             }
         }
-        return exposures;
     }
 
     private static Exposure Make(RankingPipeline pipeline, string customer, string id, RankRequest request, RankResult result, ArmKey arm,
@@ -183,17 +199,25 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
         return slash <= 0 || slash == label.Length - 1 ? (null, null) : (label[..slash], label[(slash + 1)..]);
     }
 
-    private async Task SendAsync(Exposure exposure)
+    /// <summary>One call for the whole batch; the list is not kept by the callee (it is awaited before reuse).</summary>
+    private async Task SendAsync(List<Exposure> exposures)
     {
+        int n = exposures.Count;
+        Interlocked.Increment(ref _calls);
         try
         {
-            await _grains.GetGrain<ICustomerSessionGrain>(exposure.CustomerId).RecordExposure(exposure).ConfigureAwait(false);
-            Interlocked.Increment(ref _logged);
+            int logged = await _grains.GetGrain<IExposureAggregatorGrain>(0).Record(exposures).ConfigureAwait(false);
+            Interlocked.Add(ref _logged, logged);
+            if (logged < n)
+            {
+                Interlocked.Add(ref _failed, n - logged);
+                Report($"engine: {n - logged} of {n} exposures not logged (their sessions failed); failures so far: {Failed}");
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Interlocked.Increment(ref _failed);
-            Report($"engine: exposure {exposure.RecommendationId} not logged ({e.GetType().Name}: {e.Message}); failures so far: {Failed}");
+            Interlocked.Add(ref _failed, n);
+            Report($"engine: {n} exposures not logged ({e.GetType().Name}: {e.Message}); failures so far: {Failed}");
         }
     }
 
@@ -226,6 +250,7 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
         entries.Add(new StatEntry { Name = "recommend.exposures_dropped", Value = Dropped });
         entries.Add(new StatEntry { Name = "recommend.exposures_failed", Value = Failed });
         entries.Add(new StatEntry { Name = "recommend.exposures_anonymous", Value = Interlocked.Read(ref _skipped) });
+        entries.Add(new StatEntry { Name = "recommend.exposure_calls", Value = Calls });
     }
 
     /// <summary>Stops taking exposures and sends the ones queued.</summary>

@@ -14,6 +14,16 @@ public interface ICustomerSessionGrain : IGrainWithStringKey
     /// events naming its id are rewarded to its arm.</summary>
     Task RecordExposure(Exposure exposure);
 
+    /// <summary>Logs several recommendations served to this shopper (the exposure pre-aggregator's path, one call
+    /// per customer per batch): each is kept for reward attribution and passed on to the stats shards as
+    /// <see cref="RecordExposure"/> does, and a recommendation id seen before is ignored. Unlike
+    /// <see cref="RecordExposure"/> it returns once they are applied in memory, without a state write of its own:
+    /// the session's state is written with its next checkpoint, at most
+    /// <c>ControlOptions.ExposureCheckpointInterval</c> later (exposure logging is best effort: a silo crash
+    /// before then loses their attribution, never an acknowledged event).</summary>
+    /// <exception cref="ArgumentException">An exposure names another customer (nothing is applied).</exception>
+    Task RecordExposures(IReadOnlyList<Exposure> exposures);
+
     /// <summary>Applies this shopper's journaled events not applied yet (the silo's event sink has
     /// acknowledged them already; the silo calls this shortly after). The changes are checkpointed to
     /// grain storage later; until then the journal holds them.</summary>

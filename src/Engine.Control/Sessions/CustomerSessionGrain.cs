@@ -80,28 +80,6 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
     private void Report(List<FeedbackSignal> signals, long accepted, List<string> views) =>
         _flusher.FlushSoon(_feedback.Add(signals, accepted, views));
 
-    async Task ICustomerSessionGrain.RecordExposure(Exposure exposure)
-    {
-        if (exposure.CustomerId != this.GetPrimaryKeyString())
-            throw new ArgumentException($"exposure for customer '{exposure.CustomerId}' sent to session '{this.GetPrimaryKeyString()}'");
-        if (S.Exposures.Any(x => x.RecommendationId == exposure.RecommendationId)) { await CommitAsync(); return; }
-        var signals = new List<FeedbackSignal>(2);
-        if (!exposure.Shadow && !S.Experiments.Contains(exposure.Arm.ExperimentId))
-        {
-            S.Experiments.Add(exposure.Arm.ExperimentId);
-            signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Assignment, exposure.RecommendationId));
-        }
-        signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Exposure, exposure.RecommendationId,
-            Context: exposure.Context, Actions: exposure.Actions, Timestamp: exposure.Timestamp, Shadow: exposure.Shadow));
-        // Reward attribution needs the id, arm and shadow flag only: the context and the list go to the
-        // stats grains' decision log, not into every write of this session's state.
-        S.Exposures.Add(exposure with { Context = "", Actions = [] });
-        if (S.Exposures.Count > _options.ExposureWindow) S.Exposures.RemoveAt(0);
-        _commit.MarkDirty();
-        await CommitAsync();
-        Report(signals, 0, []);
-    }
-
     async Task<SessionProfile> ICustomerSessionGrain.GetProfile()
     {
         await DrainAsync(); // read-your-writes: every event acknowledged before this call is applied

@@ -6,8 +6,9 @@ namespace Engine.Runtime.Scheduling;
 /// <summary>
 /// A forward step over the rows of many sequences at once (continuous batching). Row-wise work
 /// (embedding, norms, every matrix product, RoPE, SwiGLU, residuals) runs over all rows together, so
-/// each weight matrix is read once per step for every stream; attention and the KV store run per
-/// stream against that stream's own <see cref="KvCache"/>. Same layer order as <see cref="LlamaDecoder"/>.
+/// each weight matrix is read once per step for every stream; RoPE, the KV store and attention run against each
+/// stream's own <see cref="KvCache"/>, all streams of a layer in one
+/// <see cref="IComputeBackend.RopeStoreKvAttentionBatch"/> call. Same layer order as <see cref="LlamaDecoder"/>.
 /// Not thread-safe: the scheduler's loop owns it.
 /// </summary>
 public sealed class BatchedDecoder : IDisposable
@@ -16,9 +17,11 @@ public sealed class BatchedDecoder : IDisposable
     private readonly IComputeBackend _b;
     private readonly LlamaForwardPass _pass;     // buffers, targets and layer loop shared with LlamaDecoder
 
-    // Per-stream views of q/k/v/att for a segment at (offset, count), made on first use and kept:
-    // a step's layout repeats across steps, so steady-state steps allocate no slices.
-    private readonly Dictionary<(int Offset, int Count), SegmentViews> _views = [];
+    // The step's segments as the batched attention call takes them, [segments]; grown, never shrunk, so
+    // steady-state steps allocate nothing.
+    private KvCache[] _caches = new KvCache[16];
+    private int[] _offsets = new int[16];
+    private int[] _counts = new int[16];
 
     /// <summary>Creates buffers for up to <paramref name="maxRows"/> rows per step and <paramref name="maxLogitRows"/> logits rows.</summary>
     public BatchedDecoder(LlamaModel model, int maxRows, int maxLogitRows, int contextLength)
@@ -63,10 +66,23 @@ public sealed class BatchedDecoder : IDisposable
             if (s.Position + s.Count > ContextLength) throw new ContextFullException($"{s.Count} tokens at position {s.Position} exceed the context of {ContextLength}");
             for (int i = 0; i < s.Count; i++) positions[s.Offset + i] = s.Position + i;
         }
-        foreach (var s in segments) ViewsOf(s);   // create any missing views before the layer loop
+        if (_caches.Length < segments.Length)
+        {
+            int size = Math.Max(segments.Length, 2 * _caches.Length);
+            _caches = new KvCache[size];
+            _offsets = new int[size];
+            _counts = new int[size];
+        }
+        for (int i = 0; i < segments.Length; i++)
+        {
+            _caches[i] = segments[i].Cache;
+            _offsets[i] = segments[i].Offset;
+            _counts[i] = segments[i].Count;
+        }
 
-        var attention = new SegmentAttention(segments, _views);
+        var attention = new SegmentAttention(_caches.AsSpan(0, segments.Length), _offsets.AsSpan(0, segments.Length), _counts.AsSpan(0, segments.Length));
         _pass.Run(tokens, ref attention);
+        Array.Clear(_caches, 0, segments.Length); // hold no finished stream's cache past its step
 
         // Output head over the last row of each segment that wants logits, gathered into rows 0..m-1 of the head input.
         // When those last rows already are rows 0..m-1 (a step of decode rows only, the steady state), one norm over
@@ -96,44 +112,26 @@ public sealed class BatchedDecoder : IDisposable
         return m;
     }
 
-    private SegmentViews ViewsOf(in BatchSegment s)
-    {
-        if (_views.TryGetValue((s.Offset, s.Count), out var v)) return v;
-        int dim = _c.Dim, kv = _c.KvDim;
-        v = new SegmentViews(
-            _pass.Q.Slice(s.Offset * dim, s.Count * dim), _pass.K.Slice(s.Offset * kv, s.Count * kv),
-            _pass.V.Slice(s.Offset * kv, s.Count * kv), _pass.Att.Slice(s.Offset * dim, s.Count * dim));
-        _views.Add((s.Offset, s.Count), v);
-        return v;
-    }
-
-    /// <summary>One stream's rows of q [count, dim], k, v [count, kvDim] and att [count, dim].</summary>
-    private sealed record SegmentViews(DeviceBuffer Q, DeviceBuffer K, DeviceBuffer V, DeviceBuffer Att);
-
-    /// <summary>Many streams: each segment's rows go to that stream's own KV cache.</summary>
-    private readonly ref struct SegmentAttention(ReadOnlySpan<BatchSegment> segments, Dictionary<(int, int), SegmentViews> views)
+    /// <summary>Many streams: each segment's rows go to that stream's own KV cache, all segments in one backend call per layer.</summary>
+    private readonly ref struct SegmentAttention(ReadOnlySpan<KvCache> caches, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts)
         : ILlamaAttentionStep
     {
-        private readonly ReadOnlySpan<BatchSegment> _segments = segments;
+        private readonly ReadOnlySpan<KvCache> _caches = caches;
+        private readonly ReadOnlySpan<int> _offsets = offsets;
+        private readonly ReadOnlySpan<int> _counts = counts;
 
         public void Attend(LlamaForwardPass pass, int layer, ReadOnlySpan<int> positions)
         {
             var c = pass.Config;
-            foreach (var s in _segments)
-            {
-                var v = views[(s.Offset, s.Count)];
-                var p = positions.Slice(s.Offset, s.Count);
-                pass.Backend.RopeStoreKvAttention(s.Cache, layer, v.Q, v.K, v.V, v.Att, s.Count, p,
-                    c.Heads, c.KvHeads, c.HeadDim, c.RopeFreqBase, c.RopeStyle);
-            }
+            pass.Backend.RopeStoreKvAttentionBatch(_caches, _offsets, _counts, layer, pass.Q, pass.K, pass.V, pass.Att, positions,
+                c.Heads, c.KvHeads, c.HeadDim, c.RopeFreqBase, c.RopeStyle);
         }
     }
 
     /// <inheritdoc/>
     public void Dispose()
     {
-        foreach (var v in _views.Values) { v.Q.Dispose(); v.K.Dispose(); v.V.Dispose(); v.Att.Dispose(); }
-        _views.Clear();
+        Array.Clear(_caches);
         _pass.Dispose();
     }
 }

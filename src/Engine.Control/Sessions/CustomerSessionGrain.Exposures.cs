@@ -1,0 +1,86 @@
+using Engine.Control.Feedback;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Control.Sessions;
+
+/// <summary>The exposure side of a session: served lists kept for reward attribution (the last
+/// <see cref="ControlOptions.ExposureWindow"/>) and passed on to the stats shards' decision log.</summary>
+internal sealed partial class CustomerSessionGrain
+{
+    private IGrainTimer? _exposureCheckpointTimer;
+
+    async Task ICustomerSessionGrain.RecordExposure(Exposure exposure)
+    {
+        CheckCustomer([exposure]);
+        var signals = new List<FeedbackSignal>(2);
+        Expose(exposure, signals);
+        await CommitAsync(); // this path acknowledges after the write (a repeated id waits for the write that holds it)
+        if (signals.Count > 0) Report(signals, 0, []);
+    }
+
+    Task ICustomerSessionGrain.RecordExposures(IReadOnlyList<Exposure> exposures)
+    {
+        CheckCustomer(exposures);
+        var signals = new List<FeedbackSignal>(exposures.Count);
+        foreach (var exposure in exposures) Expose(exposure, signals);
+        if (signals.Count == 0) return Task.CompletedTask;
+        Report(signals, 0, []);
+        ScheduleExposureCheckpoint(); // no write per call: see ControlOptions.ExposureCheckpointInterval
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Checks every exposure before applying any (bad input leaves the state unchanged).</summary>
+    private void CheckCustomer(IReadOnlyList<Exposure> exposures)
+    {
+        var customer = this.GetPrimaryKeyString();
+        foreach (var exposure in exposures)
+            if (exposure.CustomerId != customer)
+                throw new ArgumentException($"exposure for customer '{exposure.CustomerId}' sent to session '{customer}'");
+    }
+
+    /// <summary>Applies one exposure in memory (no await: one turn); a recommendation id already held changes nothing.
+    /// Adds the assignment signal of a customer's first (non-shadow) exposure to an experiment, and the exposure
+    /// signal that carries the context and list to the decision log.</summary>
+    private void Expose(Exposure exposure, List<FeedbackSignal> signals)
+    {
+        var held = S.Exposures;
+        for (var i = held.Count - 1; i >= 0; i--)
+            if (held[i].RecommendationId == exposure.RecommendationId) return;
+        if (!exposure.Shadow && !S.Experiments.Contains(exposure.Arm.ExperimentId))
+        {
+            S.Experiments.Add(exposure.Arm.ExperimentId);
+            signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Assignment, exposure.RecommendationId));
+        }
+        signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Exposure, exposure.RecommendationId,
+            Context: exposure.Context, Actions: exposure.Actions, Timestamp: exposure.Timestamp, Shadow: exposure.Shadow));
+        // Reward attribution needs the id, arm and shadow flag only: the context and the list go to the
+        // stats grains' decision log, not into every write of this session's state.
+        held.Add(exposure is { Context: null or "", Actions: null or { Count: 0 } } ? exposure : exposure with { Context = "", Actions = [] });
+        if (held.Count > _options.ExposureWindow) held.RemoveAt(0);
+        _commit.MarkDirty();
+    }
+
+    /// <summary>A one-shot timer: exposures applied in memory are written at most
+    /// <see cref="ControlOptions.ExposureCheckpointInterval"/> later (sooner if an event's checkpoint writes first).</summary>
+    private void ScheduleExposureCheckpoint()
+    {
+        if (_exposureCheckpointTimer is not null) return;
+        _exposureCheckpointTimer = this.RegisterGrainTimer(static (grain, _) => grain.ExposureCheckpointAsync(), this,
+            new GrainTimerCreationOptions(_options.ExposureCheckpointInterval, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = false });
+    }
+
+    private async Task ExposureCheckpointAsync()
+    {
+        _exposureCheckpointTimer?.Dispose();
+        _exposureCheckpointTimer = null;
+        try
+        {
+            await CommitAsync(); // nothing to write when a checkpoint since covered them
+        }
+        catch (Exception ex)
+        {
+            _log.LogWarning(ex, "session {Customer}: exposure checkpoint failed; retrying in {Interval}", this.GetPrimaryKeyString(), _options.ExposureCheckpointInterval);
+            ScheduleExposureCheckpoint();
+        }
+    }
+}
