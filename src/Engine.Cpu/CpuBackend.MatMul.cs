@@ -97,6 +97,7 @@ public sealed unsafe partial class CpuBackend
         job.ChunkRows = chunkRows;
         job.Tiled = tiled;
         job.Q8Tile = q8Tile;
+        job.Prefetch = PrefetchNextChunk;
         job.Chunks = chunks;
         job.Next = 0;
         // per worker: a widened weight row (float targets, cols), a widened chunk (tiled F16/BF16 targets,
@@ -164,6 +165,7 @@ public sealed unsafe partial class CpuBackend
         public int N, Cols, ChunkRows, Chunks;
         public bool Tiled;    // float targets take the register-tiled batch kernel
         public Q8BatchKernel? Q8Tile; // the batched kernel Q8_0 targets take, null for the per-row kernel
+        public bool Prefetch; // the dequantized batched kernel fetches its next chunk during the current one
         public int Next;      // next chunk to take
 
         public void EnsureTargets(int count)
@@ -173,19 +175,32 @@ public sealed unsafe partial class CpuBackend
 
         public override void Execute(int worker, int workers)
         {
-            int c;
-            while ((c = Interlocked.Increment(ref Next) - 1) < Chunks)
+            // The dequantized batched kernel claims its next chunk before computing the current one and streams the
+            // next chunk's weights into L2 meanwhile (Prefetch); other kernels take one chunk at a time.
+            bool ahead = Prefetch && Q8Tile == Q8BatchKernel.DequantizedF32;
+            int c = Interlocked.Increment(ref Next) - 1;
+            while (c < Chunks)
             {
-                int t = 0;
-                while (t + 1 < TargetCount && Targets[t + 1].FirstChunk <= c) t++;
-                ref readonly var target = ref Targets[t];
+                int following = ahead ? Interlocked.Increment(ref Next) - 1 : -1;
+                ref readonly var target = ref Targets[TargetOf(c)];
                 int r0 = (c - target.FirstChunk) * ChunkRows;
                 int r1 = Math.Min(r0 + ChunkRows, target.Rows);
                 float* scratch = owner._workerScratch[worker].Ptr;
                 if (target.Type == GgmlType.Q8_0 && Q8Tile is { } q8)
                 {
                     if (q8 == Q8BatchKernel.DequantizedF32)
-                        Q8_0DequantizedTileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xf, Cols, N, target.Y, target.Rows, scratch);
+                    {
+                        byte* next = null;
+                        long nextBytes = 0;
+                        if ((uint)following < (uint)Chunks)
+                        {
+                            ref readonly var nt = ref Targets[TargetOf(following)];
+                            int n0 = (following - nt.FirstChunk) * ChunkRows;
+                            next = nt.W + n0 * nt.RowBytes;
+                            nextBytes = (Math.Min(n0 + ChunkRows, nt.Rows) - n0) * nt.RowBytes;
+                        }
+                        Q8_0DequantizedTileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xf, Cols, N, target.Y, target.Rows, scratch, next, nextBytes);
+                    }
                     else if (q8 == Q8BatchKernel.Int16Avx512)
                         Q8_0Avx512TileKernels.MatRows(target.W, target.RowBytes, r0, r1, Xq, Xd, Cols, N, target.Y, target.Rows, scratch);
                     else
@@ -200,7 +215,15 @@ public sealed unsafe partial class CpuBackend
                 else
                     FloatKernels.MatRows(owner.Path, target.Type, target.W, target.RowBytes, r0, r1, X, Cols, N, target.Y, target.Rows,
                                          owner._workerScratch[worker].Ptr);
+                c = ahead ? following : Interlocked.Increment(ref Next) - 1;
             }
+        }
+
+        private int TargetOf(int chunk)
+        {
+            int t = 0;
+            while (t + 1 < TargetCount && Targets[t + 1].FirstChunk <= chunk) t++;
+            return t;
         }
     }
 

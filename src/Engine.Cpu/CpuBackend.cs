@@ -34,6 +34,7 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
         Path = ResolvePath(options.Path);
         Threads = options.Threads;
         Q8Batch = ResolveQ8Batch(options.Q8Batch, Path);
+        PrefetchNextChunk = options.PrefetchNextChunk;
         _pool = new WorkerPool(options.Threads, options.SpinMicroseconds);
         _workerScratch = new NativeScratch<float>[options.Threads];
         for (int i = 0; i < _workerScratch.Length; i++) _workerScratch[i] = new NativeScratch<float>();
@@ -50,6 +51,9 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
 
     /// <summary>The kernel batched Q8_0 products take on the <see cref="CpuKernelPath.Avx2"/> path (never <see cref="Q8BatchKernel.Auto"/>).</summary>
     public Q8BatchKernel Q8Batch { get; }
+
+    /// <summary>Whether batched Q8_0 products prefetch each worker's next weight chunk (<see cref="CpuBackendOptions.PrefetchNextChunk"/>).</summary>
+    public bool PrefetchNextChunk { get; }
 
     /// <summary>The kernel family in use (never <see cref="CpuKernelPath.Auto"/>).</summary>
     public CpuKernelPath Path { get; }

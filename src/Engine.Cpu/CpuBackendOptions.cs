@@ -57,6 +57,14 @@ public sealed record CpuBackendOptions
     public Q8BatchKernel Q8Batch { get; init; } = Q8BatchKernel.Auto;
 
     /// <summary>
+    /// Whether batched Q8_0 products on the <see cref="Q8BatchKernel.DequantizedF32"/> kernel fetch each worker's next chunk of
+    /// weights into L2 while computing the current one (software prefetch). A decode step of many streams reads every weight
+    /// from DRAM once and computes on it for a while; without this the two alternate per chunk. False keeps the old form
+    /// (for side-by-side measurement); the default is false where the environment variable ENGINE_CPU_PREFETCH is "0".
+    /// </summary>
+    public bool PrefetchNextChunk { get; init; } = Environment.GetEnvironmentVariable("ENGINE_CPU_PREFETCH") != "0";
+
+    /// <summary>
     /// How long an idle worker spins waiting for the next op before it blocks (microseconds). Ops of one
     /// decode step follow each other within microseconds, so workers stay spinning during a step and
     /// sleep between requests. 0 blocks at once.

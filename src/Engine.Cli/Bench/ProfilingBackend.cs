@@ -95,6 +95,16 @@ internal sealed class ProfilingBackend(IComputeBackend inner) : IComputeBackend
         Record($"Attention {heads}/{kvHeads}×{headDim}", t, 0);
     }
 
+    public void RopeStoreKvAttentionBatch(ReadOnlySpan<KvCache> caches, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts, int layer,
+                                          DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, ReadOnlySpan<int> positions,
+                                          int heads, int kvHeads, int headDim, float freqBase, RopeStyle style)
+    {
+        // Timed as one op (RoPE, KV store and attention of every segment): the inner backend's batched form is what runs.
+        long t = Stopwatch.GetTimestamp();
+        inner.RopeStoreKvAttentionBatch(caches, offsets, counts, layer, q, k, v, output, positions, heads, kvHeads, headDim, freqBase, style);
+        Record($"RoPE+KV+Attention batch {heads}/{kvHeads}×{headDim}", t, 0);
+    }
+
     public void SwiGlu(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer dst, int count)
     {
         long t = Stopwatch.GetTimestamp();

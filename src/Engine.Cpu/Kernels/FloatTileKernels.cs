@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Engine.Core.Gguf;
 
 namespace Engine.Cpu.Kernels;
@@ -29,9 +30,15 @@ internal static unsafe class FloatTileKernels
     /// <c>y[j * yStride + o] = w[o] · x[j]</c> for weight rows <c>o in [r0, r1)</c> and all <c>j in [0, n)</c>;
     /// x is <c>[n, cols] f32</c>. <paramref name="scratch"/> holds <see cref="ScratchFloats"/> floats for
     /// <c>r1 − r0</c> rows (F16/BF16 rows are widened there).
+    /// <para>
+    /// <paramref name="prefetch"/> (may be null): <paramref name="prefetchBytes"/> bytes the caller reads next (the weights
+    /// of its next chunk), requested into L2 a few cache lines after each tile, so that a chunk's arithmetic overlaps the
+    /// next chunk's trip from DRAM instead of the two alternating (a decode step streams every weight from DRAM).
+    /// </para>
     /// </summary>
     public static void MatRows(GgmlType type, byte* w, long rowBytes, int r0, int r1,
-                               float* x, int cols, int n, float* y, int yStride, float* scratch)
+                               float* x, int cols, int n, float* y, int yStride, float* scratch,
+                               byte* prefetch = null, long prefetchBytes = 0)
     {
         int rows = r1 - r0;
         float* wf;       // [rows, wStride] f32: the chunk's weight rows
@@ -48,13 +55,22 @@ internal static unsafe class FloatTileKernels
             wStride = cols;
         }
 
+        // Prefetch quota per tile: the range's cache lines spread over the tiles below.
+        byte* pf = prefetch, pfEnd = prefetch == null ? null : prefetch + prefetchBytes;
+        long tiles = (long)((n + 3) / 4) * ((rows + 3) / 4);
+        int linesPerTile = prefetch == null ? 0 : (int)Math.Min(64, (prefetchBytes / 64 + tiles - 1) / Math.Max(1, tiles) + 1);
+
         int j = 0;
         for (; j + 4 <= n; j += 4)
         {
             float* xj = x + (long)j * cols;
             float* yj = y + (long)j * yStride + r0;
             int r = 0;
-            for (; r + 4 <= rows; r += 4) Tile4x4(wf + r * wStride, wStride, xj, cols, yj + r, yStride);
+            for (; r + 4 <= rows; r += 4)
+            {
+                Tile4x4(wf + r * wStride, wStride, xj, cols, yj + r, yStride);
+                for (int i = 0; i < linesPerTile && pf < pfEnd; i++, pf += 64) Sse.Prefetch1(pf);
+            }
             for (; r < rows; r++)
                 for (int i = 0; i < 4; i++) yj[i * (long)yStride + r] = FloatKernels.Dot(wf + r * wStride, xj + (long)i * cols, cols);
         }
@@ -63,7 +79,11 @@ internal static unsafe class FloatTileKernels
             float* xj = x + (long)j * cols;
             float* yj = y + (long)j * yStride + r0;
             int r = 0;
-            for (; r + 4 <= rows; r += 4) Tile1x4(wf + r * wStride, wStride, xj, cols, yj + r);
+            for (; r + 4 <= rows; r += 4)
+            {
+                Tile1x4(wf + r * wStride, wStride, xj, cols, yj + r);
+                for (int i = 0; i < linesPerTile && pf < pfEnd; i++, pf += 64) Sse.Prefetch1(pf);
+            }
             for (; r < rows; r++) yj[r] = FloatKernels.Dot(wf + r * wStride, xj, cols);
         }
     }

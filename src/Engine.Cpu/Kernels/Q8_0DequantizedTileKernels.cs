@@ -36,13 +36,17 @@ internal static unsafe class Q8_0DequantizedTileKernels
     /// <summary>
     /// <c>y[j * yStride + o] = w[o] · x[j]</c> for weight rows <c>o in [r0, r1)</c> and all <c>j in [0, n)</c>, where
     /// <paramref name="xf"/> holds the dequantized activations <c>[n, cols] f32</c> (<see cref="DequantizeRow(sbyte*, float*, float*, int)"/>).
-    /// <paramref name="scratch"/> holds <see cref="ScratchFloats"/> floats for <c>r1 − r0</c> rows.
+    /// <paramref name="scratch"/> holds <see cref="ScratchFloats"/> floats for <c>r1 − r0</c> rows. <paramref name="prefetch"/>,
+    /// <paramref name="prefetchBytes"/>: the caller's next chunk, fetched into L2 while this one computes (see
+    /// <see cref="FloatTileKernels.MatRows"/>); null for none.
     /// </summary>
-    public static void MatRows(byte* w, long rowBytes, int r0, int r1, float* xf, int cols, int n, float* y, int yStride, float* scratch)
+    public static void MatRows(byte* w, long rowBytes, int r0, int r1, float* xf, int cols, int n, float* y, int yStride, float* scratch,
+                               byte* prefetch = null, long prefetchBytes = 0)
     {
         int rows = r1 - r0;
         for (int r = 0; r < rows; r++) DequantizeRow(w + (r0 + r) * rowBytes, scratch + (long)r * cols, cols); // [rows, cols] f32
-        FloatTileKernels.MatRows(GgmlType.F32, (byte*)scratch, (long)cols * sizeof(float), 0, rows, xf, cols, n, y + r0, yStride, null);
+        FloatTileKernels.MatRows(GgmlType.F32, (byte*)scratch, (long)cols * sizeof(float), 0, rows, xf, cols, n, y + r0, yStride, null,
+                                 prefetch, prefetchBytes);
     }
 
     /// <summary>One weight row of <paramref name="cols"/> values (34-byte blocks) to f32: <c>dst[i] = d_b · q[i]</c>.</summary>
