@@ -43,11 +43,14 @@ internal static class TopK
         var expected = new[] { BruteForce(raw, scales, query, count, k, null), BruteForce(raw, scales, query, count, k, filter) };
 
         r.Line($"   {WideScanVariable()} {TileSelectVariable()}; this device's context: ILGPU {Level(d)}");
+        var rates = new double[Forms.Length]; // batch-1 unfiltered q/s per form
         using (var index = new IlgpuVectorIndex(d, vectors, scales, Dims))
         {
-            foreach (var form in Forms)
-                Measure(index, form, Level(d), query, filter, batch, expected, raw, scales, s, copyBw, r);
+            for (int i = 0; i < Forms.Length; i++)
+                rates[i] = Measure(index, Forms[i], Level(d), query, filter, batch, expected, raw, scales, s, copyBw, r);
         }
+        r.Line($"   batch 1, unfiltered, {Level(d)}: {Forms[2].Name} / {Forms[0].Name} = {rates[2] / rates[0]:F2}x; {Forms[1].Name} / previous = {rates[1] / rates[0]:F2}x");
+        r.Row("top-k", $"batch 1 speed-up over the previous form, {Level(d)}", $"{rates[2] / rates[0]:F2}x (wide scan alone {rates[1] / rates[0]:F2}x)");
 
         if (!d.IsCuda) return;
         // The same kernels compiled at the other optimization level, in a context of their own.
@@ -79,7 +82,8 @@ internal static class TopK
     private static string TileSelectVariable() =>
         $"{IlgpuVectorIndex.TileSelectVariable}={Environment.GetEnvironmentVariable(IlgpuVectorIndex.TileSelectVariable) ?? "(unset)"}";
 
-    private static void Measure(IlgpuVectorIndex index, Form form, string level, float[] query, uint[] filter, float[] batch,
+    /// <summary>Checks and times one form; returns its batch-1 unfiltered queries/s.</summary>
+    private static double Measure(IlgpuVectorIndex index, Form form, string level, float[] query, uint[] filter, float[] batch,
         (int Id, double Score)[][] expected, byte[] raw, float[] scales, Sizes s, double copyBw, Report r)
     {
         index.WideScan = form.Wide;
@@ -90,6 +94,7 @@ internal static class TopK
         double bytes = (double)count * Dims + count * 4.0;
         double tolerance = form.Wide ? KernelTolerances.WideScore : KernelTolerances.Score;
         string tag = $"{form.Name}, {level}";
+        double unfiltered = 0;
         r.Line($"   -- {tag}");
         foreach (bool filtered in new[] { false, true })
         {
@@ -120,6 +125,7 @@ internal static class TopK
             r.Line($"   {verdict} {what}: {1 / sec:F0} queries/s ({Us(sec)}/query, {launches} launches{(fellBack ? ", tile selection overflowed" : "")}), "
                  + $"{GBs(bytes, sec)} ({Pct(bytes / sec, copyBw)} of copy)");
             r.Line($"      split: similarity scan {Us(scan)} ({GBs(bytes, scan)}, {Pct(bytes / scan, copyBw)} of copy) + selection and read-back {Us(Math.Max(0, sec - scan))}");
+            if (!filtered) unfiltered = 1 / sec;
             r.Row("top-k", $"{what} [{tag}]", $"{1 / sec:F0} q/s; scan / select {Us(scan)} / {Us(Math.Max(0, sec - scan))}", Pct(bytes / scan, copyBw), verdict);
         }
         {
@@ -127,6 +133,7 @@ internal static class TopK
             r.Line($"   {count}x{Dims} top-{k} batch {nb}: {nb / sec:F0} queries/s ({Us(sec)}/batch)");
             r.Row("top-k", $"{count}x{Dims} int8 top-{k} batch {nb} [{tag}]", $"{nb / sec:F0} q/s", Pct(bytes * nb / sec, copyBw));
         }
+        return unfiltered;
     }
 
     private static double ScoreOf(byte[] raw, float[] scales, float[] q, int v)
