@@ -99,32 +99,80 @@ internal static class Benchmarks
             }
         }
 
+        bool flashWas = g.FlashDecode;
+        try
         {
-            // Split decode attention (chunks of positions + merge): at position 0 (one live chunk), and fused
-            // RoPE + store + attention at a position several chunks deep, against the unfused reference ops.
-            using var gc = g.AllocateKvCache(1, shape.Context, kvDim);
-            var cc = c.AllocateKvCache(1, shape.Context, kvDim);
-            int deep = Math.Min(shape.Context - 1, 3 * AttentionKernel.ChunkLengthFor(shape.Context) + 17);
-            var fill = Enumerable.Range(1, deep - 1).ToArray();
-            var kf = t.Floats(fill.Length * kvDim);
-            var vf = t.Floats(fill.Length * kvDim);
-            g.StoreKv(gc, 0, Upload(g, kf), Upload(g, vf), fill.Length, fill);
-            c.StoreKv(cc, 0, Upload(c, kf), Upload(c, vf), fill.Length, fill);
-            foreach (int at in new[] { 0, deep })
+            foreach (bool flash in new[] { true, false })
             {
-                var k = t.Floats(kvDim);
-                var v = t.Floats(kvDim);
-                var q = t.Floats(heads * hd, 0.5f);
-                var go = g.Allocate(heads * hd);
-                var co = c.Allocate(heads * hd);
-                g.RopeStoreKvAttention(gc, 0, Upload(g, q), Upload(g, k), Upload(g, v), go, 1, [at], heads, kvHeads, hd, 10000f, RopeStyle.Normal);
-                var (cq, ck) = (Upload(c, q), Upload(c, k));
-                c.Rope(cq, 1, heads, hd, [at], 10000f, RopeStyle.Normal);
-                c.Rope(ck, 1, kvHeads, hd, [at], 10000f, RopeStyle.Normal);
-                c.StoreKv(cc, 0, ck, Upload(c, v), 1, [at]);
-                c.Attention(cc, 0, cq, co, 1, [at], heads, kvHeads, hd);
-                Check(r, S, $"rope+store+attention decode at position {at} ({(g.SplitAttention ? "split" : "one group per head")})",
-                    HostTensors.NormalizedError(ReadAll(g, go), ReadAll(c, co)), KernelTolerances.Rope + KernelTolerances.Attention);
+                // Split decode attention, flash (one launch) and chunks + merge (two): at position 0 (one live chunk), and
+                // fused RoPE + store + attention at a position several chunks deep, against the unfused reference ops.
+                g.FlashDecode = flash;
+                if (flash && !g.DecodeAttentionForm(hd).StartsWith("flash", StringComparison.Ordinal)) continue;
+                using var gc = g.AllocateKvCache(1, shape.Context, kvDim);
+                var cc = c.AllocateKvCache(1, shape.Context, kvDim);
+                int deep = Math.Min(shape.Context - 1, 3 * AttentionKernel.ChunkLengthFor(shape.Context) + 17);
+                var fill = Enumerable.Range(1, deep - 1).ToArray();
+                var kf = t.Floats(fill.Length * kvDim);
+                var vf = t.Floats(fill.Length * kvDim);
+                g.StoreKv(gc, 0, Upload(g, kf), Upload(g, vf), fill.Length, fill);
+                c.StoreKv(cc, 0, Upload(c, kf), Upload(c, vf), fill.Length, fill);
+                foreach (int at in new[] { 0, deep })
+                {
+                    var k = t.Floats(kvDim);
+                    var v = t.Floats(kvDim);
+                    var q = t.Floats(heads * hd, 0.5f);
+                    var go = g.Allocate(heads * hd);
+                    var co = c.Allocate(heads * hd);
+                    g.RopeStoreKvAttention(gc, 0, Upload(g, q), Upload(g, k), Upload(g, v), go, 1, [at], heads, kvHeads, hd, 10000f, RopeStyle.Normal);
+                    var (cq, ck) = (Upload(c, q), Upload(c, k));
+                    c.Rope(cq, 1, heads, hd, [at], 10000f, RopeStyle.Normal);
+                    c.Rope(ck, 1, kvHeads, hd, [at], 10000f, RopeStyle.Normal);
+                    c.StoreKv(cc, 0, ck, Upload(c, v), 1, [at]);
+                    c.Attention(cc, 0, cq, co, 1, [at], heads, kvHeads, hd);
+                    Check(r, S, $"rope+store+attention decode at position {at} ({g.DecodeAttentionForm(hd)})",
+                        HostTensors.NormalizedError(ReadAll(g, go), ReadAll(c, co)), KernelTolerances.Rope + KernelTolerances.Attention);
+                }
+            }
+        }
+        finally
+        {
+            g.FlashDecode = flashWas;
+        }
+
+        {
+            // Batched attention of one step over three streams (continuous batching): decode rows at a deep position and at
+            // 0, and a prefill of 5 rows, in the pooled caches; against the reference run segment by segment.
+            int deep = Math.Min(shape.Context - 1, 2 * AttentionKernel.ChunkLengthFor(shape.Context) + 9);
+            var gcs = new[] { g.AllocateKvCache(2, shape.Context, kvDim), g.AllocateKvCache(2, shape.Context, kvDim), g.AllocateKvCache(2, shape.Context, kvDim) };
+            var ccs = new[] { c.AllocateKvCache(2, shape.Context, kvDim), c.AllocateKvCache(2, shape.Context, kvDim), c.AllocateKvCache(2, shape.Context, kvDim) };
+            try
+            {
+                var fill = Enumerable.Range(0, deep).ToArray();
+                var kf = t.Floats(deep * kvDim);
+                g.StoreKv(gcs[0], 1, Upload(g, kf), Upload(g, kf), deep, fill);
+                c.StoreKv(ccs[0], 1, Upload(c, kf), Upload(c, kf), deep, fill);
+                int[] offsets = [0, 1, 2], counts = [1, 1, 5], positions = [deep, 0, 10, 11, 12, 13, 14];
+                int n = positions.Length;
+                var q = t.Floats(n * heads * hd, 0.5f);
+                var k = t.Floats(n * kvDim);
+                var v = t.Floats(n * kvDim);
+                var go = g.Allocate(n * heads * hd);
+                g.RopeStoreKvAttentionBatch(gcs, offsets, counts, 1, Upload(g, q), Upload(g, k), Upload(g, v), go, positions, heads, kvHeads, hd, 10000f, RopeStyle.Normal);
+                var expected = new float[n * heads * hd];
+                for (int sgm = 0; sgm < 3; sgm++)
+                {
+                    int at = offsets[sgm], cnt = counts[sgm], w = heads * hd;
+                    var co = c.Allocate(cnt * w);
+                    ((IComputeBackend)c).RopeStoreKvAttention(ccs[sgm], 1, Upload(c, q[(at * w)..((at + cnt) * w)]), Upload(c, k[(at * kvDim)..((at + cnt) * kvDim)]),
+                        Upload(c, v[(at * kvDim)..((at + cnt) * kvDim)]), co, cnt, positions.AsSpan(at, cnt), heads, kvHeads, hd, 10000f, RopeStyle.Normal);
+                    ReadAll(c, co).CopyTo(expected, at * w);
+                }
+                Check(r, S, $"batched rope+store+attention, 3 streams (decode at {deep} and 0, prefill of 5) ({(g.BatchedAttention ? "batched" : "per segment")})",
+                    HostTensors.NormalizedError(ReadAll(g, go), expected), KernelTolerances.Rope + KernelTolerances.Attention);
+            }
+            finally
+            {
+                foreach (var cache in gcs) cache.Dispose();
             }
         }
 
@@ -310,14 +358,40 @@ internal static class Benchmarks
         Time($"rope q {shape.Heads}x{shape.HeadDim}", () => g.Rope(q, 1, shape.Heads, shape.HeadDim, pos, 10000f, RopeStyle.Normal), 2.0 * d * 4);
         Time($"attention+quantize decode at {p} positions", () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
         {
-            // A/B of the decode attention forms: split positions (chunks + merge, 2 launches) vs one group per head.
-            bool split = g.SplitAttention;
+            // A/B of the decode attention forms side by side: flash (one launch, online softmax, last chunk merges), split
+            // positions (chunks + merge, 2 launches), one group per head; plain and fused (RoPE + store + attention).
+            bool split = g.SplitAttention, flash = g.FlashDecode;
             int chunk = AttentionKernel.ChunkLengthFor(shape.Context);
-            r.Line($"   decode attention form: {(split ? $"split, {(shape.Context + chunk - 1) / chunk} chunks of {chunk} positions per head + merge" : "one group per head")} (ENGINE_SPLIT_ATTENTION=0 turns splitting off)");
-            g.SplitAttention = !split;
-            Time($"attention+quantize decode at {p} positions, {(!split ? "split" : "one group per head")} (A/B)",
-                () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
-            g.SplitAttention = split;
+            r.Line($"   decode attention form: {g.DecodeAttentionForm(shape.HeadDim)}, {(shape.Context + chunk - 1) / chunk} chunks of {chunk} positions per head when split ({IlgpuBackend.FlashDecodeVariable}=0: split + merge; ENGINE_SPLIT_ATTENTION=0: one group per head)");
+            using var k1 = Upload(g, t.Floats(shape.KvDim));
+            try
+            {
+                foreach (var (splitOn, flashOn) in new[] { (true, true), (true, false), (false, false) })
+                {
+                    g.SplitAttention = splitOn;
+                    g.FlashDecode = flashOn;
+                    string form = g.DecodeAttentionForm(shape.HeadDim);
+                    if (flashOn && !form.StartsWith("flash", StringComparison.Ordinal)) { r.Line($"   flash decode does not fit head dimension {shape.HeadDim} here: skipped"); continue; }
+                    Time($"attention+quantize decode at {p} positions, {form} (A/B)",
+                        () => g.Attention(cache, 0, q, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim), 2.0 * p * shape.KvDim * 4);
+                    Time($"rope+store+attention+quantize decode at {p} positions, {form} (A/B)",
+                        () => g.RopeStoreKvAttention(cache, 0, q, k1, k1, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
+                        2.0 * p * shape.KvDim * 4);
+                    // GPU time without host launch gaps (what a replayed decode step pays): 20 calls per graph.
+                    if (g.GpuSecondsRecorded(() => g.RopeStoreKvAttention(cache, 0, q, k1, k1, o, 1, pos, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
+                            20, 20, out string why) is double gpuSec)
+                    {
+                        r.Line($"   rope+store+attention+quantize decode at {p} positions, {form}, graph-timed: {Us(gpuSec)} per call");
+                        r.Row("op", $"rope+store+attention+quantize at {p}, {form}, graph-timed", Us(gpuSec));
+                    }
+                    else if (g.Device.IsCuda) r.Line($"   graph timing unavailable: {why}");
+                }
+            }
+            finally
+            {
+                g.SplitAttention = split;
+                g.FlashDecode = flash;
+            }
         }
         BatchedAttention(g, shape, p, t, Time);
         using (var k1 = Upload(g, t.Floats(shape.KvDim)))
@@ -347,7 +421,7 @@ internal static class Benchmarks
 
     /// <summary>
     /// A/B of continuous batching's attention block (RoPE + KV store + attention + quantize) for 16 streams decoding one row
-    /// each at about <paramref name="p"/> positions (different per stream): batched over the pooled caches (3 launches) vs
+    /// each at about <paramref name="p"/> positions (different per stream): batched over the pooled caches (2 or 3 launches) vs
     /// per segment (2 per stream). The row table is uploaded once, as in a step's first layer.
     /// </summary>
     private static void BatchedAttention(IlgpuBackend g, TinyLlama.Shape shape, int p, HostTensors t, Action<string, Action, double> time)
@@ -373,7 +447,7 @@ internal static class Benchmarks
                 foreach (bool form in new[] { true, false })
                 {
                     g.BatchedAttention = form;
-                    time($"rope+store+attention+quantize, {streams} streams x 1 row at ~{p} positions, {(form ? "batched (3 launches)" : $"per segment ({2 * streams} launches)")} (A/B, {IlgpuBackend.BatchedAttentionVariable})",
+                    time($"rope+store+attention+quantize, {streams} streams x 1 row at ~{p} positions, {(form ? $"batched ({(g.UsesFlash(shape.HeadDim) ? 2 : 3)} launches)" : $"per segment ({(g.UsesFlash(shape.HeadDim) ? 1 : 2) * streams} launches)")} (A/B, {IlgpuBackend.BatchedAttentionVariable})",
                         () => g.RopeStoreKvAttentionBatch(caches, offsets, counts, 0, q, k, k, o, positions, shape.Heads, shape.KvHeads, shape.HeadDim, 10000f, RopeStyle.Normal),
                         bytes);
                 }

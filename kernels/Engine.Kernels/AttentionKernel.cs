@@ -333,6 +333,215 @@ public static class AttentionKernel
         }
     }
 
+    /// <summary>Most row groups of a flash-decoding group (group size ≤ 256, 4 dimensions per lane).</summary>
+    private const int MaxRowGroups = 256;
+
+    /// <summary>
+    /// Whether <see cref="KernelFlashDecode"/> runs this shape: a row group of headDim / 4 lanes (4 dimensions each) is a
+    /// power of two that fits in a warp and divides the group.
+    /// </summary>
+    public static bool FlashDecodeFits(int headDim, int warpSize, int groupSize)
+    {
+        if (headDim % 4 != 0 || headDim > MaxHeadDim) return false;
+        int lanes = headDim / 4;
+        return (lanes & (lanes - 1)) == 0 && lanes <= warpSize && groupSize % lanes == 0 && groupSize <= MaxRowGroups;
+    }
+
+    /// <summary>
+    /// Flash-decoding attention for one query row (decode, N = 1) in ONE launch: grid X = head, grid Y = chunk of
+    /// <see cref="AttentionParams.ChunkLength"/> positions (from the context length only, for graph replay; dead chunks
+    /// return at once). No score is stored anywhere: the group splits into row groups of headDim / 4 lanes, each lane
+    /// holding 4 dimensions of q; a row group takes one position at a time (its k and v rows read as whole coalesced rows,
+    /// both issued before the dot's shuffle reduction), and keeps an online softmax in registers: running max m, running
+    /// sum l and the 4 accumulators of Σ e^(s - m) v, rescaled when m grows. The row groups then merge through shared
+    /// memory into the chunk's (max, sum, Σ e·v). One live chunk (short context): the group writes the output itself.
+    /// Several: each writes its partial to <paramref name="partials"/>, and the last live chunk of the head to finish
+    /// (a device-wide atomic counter per head; memory fences order the partials before it) merges them all, writes the
+    /// output (and its Q8_0 form) and resets the counter to zero for the next launch (and graph replay). Fused (RoPE + KV
+    /// store) as <see cref="SplitKernel"/>: chunk 0 of the first q head of each KV head stores k/v; position pos is read
+    /// from the fresh k/v, never from the cache. Shape limits: <see cref="FlashDecodeFits"/>.
+    /// </summary>
+    /// <param name="partials">[heads, chunks, headDim] f32 accumulators, then [heads, chunks, 2] f32 (max, sum)</param>
+    /// <param name="counters">[heads] int, zero before the launch and after it</param>
+    /// <param name="output">[heads * headDim] f32</param>
+    public static void KernelFlashDecode(ArrayView<float> q, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> partials,
+        ArrayView<int> counters, ArrayView<float> output, ArrayView<int> positions, ArrayView<int> xq, ArrayView<float> xd,
+        ArrayView<float> kNew, ArrayView<float> vNew, ArrayView<float> freq, AttentionParams p)
+    {
+        var qs = SharedMemory.Allocate<float>(MaxHeadDim);
+        var ks = SharedMemory.Allocate<float>(MaxHeadDim);
+        int tid = Group.IdxX;
+        int g = Group.DimX;
+        int h = Grid.IdxX;
+        int chunk = Grid.IdxY;
+        int d = p.HeadDim;
+        int pos = p.Position0 >= 0 ? p.Position0 : positions[0];
+        int len = pos + 1;
+        int t0 = chunk * p.ChunkLength;
+        bool fused = p.Fused != 0;
+        int perKv = p.Heads / p.KvHeads;
+        int kvh = h / perKv;
+        // Dead chunk: uniform over the group. Chunk 0 is always live, so the fused KV store always happens.
+        if (t0 >= len) return;
+        int t1 = t0 + p.ChunkLength < len ? t0 + p.ChunkLength : len;
+        long qBase = (long)h * d;
+        long kvOff = p.LayerBase + (long)kvh * d;
+        long freshBase = (long)kvh * d;
+
+        LoadQuery(q, kNew, vNew, keys, values, freq, qs, ks, fused, chunk == 0 && h % perKv == 0, p.NeoX != 0, pos, d, qBase, freshBase, kvOff, p.KvDim, tid, g);
+        Group.Barrier();
+        FlashChunk(qs, ks, keys, values, vNew, partials, counters, output, xq, xd, fused, pos, t0, t1, pos / p.ChunkLength + 1, d, p.KvDim,
+            kvOff, freshBase, qBase, (long)h * p.Chunks + chunk, chunk, (long)p.Heads * p.Chunks * d, h, p.Scale, p.Quantize, tid, g);
+    }
+
+    /// <summary>
+    /// The body of the flash-decoding kernels (<see cref="KernelFlashDecode"/>, <see cref="BatchAttentionKernel.KernelFlash"/>)
+    /// for one (row, head, chunk) group, after the row's q (and, fused, the fresh key) is in shared memory: the chunk
+    /// [t0, t1) of the cache at <paramref name="kvOff"/> (stride kvDim) by row groups with an online softmax in registers,
+    /// the row groups merged in shared memory, then either the output (one live chunk) or the partial at
+    /// <paramref name="cell"/> and, for the last live chunk to finish (counter <paramref name="counter"/>), the merge of
+    /// cells <c>cell - chunk .. + live</c>, the output and the counter's reset. Uniform branches only.
+    /// </summary>
+    internal static void FlashChunk(ArrayView<float> qs, ArrayView<float> ks, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> vNew,
+        ArrayView<float> partials, ArrayView<int> counters, ArrayView<float> output, ArrayView<int> xq, ArrayView<float> xd, bool fused, int pos,
+        int t0, int t1, int live, int d, int kvDim, long kvOff, long freshBase, long qBase, long cell, int chunk, long ms, long counter,
+        float scale, int quantize, int tid, int g)
+    {
+        var groupM = SharedMemory.Allocate<float>(MaxRowGroups);
+        var groupL = SharedMemory.Allocate<float>(MaxRowGroups);
+        var groupAcc = SharedMemory.Allocate<float>(MaxPartial); // [rowGroups, headDim]: rowGroups * headDim = 4 * group ≤ 1024
+        var last = SharedMemory.Allocate<int>(1);
+
+        // Row groups of `lanes` lanes; lane j of a row group holds dimensions 4j .. 4j + 3.
+        int lanes = d / 4;
+        int rowGroups = g / lanes;
+        int rg = tid / lanes;
+        int i4 = (tid - rg * lanes) * 4;
+        float q0 = qs[i4], q1 = qs[i4 + 1], q2 = qs[i4 + 2], q3 = qs[i4 + 3];
+        float m = float.NegativeInfinity, l = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        // The loop bound is uniform over the group (every lane shuffles each pass); a row group past t1 idles.
+        for (int tb = t0; tb < t1; tb += rowGroups)
+        {
+            int t = tb + rg;
+            bool valid = t < t1;
+            float k0 = 0, k1 = 0, k2 = 0, k3 = 0, v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+            if (valid && fused && t == pos)
+            {
+                k0 = ks[i4]; k1 = ks[i4 + 1]; k2 = ks[i4 + 2]; k3 = ks[i4 + 3];
+                long f = freshBase + i4;
+                v0 = vNew[f]; v1 = vNew[f + 1]; v2 = vNew[f + 2]; v3 = vNew[f + 3];
+            }
+            else if (valid)
+            {
+                long row = kvOff + (long)t * kvDim + i4;
+                k0 = keys[row]; k1 = keys[row + 1]; k2 = keys[row + 2]; k3 = keys[row + 3];
+                v0 = values[row]; v1 = values[row + 1]; v2 = values[row + 2]; v3 = values[row + 3];
+            }
+            float s = (q0 * k0 + q1 * k1) + (q2 * k2 + q3 * k3);
+            for (int offset = lanes / 2; offset > 0; offset >>= 1)
+                s += Warp.ShuffleXor(s, offset);
+            if (valid)
+            {
+                s *= scale;
+                float mNew = Reductions.Max(m, s);
+                float corr = l > 0 ? ILGPU.Algorithms.XMath.Exp(m - mNew) : 0f; // l > 0 after the first position
+                float e = ILGPU.Algorithms.XMath.Exp(s - mNew);
+                l = l * corr + e;
+                a0 = a0 * corr + e * v0;
+                a1 = a1 * corr + e * v1;
+                a2 = a2 * corr + e * v2;
+                a3 = a3 * corr + e * v3;
+                m = mNew;
+            }
+        }
+
+        // The row groups' (m, l, acc) into the chunk's: weights e^(m_rg - M), 0 for a row group that saw no position.
+        if (i4 == 0)
+        {
+            groupM[rg] = m;
+            groupL[rg] = l;
+        }
+        long at = (long)rg * d + i4;
+        groupAcc[at] = a0;
+        groupAcc[at + 1] = a1;
+        groupAcc[at + 2] = a2;
+        groupAcc[at + 3] = a3;
+        Group.Barrier();
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < rowGroups; j++) max = Reductions.Max(max, groupM[j]);
+        float sum = 0;
+        for (int j = 0; j < rowGroups; j++)
+            if (groupL[j] > 0) sum += groupL[j] * ILGPU.Algorithms.XMath.Exp(groupM[j] - max);
+
+        if (live == 1)
+        {
+            // The only live chunk: normalize and write the output here (uniform over the group).
+            float inv = 1f / sum;
+            for (int i = tid; i < d; i += g)
+            {
+                float acc = 0;
+                for (int j = 0; j < rowGroups; j++)
+                    if (groupL[j] > 0) acc += groupAcc[j * d + i] * ILGPU.Algorithms.XMath.Exp(groupM[j] - max);
+                WriteOutput(acc * inv, output, qBase, i, xq, xd, quantize);
+            }
+            QuantizeBlocks(output, qBase, d, xq, xd, quantize, tid, g);
+            return;
+        }
+
+        for (int i = tid; i < d; i += g)
+        {
+            float acc = 0;
+            for (int j = 0; j < rowGroups; j++)
+                if (groupL[j] > 0) acc += groupAcc[j * d + i] * ILGPU.Algorithms.XMath.Exp(groupM[j] - max);
+            partials[cell * d + i] = acc;
+        }
+        if (tid == 0)
+        {
+            partials[ms + cell * 2] = max;
+            partials[ms + cell * 2 + 1] = sum;
+        }
+        // Publish the partial, then count this chunk done; the last of the live chunks merges.
+        MemoryFence.DeviceLevel();
+        Group.Barrier();
+        if (tid == 0) last[0] = Atomic.Add(ref counters[counter], 1) == live - 1 ? 1 : 0;
+        Group.Barrier();
+        if (last[0] == 0) return; // uniform over the group
+        MemoryFence.DeviceLevel();
+
+        long cell0 = cell - chunk;
+        float mAll = float.NegativeInfinity;
+        for (int c = 0; c < live; c++) mAll = Reductions.Max(mAll, partials[ms + (cell0 + c) * 2]);
+        float denom = 0;
+        for (int c = 0; c < live; c++) denom += ILGPU.Algorithms.XMath.Exp(partials[ms + (cell0 + c) * 2] - mAll) * partials[ms + (cell0 + c) * 2 + 1];
+        float invAll = 1f / denom;
+        for (int i = tid; i < d; i += g)
+        {
+            float acc = 0;
+            for (int c = 0; c < live; c++)
+                acc += ILGPU.Algorithms.XMath.Exp(partials[ms + (cell0 + c) * 2] - mAll) * partials[(cell0 + c) * d + i];
+            WriteOutput(acc * invAll, output, qBase, i, xq, xd, quantize);
+        }
+        QuantizeBlocks(output, qBase, d, xq, xd, quantize, tid, g);
+        if (tid == 0) counters[counter] = 0; // every live chunk has counted: ready for the next launch
+    }
+
+    /// <summary>Output element i of the head at <paramref name="qBase"/>; on 32-lane warps also its Q8_0 lane (whole warps call it).</summary>
+    private static void WriteOutput(float o, ArrayView<float> output, long qBase, int i, ArrayView<int> xq, ArrayView<float> xd, int quantize)
+    {
+        output[qBase + i] = o;
+        if (quantize != 0 && Warp.WarpSize % 32 == 0)
+            QuantizeQ8_0Kernel.QuantizeLane(o, qBase + i, xq, xd);
+    }
+
+    /// <summary>Warps narrower than 32 lanes: the head's Q8_0 blocks after its output is written (a barrier, then a thread per block).</summary>
+    private static void QuantizeBlocks(ArrayView<float> output, long qBase, int d, ArrayView<int> xq, ArrayView<float> xd, int quantize, int tid, int g)
+    {
+        if (quantize == 0 || Warp.WarpSize % 32 == 0) return;
+        Group.Barrier();
+        for (int b = tid; b < d / 32; b += g)
+            QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);
+    }
+
     /// <summary>q · k over a cache row, four independent accumulators so four loads are in flight at once.</summary>
     private static float DotCache(ArrayView<float> qs, ArrayView<float> keys, long k, int d)
     {

@@ -32,10 +32,11 @@ public struct BatchAttentionParams
 
 /// <summary>
 /// RoPE, KV store and causal attention for the rows of many streams in one step (continuous batching), each row
-/// against its own stream's KV cache, in three launches whatever the number of streams: <see cref="KernelRopeStore"/>
-/// (every row's q and k rotated, k/v stored), <see cref="KernelSplit"/> (grid X = head, grid Y = row × chunk of
-/// positions: each live chunk's max, sum of exponentials and unnormalized Σ e·v) and <see cref="KernelCombine"/>
-/// (grid X = head, grid Y = row: the merge, and the output's Q8_0 form). The caches must be addressable from one kernel,
+/// against its own stream's KV cache, in two or three launches whatever the number of streams: <see cref="KernelRopeStore"/>
+/// (every row's q and k rotated, k/v stored), then either <see cref="KernelFlash"/> (one launch: online softmax per chunk,
+/// the last chunk of a row merges) or <see cref="KernelSplit"/> (grid X = head, grid Y = row × chunk of positions: each live
+/// chunk's max, sum of exponentials and unnormalized Σ e·v) and <see cref="KernelCombine"/> (grid X = head, grid Y = row:
+/// the merge, and the output's Q8_0 form). The caches must be addressable from one kernel,
 /// so they are sub-allocations of one pooled device buffer (IlgpuBackend.Batch.cs); each row reads where its cache
 /// starts from a small table uploaded once per step:
 /// <c>rows [n, <see cref="RowFields"/>] int = (position, cache base low 32 bits, cache base high 32 bits, context length)</c>.
@@ -243,6 +244,39 @@ public static class BatchAttentionKernel
             for (int b = tid; b < d / 32; b += g)
                 QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);
         }
+    }
+
+    /// <summary>
+    /// <see cref="KernelSplit"/> and <see cref="KernelCombine"/> in one launch, as <see cref="AttentionKernel.KernelFlashDecode"/>
+    /// (grid X = head, grid Y = row × <see cref="BatchAttentionParams.Chunks"/> + chunk): each live chunk runs an online softmax in
+    /// registers (no score stored); a row with one live chunk writes its output directly, otherwise the last of its live
+    /// chunks to finish merges the partials and resets its counter. Shape limits: <see cref="AttentionKernel.FlashDecodeFits"/>.
+    /// </summary>
+    /// <param name="partials">[n, heads, chunks, headDim] f32 accumulators, then [n, heads, chunks, 2] f32 (max, sum)</param>
+    /// <param name="counters">[n, heads] int, zero before the launch and after it</param>
+    public static void KernelFlash(ArrayView<float> q, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> partials,
+        ArrayView<int> counters, ArrayView<float> output, ArrayView<int> rows, ArrayView<int> xq, ArrayView<float> xd, BatchAttentionParams p)
+    {
+        var qs = SharedMemory.Allocate<float>(AttentionKernel.MaxHeadDim);
+        int tid = Group.IdxX;
+        int g = Group.DimX;
+        int h = Grid.IdxX;
+        int r = Grid.IdxY / p.Chunks;
+        int chunk = Grid.IdxY - r * p.Chunks;
+        int d = p.HeadDim;
+        int pos = rows[r * RowFields];
+        int t0 = chunk * p.ChunkLength;
+        if (pos < 0 || t0 > pos) return; // uniform over the group
+        int t1 = t0 + p.ChunkLength < pos + 1 ? t0 + p.ChunkLength : pos + 1;
+        int kvh = h / (p.Heads / p.KvHeads);
+        long head = (long)r * p.Heads + h;
+        long qBase = head * d;
+        long kvOff = LayerBase(rows, r, p.Layer, p.KvDim) + (long)kvh * d;
+        for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
+        Group.Barrier();
+        // Not fused (RoPE and the store ran in KernelRopeStore): the fresh-key views are never read.
+        AttentionKernel.FlashChunk(qs, qs, keys, values, values, partials, counters, output, xq, xd, false, pos, t0, t1, pos / p.ChunkLength + 1,
+            d, p.KvDim, kvOff, 0, qBase, head * p.Chunks + chunk, chunk, (long)p.N * p.Heads * p.Chunks * d, head, p.Scale, p.Quantize, tid, g);
     }
 
     /// <summary>q · k over a cache row, four independent accumulators so four loads are in flight at once.</summary>

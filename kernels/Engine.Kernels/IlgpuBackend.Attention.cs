@@ -112,6 +112,45 @@ public sealed partial class IlgpuBackend
     /// </summary>
     public bool SplitAttention { get; set; } = Environment.GetEnvironmentVariable("ENGINE_SPLIT_ATTENTION") != "0";
 
+    /// <summary>Environment variable: <c>0</c> turns <see cref="FlashDecode"/> off for backends created afterwards (A/B runs).</summary>
+    public const string FlashDecodeVariable = "ENGINE_FLASH_DECODE";
+
+    /// <summary>
+    /// Split decode attention as one flash-decoding launch (<see cref="AttentionKernel.KernelFlashDecode"/>: online softmax
+    /// in registers, no score stored, the last chunk of each head merges) instead of split chunks plus a merge launch
+    /// (false; <see cref="FlashDecodeVariable"/>=0). Applies where <see cref="SplitAttention"/> does and the shape fits
+    /// (<see cref="AttentionKernel.FlashDecodeFits"/>: not on ILGPU's default CPU device, whose warps have 2 lanes).
+    /// </summary>
+    public bool FlashDecode { get; set; } = Environment.GetEnvironmentVariable(FlashDecodeVariable) != "0";
+
+    /// <summary>Which decode attention form runs for <paramref name="headDim"/> (benchmark and log lines).</summary>
+    public string DecodeAttentionForm(int headDim) =>
+        !SplitAttention ? "one group per head" : UsesFlash(headDim) ? "flash (1 launch)" : "split + merge (2 launches)";
+
+    /// <summary>Whether split decode attention and the batched attention run the flash kernels for <paramref name="headDim"/>.</summary>
+    internal bool UsesFlash(int headDim) => FlashDecode && AttentionKernel.FlashDecodeFits(headDim, _accelerator.WarpSize, Math.Min(128, _attentionGroup));
+
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>,
+        ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> _flashDecode = null!;
+    private MemoryBuffer1D<int, Stride1D.Dense>? _flashCounters; // [heads] int: zero between launches
+
+    private void InitFlashDecode() =>
+        _flashDecode = _accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>,
+            ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(AttentionKernel.KernelFlashDecode);
+
+    /// <summary>The flash kernels' per-head counters, zeroed when (re)allocated; each launch leaves them at zero.</summary>
+    private ArrayView<int> FlashCounters(int heads)
+    {
+        if (_flashCounters is null || _flashCounters.Length < heads)
+        {
+            ScratchChanging();
+            _flashCounters?.Dispose();
+            _flashCounters = _accelerator.Allocate1D<int>(heads);
+            _flashCounters.MemSetToZero(_stream);
+        }
+        return _flashCounters.View.SubView(0, heads);
+    }
+
     /// <summary>Tests: positions per split-decode chunk (0: <see cref="AttentionKernel.ChunkLengthFor"/>), so small caches span several chunks.</summary>
     internal int AttentionChunkLength { get; set; }
 
@@ -135,12 +174,19 @@ public sealed partial class IlgpuBackend
         var xq = quantize ? Scratch(ref _xq, width / 4) : _dummyInt;
         var xd = quantize ? Scratch(ref _xd, width / 32) : _dummyFloat;
         Forget();
-        if (split)
+        int splitGroup = Math.Min(128, _attentionGroup);
+        if (split && UsesFlash(headDim))
+        {
+            var counters = FlashCounters(heads);
+            if (Launch())
+                _flashDecode(_stream, Config2D(heads, chunks, splitGroup), qv, c.Keys, c.Values, scores, counters, ov, pos, xq, xd, kNew, vNew, freq, p);
+        }
+        else if (split)
         {
             int w = _accelerator.WarpSize;
             int combineGroup = Math.Min(_attentionGroup, DivUp(headDim, w) * w);
             if (Launch())
-                _attentionSplit(_stream, Config2D(heads, chunks, Math.Min(128, _attentionGroup)), qv, c.Keys, c.Values, scores, pos, kNew, vNew, freq, p);
+                _attentionSplit(_stream, Config2D(heads, chunks, splitGroup), qv, c.Keys, c.Values, scores, pos, kNew, vNew, freq, p);
             if (Launch())
                 _attentionCombine(_stream, Config2D(heads, 1, combineGroup), scores, ov, pos, xq, xd, p);
         }

@@ -32,11 +32,14 @@ public sealed partial class IlgpuBackend
         BatchAttentionParams> _batchSplit = null!;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>,
         BatchAttentionParams> _batchCombine = null!;
+    private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+        ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, BatchAttentionParams> _batchFlash = null!;
 
-    /// <summary>Constructor: the KV pool and the batched kernels (compiled at creation, as every other launcher).</summary>
+    /// <summary>Constructor: the KV pool, the flash-decoding kernel and the batched kernels (compiled at creation, as every other launcher).</summary>
     private void InitBatch()
     {
         _kvPool = new KvPool(this);
+        InitFlashDecode(); // IlgpuBackend.Attention.cs
         var a = _accelerator;
         _batchRopeStore = a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, BatchAttentionParams>(BatchAttentionKernel.KernelRopeStore);
@@ -44,12 +47,15 @@ public sealed partial class IlgpuBackend
             BatchAttentionKernel.KernelSplit);
         _batchCombine = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, BatchAttentionParams>(
             BatchAttentionKernel.KernelCombine);
+        _batchFlash = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>,
+            ArrayView<int>, ArrayView<int>, ArrayView<float>, BatchAttentionParams>(BatchAttentionKernel.KernelFlash);
     }
 
     private void DisposeBatch()
     {
         _batchPartials?.Dispose();
         _batchRows?.Dispose();
+        _flashCounters?.Dispose();
         _kvPool?.Dispose();
     }
 
@@ -68,8 +74,9 @@ public sealed partial class IlgpuBackend
     /// RoPE + KV store + causal attention for several streams in one call (continuous batching): segment s owns rows
     /// <c>[offsets[s], offsets[s] + counts[s])</c> of q <c>[n, heads*headDim]</c>, k, v <c>[n, kvHeads*headDim]</c> and
     /// output <c>[n, heads*headDim]</c>, and <c>caches[s]</c>; positions <c>[n]</c> give each row's position. The same as
-    /// <see cref="RopeStoreKvAttention"/> on each segment's rows. Batched (<see cref="BatchedAttention"/>): three launches
-    /// for all segments (RoPE + store, split attention, merge), one upload of a row table when the step's layout
+    /// <see cref="RopeStoreKvAttention"/> on each segment's rows. Batched (<see cref="BatchedAttention"/>): two launches
+    /// for all segments (RoPE + store, then flash attention where <see cref="FlashDecode"/> applies) or three (RoPE + store,
+    /// split attention, merge), one upload of a row table when the step's layout
     /// changed (so once per step, not per layer). q and k are rotated in place. Segments may not overlap or share a cache.
     /// </summary>
     public void RopeStoreKvAttentionBatch(ReadOnlySpan<KvCache> caches, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts, int layer,
@@ -166,11 +173,22 @@ public sealed partial class IlgpuBackend
         Forget();
         if (Launch())
             _batchRopeStore(_stream, n * (heads + kvHeads) * (headDim / 2), qv, kv, vv, keys, values, rows, freq, p);
-        if (Launch())
-            _batchSplit(_stream, Config2D(heads, n * chunks, Math.Min(128, _attentionGroup)), qv, keys, values, partials, rows, p);
-        int w = _accelerator.WarpSize;
-        if (Launch())
-            _batchCombine(_stream, Config2D(heads, n, Math.Min(_attentionGroup, DivUp(headDim, w) * w)), partials, ov, rows, xq, xd, p);
+        int splitGroup = Math.Min(128, _attentionGroup);
+        if (UsesFlash(headDim))
+        {
+            // One launch for the attention: online softmax per chunk, the last chunk of each (row, head) merges.
+            var counters = FlashCounters(n * heads);
+            if (Launch())
+                _batchFlash(_stream, Config2D(heads, n * chunks, splitGroup), qv, keys, values, partials, counters, ov, rows, xq, xd, p);
+        }
+        else
+        {
+            if (Launch())
+                _batchSplit(_stream, Config2D(heads, n * chunks, splitGroup), qv, keys, values, partials, rows, p);
+            int w = _accelerator.WarpSize;
+            if (Launch())
+                _batchCombine(_stream, Config2D(heads, n, Math.Min(_attentionGroup, DivUp(headDim, w) * w)), partials, ov, rows, xq, xd, p);
+        }
         if (quantize) Remember(output, width);
     }
 

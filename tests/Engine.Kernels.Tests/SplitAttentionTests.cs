@@ -30,11 +30,12 @@ public class SplitAttentionTests
         var gpu = Tests.Devices.Get(device);
         var cpu = new ReferenceBackend();
         using var t = new HostTensors(41);
-        bool split = gpu.SplitAttention;
+        bool split = gpu.SplitAttention, flash = gpu.FlashDecode;
         int chunkLength = gpu.AttentionChunkLength;
         try
         {
             gpu.SplitAttention = true;
+            gpu.FlashDecode = false; // the two-launch form (FlashDecodeTests: the one-launch form)
             // 32: output quantized for the o-projection; 16: not; 64: wider than the CPU device's group. The 32-lane
             // CPU device (slow: 32 threads per warp) runs only the quantizing case, over three chunks.
             bool slow = device == "cpu32";
@@ -83,6 +84,7 @@ public class SplitAttentionTests
         finally
         {
             gpu.SplitAttention = split;
+            gpu.FlashDecode = flash;
             gpu.AttentionChunkLength = chunkLength;
         }
     }

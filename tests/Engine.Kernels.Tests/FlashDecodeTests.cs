@@ -1,0 +1,127 @@
+using Engine.Core.Backend;
+using Engine.Cpu.Reference;
+using Engine.Kernels.Testing;
+using static Engine.Kernels.Testing.HostTensors;
+
+namespace Engine.Kernels.Tests;
+
+/// <summary>
+/// Flash-decoding attention (AttentionKernel.KernelFlashDecode: one launch, online softmax in registers, the last live
+/// chunk of each head merges the others through a per-head counter it resets): against the scalar reference on decode
+/// steps from position 0 on with chunks of a few positions (one live chunk, then several; the counters must come back to
+/// zero after every launch or a later step's merge is skipped), plain and fused (RoPE + KV store), and against the
+/// two-launch split form. It needs row groups of headDim / 4 lanes inside a warp, so it runs on the 32-lane CPU device
+/// (and CUDA); ILGPU's default CPU device (2-lane warps) keeps the two-launch form (SplitAttentionTests).
+/// </summary>
+[Collection("ilgpu")]
+public class FlashDecodeTests
+{
+    public static TheoryData<string> Devices
+    {
+        get
+        {
+            var data = new TheoryData<string> { "cpu32" };
+            if (Tests.Devices.CudaPresent) data.Add("cuda");
+            return data;
+        }
+    }
+
+    private const int Heads = 4, KvHeads = 2, Context = 24;
+
+    private static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double bound, string what)
+    {
+        double err = NormalizedError(actual, expected);
+        Assert.True(err <= bound, $"{what}: normalized error {err:E3} > {bound:E1}");
+    }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void Flash_decode_matches_the_reference_across_chunks_in_one_launch(string device)
+    {
+        var gpu = Tests.Devices.Get(device);
+        var cpu = new ReferenceBackend();
+        using var t = new HostTensors(61);
+        bool split = gpu.SplitAttention, flash = gpu.FlashDecode;
+        int chunkLength = gpu.AttentionChunkLength;
+        try
+        {
+            gpu.SplitAttention = true;
+            gpu.FlashDecode = true;
+            // 32: output quantized lane by lane; 16: not quantized (4-lane row groups); 64: 16-lane row groups.
+            foreach (var (headDim, chunk, style) in new[] { (32, 3, RopeStyle.NeoX), (16, 4, RopeStyle.Normal), (64, 5, RopeStyle.Normal) })
+            {
+                gpu.AttentionChunkLength = chunk;
+                Assert.Equal("flash (1 launch)", gpu.DecodeAttentionForm(headDim));
+                int kvDim = KvHeads * headDim, width = Heads * headDim;
+                using var gCache = gpu.AllocateKvCache(2, Context, kvDim);
+                var cCache = cpu.AllocateKvCache(2, Context, kvDim);
+                for (int pos = 0; pos < 11; pos++)
+                {
+                    var q = t.Floats(width, 2f);
+                    var k = t.Floats(kvDim);
+                    var v = t.Floats(kvDim);
+                    int[] positions = [pos];
+                    using var gq = Upload(gpu, q);
+                    using var gk = Upload(gpu, k);
+                    using var gv = Upload(gpu, v);
+                    using var go = gpu.Allocate(width);
+                    using var gq1 = Upload(gpu, q);
+                    using var go1 = gpu.Allocate(width);
+                    long launches = gpu.KernelLaunches;
+                    gpu.RopeStoreKvAttention(gCache, 0, gq, gk, gv, go, 1, positions, Heads, KvHeads, headDim, 10000f, style);
+                    Assert.Equal(1, gpu.KernelLaunches - launches);
+                    gpu.StoreKv(gCache, 1, gk, gv, 1, positions);
+                    gpu.Attention(gCache, 1, gq1, go1, 1, positions, Heads, KvHeads, headDim);
+
+                    var (cq, ck, cv) = (Upload(cpu, q), Upload(cpu, k), Upload(cpu, v));
+                    var co1 = cpu.Allocate(width);
+                    cpu.StoreKv(cCache, 1, ck, cv, 1, positions);
+                    cpu.Attention(cCache, 1, Upload(cpu, q), co1, 1, positions, Heads, KvHeads, headDim);
+                    var co = cpu.Allocate(width);
+                    ((IComputeBackend)cpu).RopeStoreKvAttention(cCache, 0, cq, ck, cv, co, 1, positions, Heads, KvHeads, headDim, 10000f, style);
+                    string what = $"headDim {headDim} chunk {chunk} at {pos}";
+                    AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), KernelTolerances.Rope + KernelTolerances.Attention, "fused " + what);
+                    AssertClose(ReadAll(gpu, go1), ReadAll(cpu, co1), KernelTolerances.Attention, "plain " + what);
+                }
+            }
+        }
+        finally
+        {
+            gpu.SplitAttention = split;
+            gpu.FlashDecode = flash;
+            gpu.AttentionChunkLength = chunkLength;
+        }
+    }
+
+    [Theory, MemberData(nameof(Devices))]
+    public void Flash_and_two_launch_split_decode_attention_agree(string device)
+    {
+        var gpu = Tests.Devices.Get(device);
+        using var t = new HostTensors(62);
+        bool split = gpu.SplitAttention, flash = gpu.FlashDecode;
+        int chunkLength = gpu.AttentionChunkLength;
+        const int headDim = 32, kvDim = KvHeads * headDim, width = Heads * headDim, filled = 23;
+        try
+        {
+            using var cache = gpu.AllocateKvCache(1, Context, kvDim);
+            using var k = Upload(gpu, t.Floats(filled * kvDim));
+            using var v = Upload(gpu, t.Floats(filled * kvDim));
+            gpu.StoreKv(cache, 0, k, v, filled, Enumerable.Range(0, filled).ToArray());
+            using var gq = Upload(gpu, t.Floats(width, 2f));
+            using var a = gpu.Allocate(width);
+            using var b = gpu.Allocate(width);
+            gpu.SplitAttention = true;
+            gpu.AttentionChunkLength = 6;
+            gpu.FlashDecode = false;
+            gpu.Attention(cache, 0, gq, a, 1, [filled - 1], Heads, KvHeads, headDim);
+            gpu.FlashDecode = true;
+            gpu.Attention(cache, 0, gq, b, 1, [filled - 1], Heads, KvHeads, headDim);
+            AssertClose(ReadAll(gpu, b), ReadAll(gpu, a), KernelTolerances.Attention, $"flash vs split + merge at {filled - 1}");
+        }
+        finally
+        {
+            gpu.SplitAttention = split;
+            gpu.FlashDecode = flash;
+            gpu.AttentionChunkLength = chunkLength;
+        }
+    }
+}
