@@ -48,6 +48,7 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     private readonly Task _worker;
     private readonly TimeSpan _batchWindow;
     private long _calls;
+    private readonly Dictionary<(string, string, string), ArmKey> _armKeys = [];
     private long _queued, _logged, _shadow, _dropped, _failed, _skipped, _done;
     private long _reportedDropped;
     private DateTime _lastReport = DateTime.MinValue;
@@ -161,8 +162,7 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     {
         var (experiment, arm) = SplitArm(item.Arm);
         exposures.Add(Make(item.Pipeline, item.Customer, item.RecommendationId, item.Request, item.Result,
-            experiment is null ? ArmKey.Unassigned(item.Result.ModelVersion) : new ArmKey(experiment, arm!, item.Result.ModelVersion),
-            item.At, shadow: false, ref features));
+            Key(experiment ?? ArmKey.NoExperiment, arm ?? ArmKey.NoExperiment, item.Result.ModelVersion), item.At, shadow: false, ref features));
         if (experiment is not null && _assigner is not null)
         {
             Assignment a = _assigner.Assign(experiment, item.Customer);
@@ -173,11 +173,22 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
                 if (shadow.Items.Count > 0)
                 {
                     exposures.Add(Make(item.Pipeline, item.Customer, item.RecommendationId + "~shadow", request, shadow,
-                        new ArmKey(experiment, shadowArm, shadow.ModelVersion), item.At, shadow: true, ref features));
+                        Key(experiment, shadowArm, shadow.ModelVersion), item.At, shadow: true, ref features));
                     Interlocked.Increment(ref _shadow);
                 }
             }
         }
+    }
+
+    /// <summary>One <see cref="ArmKey"/> instance per (experiment, arm, model version) instead of one per exposure: the
+    /// sessions and decision logs hold it for seconds to minutes, and a stats shard's write serializes a shared
+    /// instance once. Worker thread only; bounded (cleared past 256 keys, e.g. after many model versions).</summary>
+    private ArmKey Key(string experiment, string arm, string modelVersion)
+    {
+        var key = (experiment, arm, modelVersion);
+        if (_armKeys.TryGetValue(key, out var found)) return found;
+        if (_armKeys.Count >= 256) _armKeys.Clear();
+        return _armKeys[key] = new ArmKey(experiment, arm, modelVersion);
     }
 
     private static Exposure Make(RankingPipeline pipeline, string customer, string id, RankRequest request, RankResult result, ArmKey arm,
