@@ -21,7 +21,7 @@ namespace Engine.Benchmarks.Control;
 /// come from one window. Prints one line per run: <c>ingest mode=… events_per_s=… ack_p50_ms=… …</c>.
 /// </summary>
 /// <remarks>Options: <c>--seconds</c> measured (10), <c>--warmup</c> seconds before (5), <c>--shoppers</c> (512),
-/// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--redis none</c> for in-memory storage and journal, <c>--mode</c> group|pipelined|both (both:
+/// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--redis none</c> for in-memory storage and journal, <c>--checkpoint-seconds</c> (5, <see cref="ControlOptions.SessionCheckpointInterval"/>), <c>--apply-ms</c> (50, <see cref="ControlOptions.JournalApplyInterval"/>), <c>--mode</c> group|pipelined|both (both:
 /// the earlier pipelined XADD form and the group-committed one, each in its own silo, one after the other).
 /// Redis CPU comes from redis-server's INFO cpu over the window (it includes the sessions' checkpoint writes), journal writes from the journal's own counters; after
 /// the window the silo settles and a sample of sessions is read back (events applied = acknowledged).</remarks>
@@ -35,16 +35,17 @@ internal static class IngestRun
         foreach (var m in mode == "both" ? new[] { "pipelined", "group" } : [mode])
         {
             if (m is not ("group" or "pipelined")) { Console.Error.WriteLine($"--mode {m}: expected group, pipelined or both"); return 2; }
-            RunOnce(redis, m == "group", Int(o, "seconds", 10), Int(o, "warmup", 5), Int(o, "shoppers", 512), Int(o, "batch", 512), Int(o, "in-flight", 8));
+            RunOnce(redis, m == "group", Int(o, "seconds", 10), Int(o, "warmup", 5), Int(o, "shoppers", 512), Int(o, "batch", 512), Int(o, "in-flight", 8),
+                TimeSpan.FromSeconds(Int(o, "checkpoint-seconds", 5)), TimeSpan.FromMilliseconds(Int(o, "apply-ms", 50)));
         }
         return 0;
     }
 
-    private static void RunOnce(string redis, bool groupCommit, int seconds, int warmup, int shoppers, int batchSize, int inFlight)
+    private static void RunOnce(string redis, bool groupCommit, int seconds, int warmup, int shoppers, int batchSize, int inFlight, TimeSpan checkpoint, TimeSpan apply)
     {
         const int Products = 100;
         var memory = redis == "none"; // in-memory storage and journal: the same silo without the store, for comparison
-        using var host = BenchSilo.Start(Products, redis: memory ? null : redis, configure: c => c.JournalGroupCommit = groupCommit);
+        using var host = BenchSilo.Start(Products, redis: memory ? null : redis, configure: c => { c.JournalGroupCommit = groupCommit; c.SessionCheckpointInterval = checkpoint; c.JournalApplyInterval = apply; });
         var sink = host.Services.GetRequiredService<IEventSink>();
         using var mux = memory ? null : ConnectionMultiplexer.Connect(redis + ",allowAdmin=true");
         var server = mux?.GetServer(mux.GetEndPoints()[0]);
@@ -88,6 +89,7 @@ internal static class IngestRun
         Thread.Sleep(TimeSpan.FromSeconds(warmup));
         var journal = host.Services.GetRequiredService<Engine.Control.Storage.IEventJournal>() as Engine.Control.Storage.RedisEventJournal;
         var (cpu0, redis0, stats0, load0) = (ProcessCpu(), RedisCpu(server), (Writes: journal?.Writes ?? 0, EntriesWritten: journal?.EntriesWritten ?? 0), LoadAverage());
+        var ackedAtWindow = acked.Sum();
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
@@ -97,14 +99,21 @@ internal static class IngestRun
         var (cpu1, redis1, stats1, load1) = (ProcessCpu(), RedisCpu(server), (Writes: journal?.Writes ?? 0, EntriesWritten: journal?.EntriesWritten ?? 0), LoadAverage());
         stop.Cancel();
         Task.WaitAll(loops);
+        // The sessions apply after the ack and checkpoint every interval: CPU up to the end of a settle
+        // period longer than the checkpoint interval, over every event acknowledged since the window began.
+        var ackedAtStop = acked.Sum();
+        Thread.Sleep(TimeSpan.FromSeconds(Math.Min(checkpoint.TotalSeconds + 1, 30)));
+        var (cpu2, redis2) = (ProcessCpu(), RedisCpu(server));
+        var sinceWindow = Math.Max(1, ackedAtStop - ackedAtWindow);
 
         var writes = stats1.Writes - stats0.Writes;
         var entries = stats1.EntriesWritten - stats0.EntriesWritten;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ingest store={(memory ? "memory" : "redis")} mode={(groupCommit ? "group" : "pipelined")} shoppers={shoppers} batch={batchSize} in_flight={inFlight} seconds={elapsed:F1} events={measured} " +
+            $"ingest store={(memory ? "memory" : "redis")} mode={(groupCommit ? "group" : "pipelined")} shoppers={shoppers} batch={batchSize} in_flight={inFlight} checkpoint_s={checkpoint.TotalSeconds} apply_ms={apply.TotalMilliseconds} seconds={elapsed:F1} events={measured} " +
             $"events_per_s={measured / elapsed:F0} ack_p50_ms={latency.GetValueAtPercentile(50) / 1000.0:F2} ack_p99_ms={latency.GetValueAtPercentile(99) / 1000.0:F2} " +
             $"silo_cpu_us_per_event={(cpu1 - cpu0) * 1e6 / Math.Max(1, measured):F1} redis_cpu_us_per_event={(redis1 - redis0) * 1e6 / Math.Max(1, measured):F1} " +
-            $"journal_writes={writes} entries_per_write={(writes > 0 ? (double)entries / writes : 0):F1} writes_per_s={writes / elapsed:F0} load={load0}..{load1}"));
+            $"journal_writes={writes} entries_per_write={(writes > 0 ? (double)entries / writes : 0):F1} writes_per_s={writes / elapsed:F0} load={load0}..{load1} " +
+            $"with_settle: silo_cpu_us_per_event={(cpu2 - cpu0) * 1e6 / sinceWindow:F1} redis_cpu_us_per_event={(redis2 - redis0) * 1e6 / sinceWindow:F1}"));
 
         // Settle (the applier hands entries to the sessions right after the ack), then read a sample back.
         var grains = host.Services.GetRequiredService<IGrainFactory>();

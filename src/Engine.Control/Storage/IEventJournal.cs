@@ -21,6 +21,10 @@ internal interface IEventJournal
     /// <summary>The customer's entries after <paramref name="after"/> (exclusive), oldest first, at most <paramref name="max"/>.</summary>
     Task<IReadOnlyList<JournalEntry>> ReadAsync(string customerId, JournalPosition after, int max);
 
+    /// <summary>How many entries the customer's journal holds now (not yet trimmed). A session whose
+    /// delivered-but-unread entries are all of them advances its position without reading them back.</summary>
+    Task<long> CountAsync(string customerId);
+
     /// <summary>Drops the customer's entries at or before <paramref name="through"/> (its session has
     /// checkpointed them). Idempotent.</summary>
     Task TrimAsync(string customerId, JournalPosition through);

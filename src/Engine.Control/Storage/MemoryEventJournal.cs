@@ -40,6 +40,12 @@ internal sealed class MemoryEventJournal : IEventJournal
         }
     }
 
+    public Task<long> CountAsync(string customerId)
+    {
+        if (!_logs.TryGetValue(customerId, out var log)) return Task.FromResult(0L);
+        lock (log) return Task.FromResult((long)log.Entries.Count);
+    }
+
     public Task TrimAsync(string customerId, JournalPosition through)
     {
         if (_logs.TryGetValue(customerId, out var log))

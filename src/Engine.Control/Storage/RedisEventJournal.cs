@@ -212,6 +212,9 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
         return read;
     }
 
+    public async Task<long> CountAsync(string customerId) =>
+        await (await Database().ConfigureAwait(false)).StreamLengthAsync(Key(customerId)).ConfigureAwait(false);
+
     public async Task TrimAsync(string customerId, JournalPosition through)
     {
         var db = await Database().ConfigureAwait(false);
