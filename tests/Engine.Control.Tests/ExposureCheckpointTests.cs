@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Engine.Control.Feedback;
 using Engine.Control.Hosting;
 using Engine.Control.Sessions;
@@ -38,48 +37,26 @@ public sealed class ExposureCheckpointTests : IAsyncLifetime
         var aggregator = _cluster.Client.GetGrain<IExposureAggregatorGrain>(0);
         for (var i = 0; i < 5; i++)
             Assert.Equal(1, await aggregator.Record([new Exposure($"r{i}", customer, arm, "{}", [], DateTimeOffset.UtcNow)]));
-        Assert.Equal(0, CountingStorage.Writes(customer)); // applied in memory only
+        Assert.Equal(0, RecordingGrainStorage.Count(customer)); // applied in memory only
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (CountingStorage.Writes(customer) < 1 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.Equal(1, CountingStorage.Writes(customer));           // one checkpoint for the five batches
-        Assert.Equal(5, CountingStorage.LastExposures(customer));    // holding all of them
+        while (RecordingGrainStorage.Count(customer) < 1 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(1, RecordingGrainStorage.Count(customer));           // one checkpoint for the five batches
+        Assert.Equal(5, RecordingGrainStorage.Last(customer));    // holding all of them
         await Task.Delay(1500);
-        Assert.Equal(1, CountingStorage.Writes(customer));           // nothing new: no further write
+        Assert.Equal(1, RecordingGrainStorage.Count(customer));           // nothing new: no further write
 
         // The single-exposure call keeps its contract: durable before it returns.
         await _cluster.Client.GetGrain<ICustomerSessionGrain>(customer).RecordExposure(new Exposure("r5", customer, arm, "{}", [], DateTimeOffset.UtcNow));
-        Assert.Equal((2, 6), (CountingStorage.Writes(customer), CountingStorage.LastExposures(customer)));
+        Assert.Equal((2, 6L), (RecordingGrainStorage.Count(customer), RecordingGrainStorage.Last(customer)));
     }
 
     private sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {
-            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new CountingStorage());
+            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new RecordingGrainStorage(state => state is SessionState s ? s.Exposures.Count : null));
             silo.Services.AddControlServices(o => o.ExposureCheckpointInterval = TimeSpan.FromMilliseconds(500));
         }
-    }
-
-    /// <summary>Keeps nothing; counts the sessions' writes per customer and the exposures each write held.</summary>
-    private sealed class CountingStorage : IGrainStorage
-    {
-        private static readonly ConcurrentDictionary<string, (int Writes, int Exposures)> Seen = new();
-
-        public static int Writes(string customer) => Seen.TryGetValue(customer, out var s) ? s.Writes : 0;
-        public static int LastExposures(string customer) => Seen.TryGetValue(customer, out var s) ? s.Exposures : -1;
-
-        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.CompletedTask;
-
-        public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            if (grainState.State is SessionState s)
-                Seen.AddOrUpdate(grainId.Key.ToString()!, (1, s.Exposures.Count), (_, old) => (old.Writes + 1, s.Exposures.Count));
-            grainState.ETag = Guid.NewGuid().ToString("N");
-            grainState.RecordExists = true;
-            return Task.CompletedTask;
-        }
-
-        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.CompletedTask;
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Engine.Control.Feedback;
 using Engine.Control.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -39,42 +38,20 @@ public sealed class StatsWriteIntervalTests : IAsyncLifetime
             await shard.Apply([new FeedbackSignal(arm, FeedbackKind.Exposure, $"rec-{i}")]);
 
         Assert.Equal(5, (await shard.GetCounters()).Exposures); // live state is current at once
-        Assert.Equal(1, CountingStorage.Writes(key));            // only the first flush wrote
+        Assert.Equal(1, RecordingGrainStorage.Count(key));            // only the first flush wrote
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (CountingStorage.Writes(key) < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.Equal(2, CountingStorage.Writes(key));            // one timed write for the other four
-        Assert.Equal(5, CountingStorage.LastExposures(key));     // and it holds all five
+        while (RecordingGrainStorage.Count(key) < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(2, RecordingGrainStorage.Count(key));            // one timed write for the other four
+        Assert.Equal(5, RecordingGrainStorage.Last(key));     // and it holds all five
     }
 
     private sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {
-            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new CountingStorage());
+            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new RecordingGrainStorage(state => state is ArmStatsState s ? s.Counters.Exposures : null));
             silo.Services.AddControlServices(o => o.StatsWriteInterval = TimeSpan.FromSeconds(1));
         }
-    }
-
-    /// <summary>Keeps nothing; counts the stats shards' writes per grain and the exposures each write held.</summary>
-    private sealed class CountingStorage : IGrainStorage
-    {
-        private static readonly ConcurrentDictionary<string, (int Writes, long Exposures)> Seen = new();
-
-        public static int Writes(string key) => Seen.TryGetValue(key, out var s) ? s.Writes : 0;
-        public static long LastExposures(string key) => Seen.TryGetValue(key, out var s) ? s.Exposures : -1;
-
-        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.CompletedTask;
-
-        public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            if (grainState.State is ArmStatsState s)
-                Seen.AddOrUpdate(grainId.Key.ToString()!, (1, s.Counters.Exposures), (_, old) => (old.Writes + 1, s.Counters.Exposures));
-            grainState.ETag = Guid.NewGuid().ToString("N");
-            grainState.RecordExists = true;
-            return Task.CompletedTask;
-        }
-
-        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.CompletedTask;
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Engine.Control.Feedback;
 using Engine.Control.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -39,8 +38,8 @@ public sealed class StatsWritePhaseTests : IAsyncLifetime
                 .Apply([new FeedbackSignal(arm, FeedbackKind.Exposure, $"rec-{round}-{k}")])));
 
         var deadline = DateTime.UtcNow + Interval * 5;
-        while (keys.Any(k => RecordingStorage.Writes(k).Count < 2) && DateTime.UtcNow < deadline) await Task.Delay(50);
-        var second = keys.Select(k => RecordingStorage.Writes(k).ElementAtOrDefault(1)).ToArray();
+        while (keys.Any(k => RecordingGrainStorage.Count(k) < 2) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        var second = keys.Select(k => RecordingGrainStorage.Writes(k).ElementAtOrDefault(1).At).ToArray();
         Assert.All(second, t => Assert.NotEqual(default, t));
         // Ideal: 2 s, 1.5 s, 1 s, 0.5 s after the first writes (shard 3 first); timers may fire late, not together.
         Assert.True(second.Max() - second.Min() >= Interval / 4, string.Join(", ", second.Select(t => t.ToString("HH:mm:ss.fff"))));
@@ -51,36 +50,8 @@ public sealed class StatsWritePhaseTests : IAsyncLifetime
     {
         public void Configure(ISiloBuilder silo)
         {
-            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new RecordingStorage());
+            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new RecordingGrainStorage(state => state is ArmStatsState ? 0 : null));
             silo.Services.AddControlServices(o => { o.StatsWriteInterval = Interval; o.StatsShards = 4; });
         }
-    }
-
-    /// <summary>Keeps nothing; records when each stats shard was written.</summary>
-    private sealed class RecordingStorage : IGrainStorage
-    {
-        private static readonly ConcurrentDictionary<string, List<DateTime>> Seen = new();
-
-        public static List<DateTime> Writes(string key)
-        {
-            var list = Seen.GetOrAdd(key, _ => []);
-            lock (list) return [.. list];
-        }
-
-        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.CompletedTask;
-
-        public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            if (grainState.State is ArmStatsState)
-            {
-                var list = Seen.GetOrAdd(grainId.Key.ToString()!, _ => []);
-                lock (list) list.Add(DateTime.UtcNow);
-            }
-            grainState.ETag = Guid.NewGuid().ToString("N");
-            grainState.RecordExists = true;
-            return Task.CompletedTask;
-        }
-
-        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.CompletedTask;
     }
 }
