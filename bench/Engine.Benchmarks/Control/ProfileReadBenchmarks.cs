@@ -22,7 +22,9 @@ namespace Engine.Benchmarks.Control;
 /// 384-dim profile) in the silo's process, as `engine serve` hosts them; each benchmark invocation
 /// then reads <see cref="Reads"/> profiles of random sessions from <see cref="Readers"/> concurrent
 /// readers (closed loop), the way the ranking reads a shopper's profile per Recommend. Every read's
-/// latency goes into an HdrHistogram; percentiles are printed beside BenchmarkDotNet's table.</summary>
+/// latency goes into an HdrHistogram; percentiles are printed beside BenchmarkDotNet's table.
+/// In-memory storage by default; with <c>ENGINE_BENCH_REDIS=HOST:PORT</c> the silo uses Redis clustering, grain
+/// storage and event journal there (as <c>engine serve --redis</c>), so a read pays what a production read pays.</summary>
 [MemoryDiagnoser]
 [Config(typeof(LongInProcess))]
 public class ProfileReadBenchmarks
@@ -43,6 +45,7 @@ public class ProfileReadBenchmarks
     private const int Dimensions = 384; // MiniLM embedding size
     private IHost _host = null!;
     private IGrainFactory _grains = null!;
+    private static readonly string? Redis = Environment.GetEnvironmentVariable("ENGINE_BENCH_REDIS") is { Length: > 0 } r ? r : null;
     private const int MeasuredIterations = 5; // = IterationCount: jitting and warm-up iterations are not kept
     // Microseconds, 1 µs .. 60 s, 3 significant digits. One per iteration, merged by all readers
     // of that iteration: guarded by itself.
@@ -53,7 +56,7 @@ public class ProfileReadBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _host = BenchSilo.Start(Products, Dimensions);
+        _host = BenchSilo.Start(Products, Dimensions, Redis);
         _grains = _host.Services.GetRequiredService<IGrainFactory>();
         var sink = _host.Services.GetRequiredService<IEventSink>();
         var rng = new Random(1);
@@ -87,7 +90,7 @@ public class ProfileReadBenchmarks
     {
         var all = NewHistogram();
         foreach (var h in _iterations.TakeLast(MeasuredIterations)) all.Add(h);
-        Console.WriteLine($"// profile read latency over {all.TotalCount} reads ({Math.Min(MeasuredIterations, _iterations.Count)} iterations), {Sessions} sessions, {Readers} readers: " +
+        Console.WriteLine($"// profile read latency over {all.TotalCount} reads ({Math.Min(MeasuredIterations, _iterations.Count)} iterations), {Sessions} sessions, {Readers} readers, store {Redis ?? "memory"}: " +
             $"p50 {Ms(50)} ms, p90 {Ms(90)} ms, p99 {Ms(99)} ms, p99.9 {Ms(99.9)} ms, max {all.GetMaxValue() / 1000.0:F3} ms");
         _host.StopAsync().GetAwaiter().GetResult();
         _host.Dispose();
