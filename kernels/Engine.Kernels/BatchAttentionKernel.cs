@@ -75,32 +75,8 @@ public static class BatchAttentionKernel
         int h = rh - r * all;          // q heads first, then k heads
         int pos = rows[r * RowFields];
         if (pos < 0) return;
-        float tr = RopeKernel.ReducedAngle(pos, freq[i]);
-        float c = ILGPU.Algorithms.XMath.Cos(tr);
-        float s = ILGPU.Algorithms.XMath.Sin(tr);
-        int a = p.NeoX != 0 ? i : 2 * i;
-        int b = p.NeoX != 0 ? i + half : 2 * i + 1;
-        if (h < p.Heads)
-        {
-            long head = ((long)r * p.Heads + h) * p.HeadDim;
-            float x0 = q[head + a], x1 = q[head + b];
-            q[head + a] = x0 * c - x1 * s;
-            q[head + b] = x0 * s + x1 * c;
-        }
-        else
-        {
-            int kh = h - p.Heads;
-            long src = (long)r * p.KvDim + (long)kh * p.HeadDim;
-            long dst = LayerBase(rows, r, p.Layer, p.KvDim) + (long)pos * p.KvDim + (long)kh * p.HeadDim;
-            float x0 = k[src + a], x1 = k[src + b];
-            float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
-            k[src + a] = y0;
-            k[src + b] = y1;
-            keys[dst + a] = y0;
-            keys[dst + b] = y1;
-            values[dst + a] = v[src + a];
-            values[dst + b] = v[src + b];
-        }
+        RopeKernel.RotatePairAndStore(q, k, v, keys, values, freq, r, h, i, pos, LayerBase(rows, r, p.Layer, p.KvDim) + (long)pos * p.KvDim,
+            p.Heads, p.HeadDim, p.KvDim, p.NeoX != 0);
     }
 
     /// <summary>

@@ -65,23 +65,37 @@ public static class RopeKernel
         int r = rh / all;
         int h = rh - r * all;          // q heads first, then k heads
         int pos = p.N == 1 && p.Position0 >= 0 ? p.Position0 : positions[r];
+        RotatePairAndStore(q, k, v, keys, values, freq, r, h, i, pos, p.LayerBase + (long)pos * p.KvDim,
+            p.Heads, p.HeadDim, p.KvDim, p.NeoX != 0);
+    }
+
+    /// <summary>
+    /// Dimension pair <paramref name="i"/> of head <paramref name="h"/> of row <paramref name="r"/> (q heads first, then k
+    /// heads) rotated in place at <paramref name="pos"/>; for a k head the rotated pair and v's same pair are also written to
+    /// the cache row that starts at <paramref name="cacheRow"/> (<c>[kvDim]</c> in keys and values). The body of
+    /// <see cref="KernelWithKvStore"/> and of the batched attention's RoPE + store.
+    /// </summary>
+    internal static void RotatePairAndStore(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> keys,
+        ArrayView<float> values, ArrayView<float> freq, int r, int h, int i, int pos, long cacheRow, int heads, int headDim, int kvDim, bool neoX)
+    {
+        int half = headDim / 2;
         float tr = ReducedAngle(pos, freq[i]);
         float c = ILGPU.Algorithms.XMath.Cos(tr);
         float s = ILGPU.Algorithms.XMath.Sin(tr);
-        int a = p.NeoX != 0 ? i : 2 * i;
-        int b = p.NeoX != 0 ? i + half : 2 * i + 1;
-        if (h < p.Heads)
+        int a = neoX ? i : 2 * i;
+        int b = neoX ? i + half : 2 * i + 1;
+        if (h < heads)
         {
-            long head = ((long)r * p.Heads + h) * p.HeadDim;
+            long head = ((long)r * heads + h) * headDim;
             float x0 = q[head + a], x1 = q[head + b];
             q[head + a] = x0 * c - x1 * s;
             q[head + b] = x0 * s + x1 * c;
         }
         else
         {
-            int kh = h - p.Heads;
-            long src = (long)r * p.KvDim + (long)kh * p.HeadDim;
-            long dst = p.LayerBase + (long)pos * p.KvDim + (long)kh * p.HeadDim;
+            int kh = h - heads;
+            long src = (long)r * kvDim + (long)kh * headDim;
+            long dst = cacheRow + (long)kh * headDim;
             float x0 = k[src + a], x1 = k[src + b];
             float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
             k[src + a] = y0;
