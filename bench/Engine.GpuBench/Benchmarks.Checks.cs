@@ -1,15 +1,10 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Engine.Core.Backend;
 using Engine.Core.Gguf;
 using Engine.Cpu.Reference;
 using Engine.Kernels;
 using Engine.Kernels.Testing;
 using static Engine.Kernels.Testing.HostTensors;
-using Engine.Runtime.Llama;
-using ILGPU;
-using ILGPU.Runtime;
-using static Engine.GpuBench.Timing;
 
 namespace Engine.GpuBench;
 /// <summary>The op checks: every backend op against the scalar reference before anything is timed.</summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Engine.Core.Backend;
 using Engine.Core.Gguf;
 using Engine.Cpu.Reference;
