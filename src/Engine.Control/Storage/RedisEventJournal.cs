@@ -41,6 +41,11 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
     private const string AppendScript =
         "local ids = {} for i = 1, #KEYS do ids[i] = redis.call('XADD', KEYS[i], '*', 'e', ARGV[i]) end return ids";
 
+    /// <summary>KEYS[1]'s entries in [ARGV[1], ARGV[2]] (at most ARGV[3]) and whether one is at or after ARGV[4]:
+    /// counted inside redis-server, so the entries never travel.</summary>
+    private const string SpanScript =
+        "return { #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3]), #redis.call('XRANGE', KEYS[1], ARGV[4], '+', 'COUNT', 1) }";
+
     private readonly ConfigurationOptions _redis;
     private readonly Serializer _serializer;
     private readonly Lazy<Task<ConnectionMultiplexer>> _connection;
@@ -214,6 +219,16 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
 
     public async Task<long> CountAsync(string customerId) =>
         await (await Database().ConfigureAwait(false)).StreamLengthAsync(Key(customerId)).ConfigureAwait(false);
+
+    public async Task<JournalSpan> CountAsync(string customerId, JournalPosition after, JournalPosition through, int limit)
+    {
+        var db = await Database().ConfigureAwait(false);
+        // XRANGE bounds are inclusive: the range (after, through] starts at after's successor. An empty range
+        // (after = through) has start > end, which XRANGE answers with nothing.
+        var counts = (RedisResult[])(await db.ScriptEvaluateAsync(SpanScript, [Key(customerId)],
+            [after.Next.ToString(), through.ToString(), limit + 1L, through.Next.ToString()]).ConfigureAwait(false))!;
+        return new JournalSpan((long)counts[0], (long)counts[1] > 0);
+    }
 
     public async Task TrimAsync(string customerId, JournalPosition through)
     {
