@@ -72,6 +72,13 @@ public sealed class ControlOptions
     /// one write holds redis-server (its script runs one XADD per entry) and the size of one command.</summary>
     public int JournalMaxEntriesPerWrite { get; set; } = 2048;
 
+    /// <summary>Redis journal: the sessions' checkpoint commands on the journal (the trim after a state write, the
+    /// range count that moves a session past the entries it was handed) go out coalesced across sessions, one
+    /// script call per batch (true, the default), with <see cref="JournalWritesInFlight"/> and
+    /// <see cref="JournalMaxEntriesPerWrite"/> as limits; false is the earlier form (one command per session
+    /// and checkpoint), kept to measure against (`Engine.Benchmarks ingest --policy old`).</summary>
+    public bool SessionCheckpointBatching { get; set; } = true;
+
     /// <summary>Reward per feedback kind.</summary>
     public RewardValues Rewards { get; set; } = new();
 

@@ -23,8 +23,8 @@ namespace Engine.Benchmarks.Control;
 /// <remarks>Options: <c>--seconds</c> measured (10), <c>--warmup</c> seconds before (5), <c>--shoppers</c> (512),
 /// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--redis none</c> for in-memory storage and journal, <c>--policy</c> new|old|both (the sessions' checkpoint policy: new = length or age,
 /// <see cref="ControlOptions.SessionCheckpointEntries"/> entries or <see cref="ControlOptions.SessionCheckpointInterval"/>, the defaults; old = every
-/// 5 s per active session whatever it holds, the earlier default; both: old then new, each in its own silo), <c>--checkpoint-seconds</c> and <c>--checkpoint-entries</c> (override the policy's
-/// interval and length bound), <c>--apply-ms</c> (50, <see cref="ControlOptions.JournalApplyInterval"/>), <c>--mode</c> group|pipelined|both (both:
+/// 5 s per active session whatever it holds, the earlier default; both: old then new, each in its own silo), <c>--checkpoint-seconds</c>, <c>--checkpoint-entries</c> and <c>--checkpoint-batching on|off</c> (override the policy's
+/// interval, length bound and cross-session batching of the checkpoints' journal commands; old = off), <c>--apply-ms</c> (50, <see cref="ControlOptions.JournalApplyInterval"/>), <c>--mode</c> group|pipelined|both (both:
 /// the earlier pipelined XADD form and the group-committed one, each in its own silo, one after the other).
 /// Redis CPU comes from redis-server's INFO cpu over the window (it includes the sessions' checkpoint writes), journal writes from the journal's own counters; after
 /// the window the silo settles and a sample of sessions is read back (events applied = acknowledged).</remarks>
@@ -48,21 +48,24 @@ internal static class IngestRun
                 var entries = p == "old" ? 0 : defaults.SessionCheckpointEntries;
                 if (o.ContainsKey("checkpoint-seconds")) interval = TimeSpan.FromSeconds(Int(o, "checkpoint-seconds", 5));
                 if (o.ContainsKey("checkpoint-entries")) entries = Int(o, "checkpoint-entries", 0);
+                var batching = p != "old";
+                if (o.TryGetValue("checkpoint-batching", out var b)) batching = b is "1" or "true" or "on";
                 RunOnce(redis, m == "group", Int(o, "seconds", 10), Int(o, "warmup", 5), Int(o, "shoppers", 512), Int(o, "batch", 512), Int(o, "in-flight", 8),
-                    p, interval, entries, TimeSpan.FromMilliseconds(Int(o, "apply-ms", 50)));
+                    p, interval, entries, batching, TimeSpan.FromMilliseconds(Int(o, "apply-ms", 50)));
             }
         }
         return 0;
     }
 
     private static void RunOnce(string redis, bool groupCommit, int seconds, int warmup, int shoppers, int batchSize, int inFlight,
-        string policy, TimeSpan checkpoint, int checkpointEntries, TimeSpan apply)
+        string policy, TimeSpan checkpoint, int checkpointEntries, bool checkpointBatching, TimeSpan apply)
     {
         const int Products = 100;
         var memory = redis == "none"; // in-memory storage and journal: the same silo without the store, for comparison
         using var host = BenchSilo.Start(Products, redis: memory ? null : redis, configure: c =>
         {
-            c.JournalGroupCommit = groupCommit; c.SessionCheckpointInterval = checkpoint; c.SessionCheckpointEntries = checkpointEntries; c.JournalApplyInterval = apply;
+            c.JournalGroupCommit = groupCommit; c.SessionCheckpointInterval = checkpoint; c.SessionCheckpointEntries = checkpointEntries;
+            c.SessionCheckpointBatching = checkpointBatching; c.JournalApplyInterval = apply;
         });
         var sink = host.Services.GetRequiredService<IEventSink>();
         using var mux = memory ? null : ConnectionMultiplexer.Connect(redis + ",allowAdmin=true");
@@ -128,11 +131,12 @@ internal static class IngestRun
         var writes = stats1.Writes - stats0.Writes;
         var entries = stats1.EntriesWritten - stats0.EntriesWritten;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ingest store={(memory ? "memory" : "redis")} mode={(groupCommit ? "group" : "pipelined")} policy={policy} shoppers={shoppers} batch={batchSize} in_flight={inFlight} checkpoint_s={checkpoint.TotalSeconds} checkpoint_entries={checkpointEntries} apply_ms={apply.TotalMilliseconds} seconds={elapsed:F1} events={measured} " +
+            $"ingest store={(memory ? "memory" : "redis")} mode={(groupCommit ? "group" : "pipelined")} policy={policy} shoppers={shoppers} batch={batchSize} in_flight={inFlight} checkpoint_s={checkpoint.TotalSeconds} checkpoint_entries={checkpointEntries} checkpoint_batching={(checkpointBatching ? "on" : "off")} apply_ms={apply.TotalMilliseconds} seconds={elapsed:F1} events={measured} " +
             $"events_per_s={measured / elapsed:F0} ack_p50_ms={latency.GetValueAtPercentile(50) / 1000.0:F2} ack_p99_ms={latency.GetValueAtPercentile(99) / 1000.0:F2} " +
             $"silo_cpu_us_per_event={(cpu1 - cpu0) * 1e6 / Math.Max(1, measured):F1} redis_cpu_us_per_event={(redis1 - redis0) * 1e6 / Math.Max(1, measured):F1} " +
             $"journal_writes={writes} entries_per_write={(writes > 0 ? (double)entries / writes : 0):F1} writes_per_s={writes / elapsed:F0} load={load0}..{load1} " +
             $"with_settle: silo_cpu_us_per_event={(cpu2 - cpu0) * 1e6 / sinceWindow:F1} redis_cpu_us_per_event={(redis2 - redis0) * 1e6 / sinceWindow:F1} " +
+            $"trims={journal?.TrimBatches.Trims ?? 0} in {journal?.TrimBatches.Calls ?? 0} calls counts={journal?.CountBatches.Counts ?? 0} in {journal?.CountBatches.Calls ?? 0} calls " +
             $"at_window_end: journal_entries_held={held.Entries} per_session_mean={held.Entries / (double)shoppers:F1} per_session_max={held.Max} journal_bytes_per_entry={held.BytesPerEntry:F0}"));
 
         // Settle (the applier hands entries to the sessions right after the ack), then read a sample back.

@@ -39,7 +39,8 @@ public static class ControlSiloBuilderExtensions
             {
                 var control = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ControlOptions>>().Value;
                 return new RedisEventJournal(redis.Clone(), hosting.ServiceId, sp.GetRequiredService<Orleans.Serialization.Serializer>(),
-                    control.JournalWritesInFlight, control.JournalMaxEntriesPerWrite, pipelined: !control.JournalGroupCommit);
+                    control.JournalWritesInFlight, control.JournalMaxEntriesPerWrite, pipelined: !control.JournalGroupCommit,
+                    batchCheckpoints: control.SessionCheckpointBatching);
             });
             // The strongly consistent grain directory (ranges handed over with the membership
             // version): with the default, eventually consistent one a silo joining under traffic
