@@ -31,7 +31,7 @@ run() { # BIN PORT SPID RATE MIX LABEL
   local G1=$(gcsnap $1 $2)
   local N=$(echo "$OUT" | grep '^loadgen sent' | sed 's/.*sent=\([0-9]*\).*/\1/')
   local LG=$(echo "$OUT" | grep lgcpu | sed 's/lgcpu=//' | bc)
-  echo "$6 cat=$CAT rate=$4 $5 load=$L0..$L1 $(echo "$OUT" | grep '^loadgen sent' | sed 's/loadgen //') server_us/req=$(( (S1-S0)*10000 / (N>0?N:1) )) loadgen_us/req=$(echo "$LG*1000000/${N:-1}" | bc) $(gcdelta "$G0" "$G1")"
+  echo "$6 cat=$CAT rate=$4 $5 load=$L0..$L1 $(echo "$OUT" | grep '^loadgen sent' | sed 's/loadgen //') server_us/req=$(( (S1-S0)*10000 / (N>0?N:1) )) loadgen_us/req=$(echo "$LG*1000000/${N:-1}" | bc) $(gcdelta "$G0" "$G1")$(echo "$OUT" | grep -m1 '^errors:' | sed 's/^errors:/ top_error:/')"
 }
 run $A $PA $SA 2000 event=100 base
 run $B $PB $SB 2000 event=100 new
