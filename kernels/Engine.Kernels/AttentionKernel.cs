@@ -500,13 +500,35 @@ public static class AttentionKernel
             partials[ms + cell * 2] = max;
             partials[ms + cell * 2 + 1] = sum;
         }
-        // Publish the partial, then count this chunk done; the last of the live chunks merges.
-        MemoryFence.DeviceLevel();
+        // Publish the partial, then count this chunk done; the last of the live chunks merges. The ordering on a GPU (the CPU
+        // accelerator runs groups one after another on one multiprocessor, so no test here can show a race) is the PTX memory
+        // model's fence-fence synchronization, in the shape of CUDA's grid sync (cooperative groups) and of the programming
+        // guide's last-block sum:
+        //   writer group: every thread's partial stores -> bar.sync -> thread 0: fence (membar.gl = fence.sc.gpu on sm_70+)
+        //                 -> atom.add (relaxed, gpu scope: a strong write). The barrier puts every thread's stores before
+        //                 thread 0's fence in causality order, and a fence followed by a strong write is a release pattern,
+        //                 cumulative over what precedes it: the whole group's partial is released, not only thread 0's.
+        //   merger:       thread 0: atom.add reads the count that makes it last (every other live chunk's add precedes it in
+        //                 the counter's coherence order: an RMW chain) -> fence (acquire pattern) -> shared flag -> bar.sync ->
+        //                 every thread's plain loads of the partials. The fences synchronize, the barrier carries it to the
+        //                 group, so the loads see the other groups' stores (and not a stale L1 line: the acquire fence is what
+        //                 orders weak loads after it).
+        // The previous form fenced in every thread BEFORE the barrier and let thread 0 add after it with no fence between:
+        // then thread j's fence is followed by no strong write of thread j, and thread 0's fence precedes the barrier that
+        // orders thread j's stores, so the model released only thread 0's own stores (in practice membar.gl waits for each
+        // thread's stores, so it likely worked; the form below is correct by the model and fences once per group, not per thread).
+        // The counter's reset by the merger is a plain store: every live chunk has counted by then, and the next launch (or
+        // graph replay) on the stream starts after this kernel completes.
         Group.Barrier();
-        if (tid == 0) last[0] = Atomic.Add(ref counters[counter], 1) == live - 1 ? 1 : 0;
+        if (tid == 0)
+        {
+            MemoryFence.DeviceLevel(); // release: the group's partial before the count
+            bool isLast = Atomic.Add(ref counters[counter], 1) == live - 1;
+            if (isLast) MemoryFence.DeviceLevel(); // acquire: the other chunks' partials after their counts
+            last[0] = isLast ? 1 : 0;
+        }
         Group.Barrier();
         if (last[0] == 0) return; // uniform over the group
-        MemoryFence.DeviceLevel();
 
         long cell0 = cell - chunk;
         float mAll = float.NegativeInfinity;

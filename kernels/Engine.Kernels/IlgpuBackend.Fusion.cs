@@ -81,8 +81,8 @@ public sealed partial class IlgpuBackend
 
     /// <summary>
     /// Whether the folded kernels quantize a thread per element with warp shuffles (<see cref="NormMatParams.Lanes"/>): on
-    /// CUDA; off on the CPU accelerator, which pays a barrier per shuffle (tests turn it on for 32-lane CPU warps to run
-    /// CUDA's path). Needs warps and groups of a multiple of 32 lanes.
+    /// CUDA and the CUDA-shaped CPU device (<see cref="IlgpuDevice.IsCudaShaped"/>); off on the other CPU devices, which pay a
+    /// barrier per shuffle (tests turn it on for 32-lane CPU warps to run CUDA's path). Needs warps and groups of a multiple of 32 lanes.
     /// </summary>
     internal bool FoldLanes
     {
@@ -117,7 +117,7 @@ public sealed partial class IlgpuBackend
             _fusionStatus = $"fused kernels failed to load: {e.GetType().Name}: {e.Message}";
             return;
         }
-        _foldLanes = _device.IsCuda && _lanes32;
+        _foldLanes = _device.IsCudaShaped && _lanes32; // CUDA's choice, also on the CUDA-shaped CPU device (tests)
         _fusedNorm = Environment.GetEnvironmentVariable(FusedNormVariable) != "0";
         _fusedSwiGlu = Environment.GetEnvironmentVariable(FusedSwiGluVariable) != "0";
         if (_device.IsCuda && (_fusedNorm || _fusedSwiGlu))

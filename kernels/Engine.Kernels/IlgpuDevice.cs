@@ -16,14 +16,15 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>Threads per group we aim for on a GPU (8 warps of 32); capped by the accelerator.</summary>
     public const int PreferredGroupSize = 256;
 
-    private IlgpuDevice(Context context, Accelerator accelerator, OptimizationLevel level = OptimizationLevel.O1)
+    private IlgpuDevice(Context context, Accelerator accelerator, OptimizationLevel level = OptimizationLevel.O1, bool cudaShaped = false)
     {
         Optimization = level;
+        IsCudaShaped = accelerator.AcceleratorType == AcceleratorType.Cuda || cudaShaped;
         Context = context;
         Accelerator = accelerator;
         GroupSize = Math.Min(PreferredGroupSize, accelerator.MaxNumThreadsPerGroup);
         GroupSize -= GroupSize % accelerator.WarpSize;
-        Description = Describe(accelerator);
+        Description = Describe(accelerator, IsCudaShaped);
     }
 
     public Context Context { get; }
@@ -34,6 +35,14 @@ public sealed class IlgpuDevice : IDisposable
 
     /// <summary>True when this is a CUDA GPU.</summary>
     public bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
+
+    /// <summary>
+    /// True on CUDA, and on a CPU accelerator built by <see cref="CreateCudaShapedCpu"/>: the launch shapes (warp 32, groups of
+    /// up to 1,024 threads, hence 256-thread row groups, 128/256-thread attention groups, the 512-thread top-k selection) and the
+    /// CUDA-only kernel forms that depend only on the shape (the folds' thread-per-element quantization) are CUDA's. What needs
+    /// the driver (own stream, graphs, events, inline PTX, the timed matrix-vector choice) still asks <see cref="IsCuda"/>.
+    /// </summary>
+    public bool IsCudaShaped { get; }
 
     /// <summary>Threads per group used by the row kernels: a multiple of the warp size.</summary>
     public int GroupSize { get; }
@@ -110,6 +119,37 @@ public sealed class IlgpuDevice : IDisposable
         return new IlgpuDevice(context, context.GetCPUDevice(0).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel));
     }
 
+    /// <summary>Threads per warp of every CUDA GPU (and of <see cref="CreateCudaShapedCpu"/>).</summary>
+    public const int CudaWarpSize = 32;
+
+    /// <summary>Most threads per group on every CUDA GPU since compute capability 2.0 (and on <see cref="CreateCudaShapedCpu"/>).</summary>
+    public const int CudaMaxGroupSize = 1024;
+
+    /// <summary>
+    /// Multiprocessors of <see cref="CreateCudaShapedCpu"/>: two, so that two groups of a launch run at once (ILGPU gives each
+    /// simulated multiprocessor a contiguous half of the grid), as groups do on a GPU's many SMs: the flash merge's chunks
+    /// of one head then count and merge concurrently, which one multiprocessor, running groups one after another, never does.
+    /// </summary>
+    public const int CudaShapedMultiprocessors = 2;
+
+    /// <summary>
+    /// ILGPU's CPU accelerator shaped like a CUDA GPU: warps of <see cref="CudaWarpSize"/> lanes and groups of up to
+    /// <see cref="CudaMaxGroupSize"/> threads, so that every kernel is launched with the group sizes it gets on CUDA (the
+    /// default CPU device allows 4 threads per group, the 32-lane test device 32) and <see cref="IsCudaShaped"/> takes the
+    /// CUDA choices. For tests of the launch shapes only: each simulated thread is an OS thread (a 256-thread group is 256
+    /// threads meeting at every barrier), so keep shapes small; the accelerator runs every launch with as many threads as
+    /// its largest group so far, so give a 512-thread kernel a device of its own.
+    /// </summary>
+    /// <param name="multiprocessors">Groups run at once (<see cref="CudaShapedMultiprocessors"/> by default; 1 halves the threads
+    /// where kernels' groups do not communicate).</param>
+    public static IlgpuDevice CreateCudaShapedCpu(int multiprocessors = CudaShapedMultiprocessors)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(multiprocessors);
+        var cpu = new CPUDevice(CudaWarpSize, CudaMaxGroupSize / CudaWarpSize, multiprocessors);
+        var context = Context.Create(b => b.CPU(cpu).EnableAlgorithms());
+        return new IlgpuDevice(context, context.GetCPUDevice(0).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel), cudaShaped: true);
+    }
+
     /// <summary>CUDA when usable, else the CPU accelerator; writes one line naming the device to <paramref name="log"/>.</summary>
     public static IlgpuDevice CreateBest(TextWriter? log)
     {
@@ -125,12 +165,12 @@ public sealed class IlgpuDevice : IDisposable
 
     private static void Probe(Index1D i, ArrayView<int> x) => x[i] = 1;
 
-    private static string Describe(Accelerator a)
+    private static string Describe(Accelerator a, bool cudaShaped)
     {
         if (a is CudaAccelerator cuda)
             return $"cuda: {a.Name}, driver {cuda.DriverVersion}, compute capability {cuda.Architecture}, "
                  + $"{a.MemorySize / (1024 * 1024)} MiB, {a.NumMultiprocessors} SMs, PTX {cuda.InstructionSet}";
-        return $"cpu: {a.Name}, warp {a.WarpSize}, max group {a.MaxNumThreadsPerGroup}";
+        return $"cpu: {a.Name}, warp {a.WarpSize}, max group {a.MaxNumThreadsPerGroup}{(cudaShaped ? " (CUDA-shaped)" : "")}";
     }
 
     public void Dispose()

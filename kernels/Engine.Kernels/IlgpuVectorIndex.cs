@@ -80,7 +80,11 @@ public sealed class IlgpuVectorIndex : IDisposable
         _similarity = _accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, SimilarityParams>(SimilarityKernel.Kernel);
         _select = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, TopKParams>(TopKSelectKernel.Kernel);
         _wide = _accelerator.LoadStreamKernel<ArrayView<Int8x16>, ArrayView<float>, ArrayView<uint>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, WideSimilarityParams>(SimilarityKernel.KernelWide);
-        _tileSelect = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, TileSelectParams>(TopKSelectKernel.KernelTiles);
+        _selectGroup = SelectGroupFor(_accelerator);
+        // Launch bound (.maxntid in the PTX): ptxas keeps the kernel within 65,536 / 512 = 128 registers a thread, so the
+        // 512-thread launch cannot fail for want of registers on sm_90 (it would spill instead); no bound let ptxas use up to 255.
+        _tileSelect = _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, TileSelectParams>(
+            TopKSelectKernel.KernelTiles, SelectSpecialization(_selectGroup));
         WideScan = Environment.GetEnvironmentVariable(WideScanVariable) != "0";
         TileSelect = Environment.GetEnvironmentVariable(TileSelectVariable) != "0";
     }
@@ -233,9 +237,7 @@ public sealed class IlgpuVectorIndex : IDisposable
             {
                 int bk = batch * k;
                 ArrayView<int> results = Grow(ref _results, 2 * bk + batch);
-                int selectGroup = Math.Min(SelectGroupSize, _accelerator.MaxNumThreadsPerGroup);
-                selectGroup -= selectGroup % _accelerator.WarpSize;
-                _tileSelect(new KernelConfig(new Index2D(1, batch), new Index2D(selectGroup, 1)), inScores, tileMax,
+                _tileSelect(new KernelConfig(new Index2D(1, batch), new Index2D(_selectGroup, 1)), inScores, tileMax,
                     results.SubView(bk, bk).Cast<float>(), results.SubView(0, bk), results.SubView(2 * bk, batch),
                     new TileSelectParams { Count = rowCount, K = k, TileRows = tileRows, TileShift = System.Numerics.BitOperations.Log2((uint)tileRows), Tiles = tiles });
                 launches++;
@@ -299,10 +301,25 @@ public sealed class IlgpuVectorIndex : IDisposable
     }
 
     /// <summary>
-    /// Threads of the tile-selection group: 512 leaves room for up to 128 registers a thread (ILGPU states no
-    /// launch bound, so a 1,024-thread launch would fail above 64).
+    /// Threads of the tile-selection group on CUDA: 512 leaves room for up to 128 registers a thread, and the kernel is
+    /// compiled with that launch bound (<see cref="SelectSpecialization"/>), so ptxas holds it there.
     /// </summary>
-    private const int SelectGroupSize = 512;
+    internal const int SelectGroupSize = 512;
+
+    private readonly int _selectGroup;
+
+    /// <summary>Threads per group of the tile selection on this device (<see cref="SelectGroupSize"/> on CUDA-shaped devices).</summary>
+    internal int SelectGroup => _selectGroup;
+
+    /// <summary>The tile selection's group size on <paramref name="accelerator"/>: <see cref="SelectGroupSize"/>, or the largest multiple of the warp below its limit.</summary>
+    internal static int SelectGroupFor(Accelerator accelerator)
+    {
+        int group = Math.Min(SelectGroupSize, accelerator.MaxNumThreadsPerGroup);
+        return group - group % accelerator.WarpSize;
+    }
+
+    /// <summary>The tile selection's launch bound for groups of <paramref name="group"/> threads (PTX <c>.maxntid</c>).</summary>
+    internal static KernelSpecialization SelectSpecialization(int group) => new(group, null);
 
     /// <summary>Vectors per scan tile: a power of two, at least <see cref="MinTileRows"/>, so that at most <see cref="TopKSelectKernel.MaxTiles"/> tiles cover the scan.</summary>
     public static int TileRowsFor(int rowCount)

@@ -20,7 +20,8 @@ public class FlashDecodeTests
     {
         get
         {
-            var data = new TheoryData<string> { "cpu32" };
+            // cpu32: 32-thread groups; cudashape: CUDA's 128-thread groups (16 row groups of 8 lanes at headDim 32).
+            var data = new TheoryData<string> { "cpu32", Tests.Devices.CudaShaped };
             if (Tests.Devices.CudaPresent) data.Add("cuda");
             return data;
         }
@@ -46,8 +47,10 @@ public class FlashDecodeTests
         {
             gpu.SplitAttention = true;
             gpu.FlashDecode = true;
-            // 32: output quantized lane by lane; 16: not quantized (4-lane row groups); 64: 16-lane row groups.
-            foreach (var (headDim, chunk, style) in new[] { (32, 3, RopeStyle.NeoX), (16, 4, RopeStyle.Normal), (64, 5, RopeStyle.Normal) })
+            // 32: output quantized lane by lane; 16: not quantized (4-lane row groups); 64: 16-lane row groups. The CUDA-shaped
+            // device (slow: every group is 128 OS threads) runs 32 and 64, still up to four live chunks merged per head.
+            var cases = new[] { (32, 3, RopeStyle.NeoX), (16, 4, RopeStyle.Normal), (64, 5, RopeStyle.Normal) };
+            foreach (var (headDim, chunk, style) in device == Tests.Devices.CudaShaped ? [cases[0], cases[2]] : cases)
             {
                 gpu.AttentionChunkLength = chunk;
                 Assert.Equal("flash (1 launch)", gpu.DecodeAttentionForm(headDim));
@@ -82,6 +85,55 @@ public class FlashDecodeTests
                     AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), KernelTolerances.Rope + KernelTolerances.Attention, "fused " + what);
                     AssertClose(ReadAll(gpu, go1), ReadAll(cpu, co1), KernelTolerances.Attention, "plain " + what);
                 }
+            }
+        }
+        finally
+        {
+            gpu.SplitAttention = split;
+            gpu.FlashDecode = flash;
+            gpu.AttentionChunkLength = chunkLength;
+        }
+    }
+
+    /// <summary>
+    /// The merge under concurrency: on the CUDA-shaped device two simulated multiprocessors each run half of the grid at
+    /// once (chunks 0–3 of every head on one, 4–7 on the other), so the chunks of a head count and the last to finish merges
+    /// while the others may still be running; a merge that did not wait for every partial (or a counter left non-zero)
+    /// gives a wrong output here, which the one-multiprocessor devices, running groups in grid order, cannot show.
+    /// </summary>
+    [Fact]
+    public void Flash_merge_of_chunks_finishing_concurrently_matches_the_reference()
+    {
+        var gpu = Tests.Devices.Get(Tests.Devices.CudaShaped);
+        Assert.Equal(IlgpuDevice.CudaShapedMultiprocessors, gpu.Device.Accelerator.NumMultiprocessors);
+        var cpu = new ReferenceBackend();
+        using var t = new HostTensors(63);
+        bool split = gpu.SplitAttention, flash = gpu.FlashDecode;
+        int chunkLength = gpu.AttentionChunkLength;
+        const int headDim = 32, kvDim = KvHeads * headDim, width = Heads * headDim;
+        try
+        {
+            gpu.SplitAttention = true;
+            gpu.FlashDecode = true;
+            gpu.AttentionChunkLength = 3; // 8 chunks of 3: every one live at the last position
+            using var gCache = gpu.AllocateKvCache(1, Context, kvDim);
+            var cCache = cpu.AllocateKvCache(1, Context, kvDim);
+            var k = t.Floats(Context * kvDim);
+            var v = t.Floats(Context * kvDim);
+            int[] all = Enumerable.Range(0, Context).ToArray();
+            using var gk = Upload(gpu, k);
+            using var gv = Upload(gpu, v);
+            gpu.StoreKv(gCache, 0, gk, gv, Context, all);
+            cpu.StoreKv(cCache, 0, Upload(cpu, k), Upload(cpu, v), Context, all);
+            for (int rep = 0; rep < 6; rep++)
+            {
+                var q = t.Floats(width, 2f);
+                using var gq = Upload(gpu, q);
+                using var go = gpu.Allocate(width);
+                gpu.Attention(gCache, 0, gq, go, 1, [Context - 1], Heads, KvHeads, headDim);
+                var co = cpu.Allocate(width);
+                cpu.Attention(cCache, 0, Upload(cpu, q), co, 1, [Context - 1], Heads, KvHeads, headDim);
+                AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), KernelTolerances.Attention, $"8 live chunks, repetition {rep}");
             }
         }
         finally

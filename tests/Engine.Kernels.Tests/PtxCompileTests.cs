@@ -57,4 +57,17 @@ public class PtxCompileTests
             if (!string.IsNullOrEmpty(dump)) File.WriteAllText(Path.Combine(dump, $"{kernelClass}.{method.Name}.ptx"), compiled.PTXAssembly);
         }
     }
+
+    [Fact]
+    public void Tile_selection_states_its_512_thread_launch_bound_in_the_ptx()
+    {
+        // Without .maxntid ptxas may give a thread up to 255 registers, and a 512-thread launch then fails on sm_90 (64K
+        // registers per block); with it, ptxas keeps the kernel within 128 (spilling if it must).
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms());
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
+        var method = typeof(TopKSelectKernel).GetMethod(nameof(TopKSelectKernel.KernelTiles))!;
+        var spec = IlgpuVectorIndex.SelectSpecialization(IlgpuVectorIndex.SelectGroupSize);
+        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), spec);
+        Assert.Contains($".maxntid {IlgpuVectorIndex.SelectGroupSize}, 1, 1", compiled.PTXAssembly);
+    }
 }

@@ -95,10 +95,17 @@ public class RankingTests
             foreach (var rows in Enum.GetValues<Rows>()) data.Add(d, rows);
         }
         data.Add("cpu8", Rows.Distinct); // 8-lane warps: CUDA's 8 lanes per vector (one case: wide groups are slow here)
+        // CUDA's launch shapes: 256-thread scan groups (32 vectors per step) and the 512-thread tile selection.
+        data.Add(Tests.Devices.CudaShaped, Rows.Duplicated); // ties across tiles
         return data;
     }
 
     private static readonly Lazy<IlgpuDevice> _cpu8 = new(() => IlgpuDevice.CreateCpu(threadsPerWarp: 8, warpsPerGroup: 1));
+
+    // A CUDA-shaped device of its own, not the backend's: ILGPU's CPU accelerator runs every launch with as many threads
+    // as its largest group so far, and the 512-thread selection would slow every later backend launch. One multiprocessor:
+    // the scan's groups share nothing but their outputs, so running two at once would only double the threads.
+    private static readonly Lazy<IlgpuDevice> _cudaShaped = new(() => IlgpuDevice.CreateCudaShapedCpu(multiprocessors: 1));
 
     /// <summary>
     /// The wide form's result equals an exact scalar top-k of the scores <see cref="SimilarityKernel.WideScore"/> gives
@@ -110,11 +117,12 @@ public class RankingTests
     [Theory, MemberData(nameof(ExactCases))]
     public void Wide_top_k_equals_an_exact_scalar_top_k_of_its_scores(string device, Rows kind)
     {
-        var d = device == "cpu8" ? _cpu8.Value : Tests.Devices.Get(device).Device;
+        var d = device switch { "cpu8" => _cpu8.Value, Tests.Devices.CudaShaped => _cudaShaped.Value, _ => Tests.Devices.Get(device).Device };
         var rng = new Random(41 + (int)kind);
-        bool wideRows = device is "cpu8" or "cuda";
+        bool wideRows = device is "cpu8" or "cuda" or Tests.Devices.CudaShaped;
+        bool slow = device is "cpu8" or Tests.Devices.CudaShaped;
         // 6 or 24 tiles of 256; AllEqual needs more allowed rows than TopKSelectKernel.MaxCandidates.
-        int count = device == "cpu8" ? 1500 : 6000, dims = wideRows ? 384 : 48, k = device == "cpu8" ? 4 : 6;
+        int count = slow ? 1500 : 6000, dims = wideRows ? 384 : 48, k = slow ? 4 : 6;
         const int batch = 2;
         var vectors = new sbyte[count * dims];
         var scales = new float[count];
@@ -132,6 +140,7 @@ public class RankingTests
 
         using var index = new IlgpuVectorIndex(d, vectors, scales, dims);
         Assert.True(index.WideScanApplies);
+        if (d.IsCudaShaped) Assert.Equal(IlgpuVectorIndex.SelectGroupSize, index.SelectGroup); // the 512-thread selection runs
         foreach (bool tiles in new[] { true, false })
         foreach (bool filtered in new[] { false, true })
         {

@@ -11,6 +11,9 @@ public static class Devices
     private static readonly Lazy<IlgpuBackend> _cpu = new(IlgpuBackend.CreateCpu);
     // 32-lane warps on the CPU: runs the thread-per-element quantizing paths that CUDA takes.
     private static readonly Lazy<IlgpuBackend> _cpu32 = new(() => new IlgpuBackend(IlgpuDevice.CreateCpu(threadsPerWarp: 32, warpsPerGroup: 1)));
+    // CUDA's launch shapes on the CPU (warp 32, groups up to 1,024: 256-thread row groups, 128-thread flash groups, the
+    // folds' per-lane quantizing): the "cudashape" theory rows of the focused tests of kernels untested on hardware.
+    private static readonly Lazy<IlgpuBackend> _cudaShaped = new(() => new IlgpuBackend(IlgpuDevice.CreateCudaShapedCpu()));
     private static readonly Lazy<(IlgpuBackend? Backend, string Reason)> _cuda = new(() =>
         IlgpuBackend.TryCreateCuda(out var b, out var reason) ? (b, "") : (null, reason));
 
@@ -19,9 +22,13 @@ public static class Devices
     {
         "cpu" => _cpu.Value,
         "cpu32" => _cpu32.Value,
+        CudaShaped => _cudaShaped.Value,
         "cuda" => _cuda.Value.Backend ?? throw new InvalidOperationException(_cuda.Value.Reason),
         _ => throw new ArgumentException(name),
     };
+
+    /// <summary>Name of the CUDA-shaped CPU backend (<see cref="IlgpuDevice.CreateCudaShapedCpu"/>): slow, so small shapes only.</summary>
+    public const string CudaShaped = "cudashape";
 
     public static bool CudaPresent => _cuda.Value.Backend is not null;
 
