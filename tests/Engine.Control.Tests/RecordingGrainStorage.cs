@@ -25,6 +25,21 @@ internal sealed class RecordingGrainStorage(Func<object?, long?> measure) : IGra
     /// <summary>The value recorded by the latest write for <paramref name="key"/>, or -1 before any.</summary>
     public static long Last(string key) => Writes(key) is { Count: > 0 } w ? w[^1].Value : -1;
 
+    /// <summary>Polls the writes of <paramref name="key"/> until <paramref name="done"/> holds for them or
+    /// <paramref name="limit"/> has passed (a ceiling for a loaded machine, not a timing assert), and returns them.</summary>
+    public static async Task<IReadOnlyList<(DateTime At, long Value)>> WaitFor(string key,
+        Func<IReadOnlyList<(DateTime At, long Value)>, bool> done, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        var writes = Writes(key);
+        while (!done(writes) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            writes = Writes(key);
+        }
+        return writes;
+    }
+
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.CompletedTask;
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
