@@ -12,10 +12,14 @@ namespace Engine.Control.Tests;
 /// <summary>The sessions' checkpoint policy on the journal path: a session checkpoints once
 /// <see cref="ControlOptions.SessionCheckpointEntries"/> journal entries are applied (length) or
 /// <see cref="ControlOptions.SessionCheckpointInterval"/> after its first unwritten change (age), not per event
-/// (own silo: it needs a counting store; the age bound here is an hour, so only the length bound can fire).</summary>
+/// (own silo: it needs a counting store; the age bound here is an hour, so only the length bound can fire); and the
+/// applier's timed passes, which hand a customer's entries over once there are <see cref="ControlOptions.JournalApplyMinEntries"/>
+/// or the oldest waited <see cref="ControlOptions.JournalApplyMaxDelay"/>.</summary>
 public sealed class CheckpointPolicyTests : IAsyncLifetime
 {
     private const int Entries = 4;
+    private const int MinEntries = 3;
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(500);
     private TestCluster _cluster = null!;
 
     public async Task InitializeAsync()
@@ -66,6 +70,32 @@ public sealed class CheckpointPolicyTests : IAsyncLifetime
         Assert.Equal(2 * sent + 1, (await _cluster.Client.GetGrain<ICustomerSessionGrain>(customer).GetProfile()).EventsApplied);
     }
 
+    [Fact]
+    public async Task A_timed_pass_holds_a_few_entries_back_until_there_are_enough_or_the_oldest_is_old_enough()
+    {
+        var product = TestData.Id("p");
+        await _cluster.Client.GetGrain<IProductGrain>(product).Upsert(TestData.Product("Shoe", [1, 0, 0, 0]));
+        var sink = Silo.GetRequiredService<IEventSink>();
+        var applier = Silo.GetRequiredService<JournalApplier>();
+        var (few, enough) = (TestData.Id("few"), TestData.Id("enough"));
+        for (var i = 0; i < MinEntries - 1; i++) await sink.RecordAsync(TestData.Event(few, EventKind.View, product));
+        for (var i = 0; i < MinEntries; i++) await sink.RecordAsync(TestData.Event(enough, EventKind.View, product));
+        Assert.Equal(2 * MinEntries - 1, applier.Backlog);
+
+        // A timed pass hands over the customer with enough entries and keeps the other's.
+        var calls = applier.Progress.Calls;
+        await applier.ApplyPendingAsync(dueOnly: true);
+        Assert.Equal((MinEntries - 1L, calls + 1), (applier.Backlog, applier.Progress.Calls));
+
+        // Once its oldest entry has waited JournalApplyMaxDelay, the next timed pass hands it over too.
+        await Task.Delay(MaxDelay + TimeSpan.FromMilliseconds(100));
+        await applier.ApplyPendingAsync(dueOnly: true);
+        Assert.Equal((0L, calls + 2), (applier.Backlog, applier.Progress.Calls));
+        // Held back or not, every acknowledged event is in its session (a read drains anyway).
+        Assert.Equal(MinEntries - 1, (await _cluster.Client.GetGrain<ICustomerSessionGrain>(few).GetProfile()).EventsApplied);
+        Assert.Equal(MinEntries, (await _cluster.Client.GetGrain<ICustomerSessionGrain>(enough).GetProfile()).EventsApplied);
+    }
+
     /// <summary>Sends one event per sink call (each its own journal entry) until the store has seen <paramref name="writes"/>
     /// writes of the session; returns how many were sent. Fails past twice the bound.</summary>
     private static async Task<int> SendUntilWritten(IEventSink sink, JournalApplier applier, string customer, string product, int writes)
@@ -102,6 +132,8 @@ public sealed class CheckpointPolicyTests : IAsyncLifetime
                 o.SessionCheckpointEntries = Entries;
                 o.SessionCheckpointInterval = TimeSpan.FromHours(1);
                 o.JournalApplyInterval = TimeSpan.FromHours(1); // the test hands entries over itself (ApplyPendingAsync)
+                o.JournalApplyMinEntries = MinEntries;
+                o.JournalApplyMaxDelay = MaxDelay;
             });
         }
     }

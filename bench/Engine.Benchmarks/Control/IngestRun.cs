@@ -23,7 +23,8 @@ namespace Engine.Benchmarks.Control;
 /// <remarks>Options: <c>--seconds</c> measured (10), <c>--warmup</c> seconds before (5), <c>--shoppers</c> (512),
 /// <c>--batch</c> events per call (512), <c>--in-flight</c> (8), <c>--redis none</c> for in-memory storage and journal, <c>--policy</c> new|old|both (the sessions' checkpoint policy: new = length or age,
 /// <see cref="ControlOptions.SessionCheckpointEntries"/> entries or <see cref="ControlOptions.SessionCheckpointInterval"/>, the defaults; old = every
-/// 5 s per active session whatever it holds, the earlier default; both: old then new, each in its own silo), <c>--checkpoint-seconds</c>, <c>--checkpoint-entries</c> and <c>--checkpoint-batching on|off</c> (override the policy's
+/// 5 s per active session whatever it holds, each journal command its own, and every applier pass handing every entry
+/// over (<see cref="ControlOptions.JournalApplyMinEntries"/> 1), the earlier defaults; both: old then new, each in its own silo), <c>--checkpoint-seconds</c>, <c>--checkpoint-entries</c> and <c>--checkpoint-batching on|off</c> (override the policy's
 /// interval, length bound and cross-session batching of the checkpoints' journal commands; old = off), <c>--apply-ms</c> (50, <see cref="ControlOptions.JournalApplyInterval"/>), <c>--mode</c> group|pipelined|both (both:
 /// the earlier pipelined XADD form and the group-committed one, each in its own silo, one after the other).
 /// Redis CPU comes from redis-server's INFO cpu over the window (it includes the sessions' checkpoint writes), journal writes from the journal's own counters; after
@@ -66,6 +67,7 @@ internal static class IngestRun
         {
             c.JournalGroupCommit = groupCommit; c.SessionCheckpointInterval = checkpoint; c.SessionCheckpointEntries = checkpointEntries;
             c.SessionCheckpointBatching = checkpointBatching; c.JournalApplyInterval = apply;
+            if (policy == "old") c.JournalApplyMinEntries = 1; // every pass hands every entry over, as before
         });
         var sink = host.Services.GetRequiredService<IEventSink>();
         using var mux = memory ? null : ConnectionMultiplexer.Connect(redis + ",allowAdmin=true");

@@ -64,9 +64,9 @@ public static class ControlSiloBuilderExtensions
         var options = services.AddOptions<ControlOptions>();
         if (configure is not null) options.Configure(configure);
         options.Validate(o => { o.Rewards.Validate(); return o.StatsShards > 0 && o.DedupWindow > 0 && o.ProfileHalfLife > TimeSpan.Zero
-            && o.JournalApplyInterval > TimeSpan.Zero && o.SessionCheckpointInterval > TimeSpan.Zero && o.JournalReadBatch > 0 && o.SessionCheckpointEntries >= 0 && o.JournalApplyBacklog > 0
+            && o.JournalApplyInterval > TimeSpan.Zero && o.SessionCheckpointInterval > TimeSpan.Zero && o.JournalReadBatch > 0 && o.SessionCheckpointEntries >= 0 && o.JournalApplyBacklog > 0 && o.JournalApplyMinEntries > 0 && o.JournalApplyMaxDelay >= TimeSpan.Zero
             && o.JournalWritesInFlight > 0 && o.JournalMaxEntriesPerWrite > 0; },
-            "Control options: rewards must be ordered, StatsShards, DedupWindow, ProfileHalfLife, JournalApplyInterval, SessionCheckpointInterval, JournalReadBatch, JournalWritesInFlight and JournalMaxEntriesPerWrite positive, SessionCheckpointEntries not negative, JournalApplyBacklog positive");
+            "Control options: rewards must be ordered, StatsShards, DedupWindow, ProfileHalfLife, JournalApplyInterval, SessionCheckpointInterval, JournalReadBatch, JournalWritesInFlight and JournalMaxEntriesPerWrite positive, SessionCheckpointEntries not negative, JournalApplyBacklog and JournalApplyMinEntries positive, JournalApplyMaxDelay not negative");
         UseBinaryStateSerializer<MemoryGrainStorageOptions>(services);
         UseBinaryStateSerializer<Orleans.Persistence.RedisStorageOptions>(services);
         services.TryAddSingleton(TimeProvider.System);

@@ -22,6 +22,7 @@ internal sealed class JournalApplier(IGrainFactory grains, IEventJournal journal
     private readonly ControlOptions _options = options.Value;
     private readonly Lock _gate = new();
     private Dictionary<string, List<JournalEntry>?> _pending = []; // null: drain from the journal
+    private readonly Dictionary<string, long> _waitingSince = []; // customer → Stopwatch timestamp of its oldest pending entry
     private CancellationTokenSource? _stop;
     private long _passes, _calls, _passTicks;
     private long _backlog; // entries handed to the applier and not yet applied by a finished pass (under _gate)
@@ -48,7 +49,11 @@ internal sealed class JournalApplier(IGrainFactory grains, IEventJournal journal
         lock (_gate)
         {
             _backlog++;
-            if (!_pending.TryGetValue(customer, out var entries)) _pending[customer] = [entry];
+            if (!_pending.TryGetValue(customer, out var entries))
+            {
+                _pending[customer] = [entry];
+                _waitingSince[customer] = System.Diagnostics.Stopwatch.GetTimestamp();
+            }
             else entries?.Add(entry); // null: a drain is due anyway, and it reads this entry too
         }
     }
@@ -104,20 +109,44 @@ internal sealed class JournalApplier(IGrainFactory grains, IEventJournal journal
         using var timer = new PeriodicTimer(_options.JournalApplyInterval);
         try
         {
-            while (await timer.WaitForNextTickAsync(stop)) await ApplyPendingAsync();
+            while (await timer.WaitForNextTickAsync(stop)) await ApplyPendingAsync(dueOnly: true);
         }
         catch (OperationCanceledException) { }
     }
 
-    /// <summary>One pass: every pending customer's session drains its journal.</summary>
-    public async Task ApplyPendingAsync()
+    /// <summary>One pass: every pending customer's session applies its entries (or drains its journal). With
+    /// <paramref name="dueOnly"/> (the timed passes), a customer's entries wait for the next pass until they are
+    /// <see cref="ControlOptions.JournalApplyMinEntries"/> or the oldest has waited <see cref="ControlOptions.JournalApplyMaxDelay"/>
+    /// (a drain, or a backlog over <see cref="ControlOptions.JournalApplyBacklog"/>, is due at once).</summary>
+    public async Task ApplyPendingAsync(bool dueOnly = false)
     {
         Dictionary<string, List<JournalEntry>?> taken;
         lock (_gate)
         {
             if (_pending.Count == 0) return;
-            taken = _pending;
-            _pending = [];
+            if (!dueOnly || _options.JournalApplyMinEntries <= 1 || _backlog > _options.JournalApplyBacklog)
+            {
+                taken = _pending;
+                _pending = [];
+                _waitingSince.Clear();
+            }
+            else
+            {
+                // A session call costs about the same however many entries it carries (≈ 30 µs of silo CPU here), and
+                // with 20,000 active shoppers a 50-ms pass found about one entry per customer: one call per event.
+                var now = System.Diagnostics.Stopwatch.GetTimestamp();
+                var oldest = now - (long)(_options.JournalApplyMaxDelay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+                taken = [];
+                foreach (var (customer, entries) in _pending)
+                    if (entries is null || entries.Count >= _options.JournalApplyMinEntries || _waitingSince[customer] <= oldest)
+                        taken[customer] = entries;
+                if (taken.Count == 0) return;
+                foreach (var customer in taken.Keys)
+                {
+                    _pending.Remove(customer);
+                    _waitingSince.Remove(customer);
+                }
+            }
         }
         var handed = taken.Values.Sum(e => e?.Count ?? 0);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
