@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text.Json;
 using System.Threading.Channels;
 using Engine.Control.Experiments;
 using Engine.Control.Feedback;
@@ -49,6 +51,9 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     private readonly TimeSpan _batchWindow;
     private long _calls;
     private readonly Dictionary<(string, string, string), ArmKey> _armKeys = [];
+    // The worker's context writer and its buffer, reset per exposure: a context costs only its UTF-8 copy.
+    private readonly ArrayBufferWriter<byte> _contextBuffer = new(4096);
+    private readonly Utf8JsonWriter _contextWriter;
     private long _queued, _logged, _shadow, _dropped, _failed, _skipped, _done;
     private long _reportedDropped;
     private DateTime _lastReport = DateTime.MinValue;
@@ -76,6 +81,7 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // with TryWrite: a full queue refuses, so we count the drop
         });
+        _contextWriter = new Utf8JsonWriter(_contextBuffer);
         _worker = Task.Run(RunAsync);
     }
 
@@ -191,7 +197,7 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
         return _armKeys[key] = new ArmKey(experiment, arm, modelVersion);
     }
 
-    private static Exposure Make(RankingPipeline pipeline, string customer, string id, RankRequest request, RankResult result, ArmKey arm,
+    private Exposure Make(RankingPipeline pipeline, string customer, string id, RankRequest request, RankResult result, ArmKey arm,
                                  DateTimeOffset at, bool shadow, ref float[] features)
     {
         int n = result.Items.Count;
@@ -200,7 +206,12 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
         pipeline.ComputeFeatures(request, result.Items, rows);
         var actions = new ExposedAction[n];
         for (int i = 0; i < n; i++) actions[i] = new ExposedAction(result.Items[i].ProductId, DeterministicPropensity);
-        return new Exposure(id, customer, arm, ExposureContext.Write(rows, n, request), actions, at, shadow);
+        _contextBuffer.ResetWrittenCount();
+        _contextWriter.Reset(_contextBuffer);
+        ExposureContext.WriteTo(_contextWriter, rows, n, request);
+        // A fresh array per exposure (the session and the stats shard read it after this call returns); UTF-8 as the
+        // decision log keeps it, so the shard copies bytes rather than transcoding a string.
+        return new Exposure(id, customer, arm, "", actions, at, shadow, ContextUtf8: _contextBuffer.WrittenSpan.ToArray());
     }
 
     /// <summary>"experiment/arm" → (experiment, arm); "" → (null, null).</summary>
@@ -269,5 +280,6 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _worker.ConfigureAwait(false);
+        await _contextWriter.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -158,6 +158,7 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
         if (_profiles is IStatsSource cache) cache.Collect(entries);
         entries.Add(new StatEntry { Name = "recommend.with_profile", Value = Interlocked.Read(ref _withProfile) });
         entries.Add(new StatEntry { Name = "recommend.profile_misses", Value = Interlocked.Read(ref _profileMisses) });
+        ProcessGcStats.Collect(entries); // allocation and collection counts per Recommend (bench/recommend-pair.sh)
     }
 
     /// <inheritdoc/>

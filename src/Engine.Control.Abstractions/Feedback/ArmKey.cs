@@ -48,6 +48,7 @@ public enum FeedbackKind
 /// <param name="Quantity">Units for carts, purchases, returns.</param>
 /// <param name="Timestamp">For exposures: when it was served (default: unknown, the stats grain's clock is used).</param>
 /// <param name="Shadow">For exposures: computed and logged only, never shown.</param>
+/// <param name="ContextUtf8">For exposures: the context as UTF-8 (<see cref="Sessions.Exposure.ContextUtf8"/>), or null for <paramref name="Context"/>.</param>
 [GenerateSerializer, Immutable]
 public sealed record FeedbackSignal(
     [property: Id(0)] ArmKey Arm,
@@ -58,7 +59,8 @@ public sealed record FeedbackSignal(
     [property: Id(5)] IReadOnlyList<Sessions.ExposedAction>? Actions = null,
     [property: Id(6)] int Quantity = 1,
     [property: Id(7)] DateTimeOffset Timestamp = default,
-    [property: Id(8)] bool Shadow = false);
+    [property: Id(8)] bool Shadow = false,
+    [property: Id(9)] byte[]? ContextUtf8 = null);
 
 /// <summary>Reward per signal kind (configurable; the defaults rank click &lt; add to cart &lt;
 /// purchase and make a return negative).</summary>

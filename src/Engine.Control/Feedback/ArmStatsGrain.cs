@@ -10,9 +10,12 @@ public sealed class ArmStatsState
     /// <summary>Per-product decision records of an earlier layout: no longer written, still exported so a
     /// stored state of that layout loses nothing.</summary>
     [Id(1)] public List<DecisionRecord> Decisions { get; set; } = [];
-    /// <summary>Logged recommendations with their rewards, oldest first (bounded by
-    /// <see cref="ControlOptions.DecisionLogCapacity"/>). One context per recommendation, not per product.</summary>
+    /// <summary>Logged recommendations of an earlier layout (one record per decision): no longer written; a stored
+    /// state of that layout is moved into <see cref="DecisionLog"/> on activation.</summary>
     [Id(2)] public List<LoggedDecision> Log { get; set; } = [];
+    /// <summary>Logged recommendations with their rewards, oldest first (bounded by
+    /// <see cref="ControlOptions.DecisionLogCapacity"/>), in compact form; null until the first activation.</summary>
+    [Id(3)] public DecisionLog? DecisionLog { get; set; }
 }
 
 /// <summary>One shard of one (experiment, arm, model version): counts, reward sums and the
@@ -23,10 +26,23 @@ internal sealed class ArmStatsGrain(
     IOptions<ControlOptions> options, TimeProvider time) : Grain, IArmStatsGrain
 {
     private readonly ControlOptions _options = options.Value;
-    private Dictionary<string, int>? _byId; // recommendation id → index in state.State.Log (not persisted)
     private DateTimeOffset _lastWrite = DateTimeOffset.MinValue;
     private IGrainTimer? _writeTimer;       // pending write of changes made since _lastWrite
     private bool _dirty;                    // changes not yet written
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var s = state.State;
+        var log = s.DecisionLog ?? new DecisionLog(_options.DecisionLogCapacity);
+        if (log.Capacity != _options.DecisionLogCapacity) log = log.Resized(_options.DecisionLogCapacity);
+        if (s.Log.Count > 0) // a stored state of the list layout: moved over, written by the next write
+        {
+            foreach (var d in s.Log) log.Add(d);
+            s.Log = [];
+        }
+        s.DecisionLog = log;
+        return base.OnActivateAsync(cancellationToken);
+    }
 
     async Task IArmStatsGrain.Apply(IReadOnlyList<FeedbackSignal> batch)
     {
@@ -52,12 +68,6 @@ internal sealed class ArmStatsGrain(
             Join(signal, reward, now);
         }
         s.Counters = c.Add(new ArmCounters(assignments, exposures, clicks, carts, purchases, returns, sum, squares));
-        var excess = s.Log.Count - _options.DecisionLogCapacity;
-        if (excess > 0)
-        {
-            s.Log.RemoveRange(0, excess);
-            _byId = null; // indices moved: rebuilt on the next join
-        }
         _dirty = true;
         await WriteSoonAsync(now);
     }
@@ -114,60 +124,28 @@ internal sealed class ArmStatsGrain(
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
-    private Dictionary<string, int> Index()
-    {
-        if (_byId is not null) return _byId;
-        var log = state.State.Log;
-        _byId = new Dictionary<string, int>(log.Count, StringComparer.Ordinal);
-        for (var i = 0; i < log.Count; i++) _byId[log[i].RecommendationId] = i;
-        return _byId;
-    }
+    private DecisionLog Ring => state.State.DecisionLog!; // set on activation
 
-    private void Log(FeedbackSignal exposure, DateTimeOffset now)
-    {
-        var index = Index();
-        if (index.ContainsKey(exposure.RecommendationId)) return; // a replayed exposure
-        var actions = new LoggedAction[exposure.Actions?.Count ?? 0];
-        for (var i = 0; i < actions.Length; i++)
-            actions[i] = new LoggedAction(exposure.Actions![i].ProductId, i + 1, exposure.Actions[i].Probability, 0, 0, 0, 0, 0);
-        var log = state.State.Log;
-        index[exposure.RecommendationId] = log.Count;
-        log.Add(new LoggedDecision(exposure.RecommendationId, exposure.Arm, exposure.Context ?? "",
-            exposure.Timestamp == default ? now : exposure.Timestamp, exposure.Shadow, actions, null));
-    }
+    /// <summary>Logs an exposure (a replayed one changes nothing): its context bytes and product ids are copied into
+    /// the compact log, so the signal and what it carries die young.</summary>
+    private void Log(FeedbackSignal exposure, DateTimeOffset now) =>
+        Ring.Add(exposure.RecommendationId, exposure.Arm, exposure.ContextUtf8, exposure.Context,
+            exposure.Timestamp == default ? now : exposure.Timestamp, exposure.Shadow, exposure.Actions);
 
-    private void Join(FeedbackSignal signal, double reward, DateTimeOffset now)
-    {
-        if (!Index().TryGetValue(signal.RecommendationId, out var i)) return; // logged before this shard's window
-        var d = state.State.Log[i];
-        var actions = d.Actions.ToArray();
-        var a = Array.FindIndex(actions, x => x.ProductId == signal.ProductId);
-        if (a < 0) return; // a product the recommendation did not show
-        var x = actions[a];
-        actions[a] = signal.Kind switch
-        {
-            FeedbackKind.Click => x with { Clicks = x.Clicks + 1, Reward = x.Reward + reward },
-            FeedbackKind.AddToCart => x with { Carts = x.Carts + 1, Reward = x.Reward + reward },
-            FeedbackKind.Purchase => x with { Purchases = x.Purchases + 1, Reward = x.Reward + reward },
-            FeedbackKind.Return => x with { Returns = x.Returns + 1, Reward = x.Reward + reward },
-            _ => x,
-        };
-        state.State.Log[i] = d with { Actions = actions, UpdatedAt = now };
-    }
+    /// <summary>Joins a reward to the shown product it names (nothing when the decision is older than this shard's log
+    /// or did not show that product).</summary>
+    private void Join(FeedbackSignal signal, double reward, DateTimeOffset now) =>
+        Ring.Join(signal.RecommendationId, signal.ProductId, signal.Kind, reward, now);
 
     Task<ArmCounters> IArmStatsGrain.GetCounters() => Task.FromResult(state.State.Counters);
 
     Task<IReadOnlyList<DecisionRecord>> IArmStatsGrain.Export(int maxRecords)
     {
-        var records = state.State.Decisions.Concat(state.State.Log.SelectMany(d =>
+        var records = state.State.Decisions.Concat(Ring.Latest(Ring.Count).SelectMany(d =>
             d.Actions.Select(a => new DecisionRecord(d.RecommendationId, d.Context, a.ProductId, a.Probability, a.Reward)))).ToList();
         return Task.FromResult<IReadOnlyList<DecisionRecord>>(records.Skip(Math.Max(0, records.Count - maxRecords)).ToArray());
     }
 
-    Task<IReadOnlyList<LoggedDecision>> IArmStatsGrain.ExportDecisions(int maxDecisions)
-    {
-        var log = state.State.Log;
-        var take = Math.Clamp(maxDecisions, 0, log.Count);
-        return Task.FromResult<IReadOnlyList<LoggedDecision>>(log.GetRange(log.Count - take, take).ToArray());
-    }
+    Task<IReadOnlyList<LoggedDecision>> IArmStatsGrain.ExportDecisions(int maxDecisions) =>
+        Task.FromResult<IReadOnlyList<LoggedDecision>>(Ring.Latest(maxDecisions));
 }

@@ -9,20 +9,32 @@ namespace Engine.Control.Feedback;
 /// one-event-per-customer path (EventIngestionBenchmarks, bench/RESULTS.md).</remarks>
 internal sealed class FeedbackBuffer
 {
+    /// <summary>Buffered exposure signals that make the flusher flush early (<see cref="FeedbackFlusher.FlushSoon"/>):
+    /// about 64 ms of traffic at 2,000 Recommends/s. An exposure carries its context and list (~1.5 KB); held for the
+    /// whole <see cref="ControlOptions.FeedbackFlushInterval"/> (1 s) they outlived a gen-0 collection or two and were
+    /// copied into gen 1 and gen 2 on the way to the stats shard (~2 KB promoted per exposure, measured with an
+    /// in-process silo; bench/RESULTS.md), which is what cost Recommend its p99 with exposure logging on.</summary>
+    public const int ExposuresPerFlush = 128;
+
     private readonly Lock _gate = new();
     private List<FeedbackSignal> _signals = [];
+    private int _exposures;
     private Dictionary<string, long> _views = [];
     private long _persisted;
 
-    /// <summary>Adds one session call's feedback; returns the number of signals now buffered.</summary>
-    public int Add(IReadOnlyList<FeedbackSignal> signals, long eventsPersisted, IReadOnlyList<string> viewedProducts)
+    /// <summary>How full the buffer is: signals, and exposure signals among them.</summary>
+    public readonly record struct Fill(int Signals, int Exposures);
+
+    /// <summary>Adds one session call's feedback; returns how full the buffer is now.</summary>
+    public Fill Add(IReadOnlyList<FeedbackSignal> signals, long eventsPersisted, IReadOnlyList<string> viewedProducts)
     {
         lock (_gate)
         {
             _signals.AddRange(signals);
+            foreach (var s in signals) if (s.Kind == FeedbackKind.Exposure) _exposures++;
             _persisted += eventsPersisted;
             foreach (var p in viewedProducts) _views[p] = _views.GetValueOrDefault(p) + 1;
-            return _signals.Count;
+            return new Fill(_signals.Count, _exposures);
         }
     }
 
@@ -33,6 +45,7 @@ internal sealed class FeedbackBuffer
         {
             var taken = (_signals, _persisted, _views);
             _signals = [];
+            _exposures = 0;
             _persisted = 0;
             _views = [];
             return taken;

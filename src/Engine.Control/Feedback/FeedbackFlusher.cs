@@ -48,10 +48,12 @@ internal sealed class FeedbackFlusher(
         catch (OperationCanceledException) { }
     }
 
-    /// <summary>Called after an add that filled the buffer: flushes soon, off the caller's turn.</summary>
-    public void FlushSoon(int buffered)
+    /// <summary>Called after each add: flushes soon, off the caller's turn, once the buffer holds
+    /// <see cref="ControlOptions.FeedbackFlushSize"/> signals or <see cref="FeedbackBuffer.ExposuresPerFlush"/> exposures.</summary>
+    public void FlushSoon(FeedbackBuffer.Fill fill)
     {
-        if (buffered < _options.FeedbackFlushSize || Interlocked.Exchange(ref _earlyPending, 1) == 1) return;
+        if ((fill.Signals < _options.FeedbackFlushSize && fill.Exposures < FeedbackBuffer.ExposuresPerFlush)
+            || Interlocked.Exchange(ref _earlyPending, 1) == 1) return;
         _ = Task.Run(async () =>
         {
             try { await FlushAsync(); }

@@ -52,10 +52,12 @@ internal sealed partial class CustomerSessionGrain
             signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Assignment, exposure.RecommendationId));
         }
         signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Exposure, exposure.RecommendationId,
-            Context: exposure.Context, Actions: exposure.Actions, Timestamp: exposure.Timestamp, Shadow: exposure.Shadow));
+            Context: exposure.Context, Actions: exposure.Actions, Timestamp: exposure.Timestamp, Shadow: exposure.Shadow,
+            ContextUtf8: exposure.ContextUtf8));
         // Reward attribution needs the id, arm and shadow flag only: the context and the list go to the
         // stats grains' decision log, not into every write of this session's state.
-        held.Add(exposure is { Context: null or "", Actions: null or { Count: 0 } } ? exposure : exposure with { Context = "", Actions = [] });
+        held.Add(exposure is { Context: null or "", ContextUtf8: null, Actions: null or { Count: 0 } } ? exposure
+            : exposure with { Context = "", Actions = [], ContextUtf8 = null });
         if (held.Count > _options.ExposureWindow) held.RemoveAt(0);
         _commit.MarkDirty();
     }
