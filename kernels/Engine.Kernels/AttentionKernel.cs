@@ -554,7 +554,11 @@ public static class AttentionKernel
         // orders thread j's stores, so the model released only thread 0's own stores (in practice membar.gl waits for each
         // thread's stores, so it likely worked; the form below is correct by the model and fences once per group, not per thread).
         // The counter's reset by the merger is a plain store: every live chunk has counted by then, and the next launch (or
-        // graph replay) on the stream starts after this kernel completes.
+        // graph replay) on the stream starts after this kernel completes. ILGPU's PTX for sm_90 (ENGINE_PTX_DUMP, 2026-11-26):
+        // bar.sync; thread 0: membar.gl, atom.add.u32, membar.gl when last, st.shared; bar.sync; the partials then read with
+        // plain ld (no .nc, which the fence could not order). The CUDA-shaped CPU device runs two groups at once, and a merge by
+        // chunk index instead of by count fails FlashDecodeTests there (it passes on one multiprocessor): the race is testable,
+        // the ordering is not (x86 and .NET's interlocked add are stronger than the GPU's).
         Group.Barrier();
         if (tid == 0)
         {
