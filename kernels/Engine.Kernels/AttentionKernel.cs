@@ -201,36 +201,91 @@ public static class AttentionKernel
     {
         var qs = SharedMemory.Allocate<float>(MaxHeadDim);
         var ks = SharedMemory.Allocate<float>(MaxHeadDim);
-        var sc = SharedMemory.Allocate<float>(MaxChunk);
-        var partial = SharedMemory.Allocate<float>(MaxPartial);
-        int tid = Group.IdxX;
-        int g = Group.DimX;
+        var c = BeginDecodeChunk(q, keys, values, positions, kNew, vNew, freq, qs, ks, p);
+        if (!c.Live) return; // uniform over the group
+        SplitChunk(qs, ks, keys, values, vNew, partials, p.Fused != 0, c, p.HeadDim, p.KvDim, (long)p.Heads * p.Chunks * p.HeadDim, p.Scale,
+            Group.IdxX, Group.DimX);
+    }
+
+    /// <summary>
+    /// Where one group of a split-decode launch works: chunk [<see cref="T0"/>, <see cref="T1"/>) of the positions up to
+    /// <see cref="Pos"/> of one (row, head). Set up by <see cref="BeginDecodeChunk"/> (decode) and
+    /// <c>BatchAttentionKernel.BeginRowChunk</c> (continuous batching).
+    /// </summary>
+    internal struct DecodeChunk
+    {
+        /// <summary>False for a dead chunk (past the row's position) or a row of no segment: the group returns at once.</summary>
+        public bool Live;
+
+        /// <summary>The row's position, this chunk's index, its first position and one past its last.</summary>
+        public int Pos, Chunk, T0, T1;
+
+        /// <summary>Live chunks of the row: pos / chunkLength + 1.</summary>
+        public int LiveChunks;
+
+        /// <summary>Where the head's q (and output) starts; its KV head's cache row 0 (stride kvDim); its fresh k/v (fused).</summary>
+        public long QBase, KvOff, FreshBase;
+
+        /// <summary>(row, head) index (its flash counter) and (row, head, chunk) index (its partial).</summary>
+        public long Head, Cell;
+    }
+
+    /// <summary>
+    /// The set-up shared by <see cref="SplitKernel"/> and <see cref="KernelFlashDecode"/> (grid X = head, grid Y = chunk): the
+    /// step's position (a device value under graph replay), this chunk's positions, and, for a live chunk, the head's q in
+    /// <paramref name="qs"/> (rotated, with the fresh key in <paramref name="ks"/> and the fused KV store, when fused) followed
+    /// by a group barrier. A dead chunk returns before any barrier (uniform over the group); chunk 0 is always live, so the
+    /// fused KV store always happens.
+    /// </summary>
+    private static DecodeChunk BeginDecodeChunk(ArrayView<float> q, ArrayView<float> keys, ArrayView<float> values, ArrayView<int> positions,
+        ArrayView<float> kNew, ArrayView<float> vNew, ArrayView<float> freq, ArrayView<float> qs, ArrayView<float> ks, AttentionParams p)
+    {
+        var c = new DecodeChunk();
         int h = Grid.IdxX;
-        int chunk = Grid.IdxY;
         int d = p.HeadDim;
-        int pos = p.Position0 >= 0 ? p.Position0 : positions[0];
-        int len = pos + 1;
-        int t0 = chunk * p.ChunkLength;
-        bool fused = p.Fused != 0;
+        c.Chunk = Grid.IdxY;
+        c.Pos = p.Position0 >= 0 ? p.Position0 : positions[0];
+        int len = c.Pos + 1;
+        c.T0 = c.Chunk * p.ChunkLength;
+        if (c.T0 >= len) return c; // dead: Live stays false
+        c.Live = true;
+        c.T1 = c.T0 + p.ChunkLength < len ? c.T0 + p.ChunkLength : len;
+        c.LiveChunks = c.Pos / p.ChunkLength + 1;
         int perKv = p.Heads / p.KvHeads;
         int kvh = h / perKv;
-        // Dead chunk (past the live length): uniform over the group, so no barrier is skipped by part of it.
-        // Chunk 0 is always live, so the fused KV store below always happens.
-        if (t0 >= len) return;
-        int t1 = t0 + p.ChunkLength < len ? t0 + p.ChunkLength : len;
-        long qBase = (long)h * d;
-        long kvOff = p.LayerBase + (long)kvh * d;
-        long freshBase = (long)kvh * d;
-
-        LoadQuery(q, kNew, vNew, keys, values, freq, qs, ks, fused, chunk == 0 && h % perKv == 0, p.NeoX != 0, pos, d, qBase, freshBase, kvOff, p.KvDim, tid, g);
+        c.Head = h;
+        c.Cell = (long)h * p.Chunks + c.Chunk;
+        c.QBase = (long)h * d;
+        c.KvOff = p.LayerBase + (long)kvh * d;
+        c.FreshBase = (long)kvh * d;
+        LoadQuery(q, kNew, vNew, keys, values, freq, qs, ks, p.Fused != 0, c.Chunk == 0 && h % perKv == 0, p.NeoX != 0, c.Pos, d, c.QBase,
+            c.FreshBase, c.KvOff, p.KvDim, Group.IdxX, Group.DimX);
         Group.Barrier();
+        return c;
+    }
 
-        // (1) this chunk's scores (shared memory) and their max.
+    /// <summary>
+    /// The body of the two-launch split kernels (<see cref="SplitKernel"/>, <see cref="BatchAttentionKernel.KernelSplit"/>) for one
+    /// live chunk <paramref name="c"/>, after the row's q (and, fused, the fresh key) is in shared memory: (1) the chunk's scores
+    /// (shared memory) and their max; (2) their exponentials and sum; (3) Σ e_t · v_t, slice j of the group summing positions
+    /// t0 + j, t0 + j + slices, ... for its dimensions; then the partial of cell c.Cell: its accumulators at
+    /// <c>partials[cell * headDim ..]</c> and (max, sum) at <c>partials[msBase + cell * 2 ..]</c>. Fused: position pos is the fresh
+    /// key and value, never read from the cache.
+    /// </summary>
+    internal static void SplitChunk(ArrayView<float> qs, ArrayView<float> ks, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> vNew,
+        ArrayView<float> partials, bool fused, DecodeChunk c, int d, int kvDim, long msBase, float scale, int tid, int g)
+    {
+        var sc = SharedMemory.Allocate<float>(MaxChunk);
+        var partial = SharedMemory.Allocate<float>(MaxPartial);
+        int pos = c.Pos, t0 = c.T0, t1 = c.T1;
+        long kvOff = c.KvOff;
+
+        // (1) this chunk's scores (shared memory) and their max; thread tid owns positions t0 + tid, t0 + tid + g, ...
         float localMax = float.NegativeInfinity;
         for (int t = t0 + tid; t < t1; t += g)
         {
-            float s = fused && t == pos ? DotShared(qs, ks, d) : DotCache(qs, keys, kvOff + (long)t * p.KvDim, d);
-            s *= p.Scale;
+            float s = fused && t == pos ? DotShared(qs, ks, d) : DotCache(qs, keys, kvOff + (long)t * kvDim, d);
+            s *= scale;
             sc[t - t0] = s;
             localMax = Reductions.Max(localMax, s);
         }
@@ -260,10 +315,10 @@ public static class AttentionKernel
                 float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 int t = t0 + slice;
                 int step = slices;
-                long vStep = (long)step * p.KvDim;
+                long vStep = (long)step * kvDim;
                 for (; t + 3 * step < cachedEnd; t += 4 * step)
                 {
-                    long v0 = vi + (long)t * p.KvDim;
+                    long v0 = vi + (long)t * kvDim;
                     int s0 = t - t0;
                     a0 += sc[s0] * values[v0];
                     a1 += sc[s0 + step] * values[v0 + vStep];
@@ -271,24 +326,23 @@ public static class AttentionKernel
                     a3 += sc[s0 + 3 * step] * values[v0 + 3 * vStep];
                 }
                 for (; t < cachedEnd; t += step)
-                    a0 += sc[t - t0] * values[vi + (long)t * p.KvDim];
+                    a0 += sc[t - t0] * values[vi + (long)t * kvDim];
                 if (fused && pos < t1 && (pos - t0) % slices == slice)
-                    a1 += sc[pos - t0] * vNew[freshBase + i];
+                    a1 += sc[pos - t0] * vNew[c.FreshBase + i];
                 partial[slice * d + i] = (a0 + a1) + (a2 + a3);
             }
         }
         Group.Barrier();
 
-        long cell = (long)h * p.Chunks + chunk;
         for (int i = tid; i < d; i += g)
         {
             float acc = 0;
             for (int j = 0; j < slices; j++) acc += partial[j * d + i];
-            partials[cell * d + i] = acc;
+            partials[c.Cell * d + i] = acc;
         }
         if (tid == 0)
         {
-            long ms = (long)p.Heads * p.Chunks * d + cell * 2;
+            long ms = msBase + c.Cell * 2;
             partials[ms] = max;
             partials[ms + 1] = sum;
         }
@@ -301,36 +355,35 @@ public static class AttentionKernel
     public static void CombineKernel(ArrayView<float> partials, ArrayView<float> output, ArrayView<int> positions,
         ArrayView<int> xq, ArrayView<float> xd, AttentionParams p)
     {
-        int tid = Group.IdxX;
-        int g = Group.DimX;
         int h = Grid.IdxX;
-        int d = p.HeadDim;
         int pos = p.Position0 >= 0 ? p.Position0 : positions[0];
-        int live = pos / p.ChunkLength + 1;
-        long cell0 = (long)h * p.Chunks;
-        long ms = (long)p.Heads * p.Chunks * d + cell0 * 2;
+        MergeChunks(partials, (long)h * p.Chunks, pos / p.ChunkLength + 1, (long)p.Heads * p.Chunks * p.HeadDim, p.HeadDim, output, (long)h * p.HeadDim,
+            xq, xd, p.Quantize, Group.IdxX, Group.DimX);
+    }
+
+    /// <summary>
+    /// The merge of one head's live chunk partials, shared by <see cref="CombineKernel"/>, <see cref="BatchAttentionKernel.KernelCombine"/>
+    /// and the last chunk of the flash kernels: cells <c>cell0 .. cell0 + live</c> (accumulators at <c>partials[cell * headDim ..]</c>,
+    /// (max, sum) at <c>partials[msBase + cell * 2 ..]</c>) give o = Σ_c e^(m_c - M) acc_c / Σ_c e^(m_c - M) sum_c with M the largest
+    /// chunk max, written at <c>output[qBase ..]</c> with its Q8_0 form when <paramref name="quantize"/>. Every thread of the group calls it.
+    /// </summary>
+    internal static void MergeChunks(ArrayView<float> partials, long cell0, int live, long msBase, int d, ArrayView<float> output, long qBase,
+        ArrayView<int> xq, ArrayView<float> xd, int quantize, int tid, int g)
+    {
+        long ms = msBase + cell0 * 2;
         float m = float.NegativeInfinity;
         for (int c = 0; c < live; c++) m = Reductions.Max(m, partials[ms + 2 * c]);
         float denom = 0;
         for (int c = 0; c < live; c++) denom += ILGPU.Algorithms.XMath.Exp(partials[ms + 2 * c] - m) * partials[ms + 2 * c + 1];
         float inv = 1f / denom;
-        long qBase = (long)h * d;
         for (int i = tid; i < d; i += g)
         {
             float acc = 0;
             for (int c = 0; c < live; c++)
                 acc += ILGPU.Algorithms.XMath.Exp(partials[ms + 2 * c] - m) * partials[(cell0 + c) * d + i];
-            float o = acc * inv;
-            output[qBase + i] = o;
-            if (p.Quantize != 0 && Warp.WarpSize % 32 == 0)
-                QuantizeQ8_0Kernel.QuantizeLane(o, qBase + i, xq, xd);
+            WriteOutput(acc * inv, output, qBase, i, xq, xd, quantize);
         }
-        if (p.Quantize != 0 && Warp.WarpSize % 32 != 0)
-        {
-            Group.Barrier();
-            for (int b = tid; b < d / 32; b += g)
-                QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);
-        }
+        QuantizeBlocks(output, qBase, d, xq, xd, quantize, tid, g);
     }
 
     /// <summary>Most row groups of a flash-decoding group (group size ≤ 256, 4 dimensions per lane).</summary>
@@ -370,43 +423,26 @@ public static class AttentionKernel
     {
         var qs = SharedMemory.Allocate<float>(MaxHeadDim);
         var ks = SharedMemory.Allocate<float>(MaxHeadDim);
-        int tid = Group.IdxX;
-        int g = Group.DimX;
-        int h = Grid.IdxX;
-        int chunk = Grid.IdxY;
-        int d = p.HeadDim;
-        int pos = p.Position0 >= 0 ? p.Position0 : positions[0];
-        int len = pos + 1;
-        int t0 = chunk * p.ChunkLength;
-        bool fused = p.Fused != 0;
-        int perKv = p.Heads / p.KvHeads;
-        int kvh = h / perKv;
-        // Dead chunk: uniform over the group. Chunk 0 is always live, so the fused KV store always happens.
-        if (t0 >= len) return;
-        int t1 = t0 + p.ChunkLength < len ? t0 + p.ChunkLength : len;
-        long qBase = (long)h * d;
-        long kvOff = p.LayerBase + (long)kvh * d;
-        long freshBase = (long)kvh * d;
-
-        LoadQuery(q, kNew, vNew, keys, values, freq, qs, ks, fused, chunk == 0 && h % perKv == 0, p.NeoX != 0, pos, d, qBase, freshBase, kvOff, p.KvDim, tid, g);
-        Group.Barrier();
-        FlashChunk(qs, ks, keys, values, vNew, partials, counters, output, xq, xd, fused, pos, t0, t1, pos / p.ChunkLength + 1, d, p.KvDim,
-            kvOff, freshBase, qBase, (long)h * p.Chunks + chunk, chunk, (long)p.Heads * p.Chunks * d, h, p.Scale, p.Quantize, tid, g);
+        var c = BeginDecodeChunk(q, keys, values, positions, kNew, vNew, freq, qs, ks, p);
+        if (!c.Live) return; // uniform over the group
+        FlashChunk(qs, ks, keys, values, vNew, partials, counters, output, xq, xd, p.Fused != 0, c, p.HeadDim, p.KvDim,
+            (long)p.Heads * p.Chunks * p.HeadDim, p.Scale, p.Quantize, Group.IdxX, Group.DimX);
     }
 
     /// <summary>
     /// The body of the flash-decoding kernels (<see cref="KernelFlashDecode"/>, <see cref="BatchAttentionKernel.KernelFlash"/>)
-    /// for one (row, head, chunk) group, after the row's q (and, fused, the fresh key) is in shared memory: the chunk
-    /// [t0, t1) of the cache at <paramref name="kvOff"/> (stride kvDim) by row groups with an online softmax in registers,
-    /// the row groups merged in shared memory, then either the output (one live chunk) or the partial at
-    /// <paramref name="cell"/> and, for the last live chunk to finish (counter <paramref name="counter"/>), the merge of
-    /// cells <c>cell - chunk .. + live</c>, the output and the counter's reset. Uniform branches only.
+    /// for one live (row, head, chunk) group <paramref name="c"/>, after the row's q (and, fused, the fresh key) is in shared
+    /// memory: the chunk [t0, t1) of the cache at c.KvOff (stride kvDim) by row groups with an online softmax in registers,
+    /// the row groups merged in shared memory, then either the output (one live chunk) or the partial of c.Cell and, for the
+    /// last live chunk to finish (counter c.Head), the merge of the row's live cells (<see cref="MergeChunks"/>), the output
+    /// and the counter's reset. (max, sum) pairs live at <c>partials[ms + cell * 2]</c>. Uniform branches only.
     /// </summary>
     internal static void FlashChunk(ArrayView<float> qs, ArrayView<float> ks, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> vNew,
-        ArrayView<float> partials, ArrayView<int> counters, ArrayView<float> output, ArrayView<int> xq, ArrayView<float> xd, bool fused, int pos,
-        int t0, int t1, int live, int d, int kvDim, long kvOff, long freshBase, long qBase, long cell, int chunk, long ms, long counter,
-        float scale, int quantize, int tid, int g)
+        ArrayView<float> partials, ArrayView<int> counters, ArrayView<float> output, ArrayView<int> xq, ArrayView<float> xd, bool fused,
+        DecodeChunk c, int d, int kvDim, long ms, float scale, int quantize, int tid, int g)
     {
+        int pos = c.Pos, t0 = c.T0, t1 = c.T1, live = c.LiveChunks;
+        long kvOff = c.KvOff, freshBase = c.FreshBase, qBase = c.QBase, cell = c.Cell;
         var groupM = SharedMemory.Allocate<float>(MaxRowGroups);
         var groupL = SharedMemory.Allocate<float>(MaxRowGroups);
         var groupAcc = SharedMemory.Allocate<float>(MaxPartial); // [rowGroups, headDim]: rowGroups * headDim = 4 * group ≤ 1024
@@ -518,33 +554,24 @@ public static class AttentionKernel
         // orders thread j's stores, so the model released only thread 0's own stores (in practice membar.gl waits for each
         // thread's stores, so it likely worked; the form below is correct by the model and fences once per group, not per thread).
         // The counter's reset by the merger is a plain store: every live chunk has counted by then, and the next launch (or
-        // graph replay) on the stream starts after this kernel completes.
+        // graph replay) on the stream starts after this kernel completes. ILGPU's PTX for sm_90 (ENGINE_PTX_DUMP, 2026-11-26):
+        // bar.sync; thread 0: membar.gl, atom.add.u32, membar.gl when last, st.shared; bar.sync; the partials then read with
+        // plain ld (no .nc, which the fence could not order). The CUDA-shaped CPU device runs two groups at once, and a merge by
+        // chunk index instead of by count fails FlashDecodeTests there (it passes on one multiprocessor): the race is testable,
+        // the ordering is not (x86 and .NET's interlocked add are stronger than the GPU's).
         Group.Barrier();
         if (tid == 0)
         {
             MemoryFence.DeviceLevel(); // release: the group's partial before the count
-            bool isLast = Atomic.Add(ref counters[counter], 1) == live - 1;
+            bool isLast = Atomic.Add(ref counters[c.Head], 1) == live - 1;
             if (isLast) MemoryFence.DeviceLevel(); // acquire: the other chunks' partials after their counts
             last[0] = isLast ? 1 : 0;
         }
         Group.Barrier();
         if (last[0] == 0) return; // uniform over the group
 
-        long cell0 = cell - chunk;
-        float mAll = float.NegativeInfinity;
-        for (int c = 0; c < live; c++) mAll = Reductions.Max(mAll, partials[ms + (cell0 + c) * 2]);
-        float denom = 0;
-        for (int c = 0; c < live; c++) denom += ILGPU.Algorithms.XMath.Exp(partials[ms + (cell0 + c) * 2] - mAll) * partials[ms + (cell0 + c) * 2 + 1];
-        float invAll = 1f / denom;
-        for (int i = tid; i < d; i += g)
-        {
-            float acc = 0;
-            for (int c = 0; c < live; c++)
-                acc += ILGPU.Algorithms.XMath.Exp(partials[ms + (cell0 + c) * 2] - mAll) * partials[(cell0 + c) * d + i];
-            WriteOutput(acc * invAll, output, qBase, i, xq, xd, quantize);
-        }
-        QuantizeBlocks(output, qBase, d, xq, xd, quantize, tid, g);
-        if (tid == 0) counters[counter] = 0; // every live chunk has counted: ready for the next launch
+        MergeChunks(partials, cell - c.Chunk, live, ms, d, output, qBase, xq, xd, quantize, tid, g);
+        if (tid == 0) counters[c.Head] = 0; // every live chunk has counted: ready for the next launch
     }
 
     /// <summary>Output element i of the head at <paramref name="qBase"/>; on 32-lane warps also its Q8_0 lane (whole warps call it).</summary>

@@ -92,88 +92,11 @@ public static class BatchAttentionKernel
         ArrayView<int> rows, BatchAttentionParams p)
     {
         var qs = SharedMemory.Allocate<float>(AttentionKernel.MaxHeadDim);
-        var sc = SharedMemory.Allocate<float>(AttentionKernel.MaxChunk);
-        var partial = SharedMemory.Allocate<float>(1024);
-        int tid = Group.IdxX;
-        int g = Group.DimX;
-        int h = Grid.IdxX;
-        int r = Grid.IdxY / p.Chunks;
-        int chunk = Grid.IdxY - r * p.Chunks;
-        int d = p.HeadDim;
-        int pos = rows[r * RowFields];
-        int t0 = chunk * p.ChunkLength;
-        // Dead chunk or unused row: uniform over the group, so no barrier is skipped by part of it.
-        if (pos < 0 || t0 > pos) return;
-        int t1 = t0 + p.ChunkLength < pos + 1 ? t0 + p.ChunkLength : pos + 1;
-        int kvh = h / (p.Heads / p.KvHeads);
-        long qBase = ((long)r * p.Heads + h) * d;
-        long kvOff = LayerBase(rows, r, p.Layer, p.KvDim) + (long)kvh * d;
-
-        for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
-        Group.Barrier();
-
-        // (1) this chunk's scores (shared memory) and their max; thread tid owns positions t0 + tid, t0 + tid + g, ...
-        float localMax = float.NegativeInfinity;
-        for (int t = t0 + tid; t < t1; t += g)
-        {
-            float s = Dot(qs, keys, kvOff + (long)t * p.KvDim, d) * p.Scale;
-            sc[t - t0] = s;
-            localMax = Reductions.Max(localMax, s);
-        }
-        float max = Reductions.GroupMax(localMax);
-
-        // (2) exponentials and their sum.
-        float localSum = 0;
-        for (int t = t0 + tid; t < t1; t += g)
-        {
-            float e = ILGPU.Algorithms.XMath.Exp(sc[t - t0] - max);
-            sc[t - t0] = e;
-            localSum += e;
-        }
-        float sum = Reductions.GroupSum(localSum);
-
-        // (3) Σ e_t · v_t: slice j of the group sums positions t0 + j, t0 + j + slices, ... for its dimensions.
-        int slices = g >= d ? g / d : 1;
-        int slice = g >= d ? tid / d : 0;
-        int i0 = g >= d ? tid - slice * d : tid;
-        int iStep = g >= d ? d : g;
-        if (slice < slices)
-        {
-            for (int i = i0; i < d; i += iStep)
-            {
-                long vi = kvOff + i;
-                float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                int t = t0 + slice;
-                long vStep = (long)slices * p.KvDim;
-                for (; t + 3 * slices < t1; t += 4 * slices)
-                {
-                    long v0 = vi + (long)t * p.KvDim;
-                    int s0 = t - t0;
-                    a0 += sc[s0] * values[v0];
-                    a1 += sc[s0 + slices] * values[v0 + vStep];
-                    a2 += sc[s0 + 2 * slices] * values[v0 + 2 * vStep];
-                    a3 += sc[s0 + 3 * slices] * values[v0 + 3 * vStep];
-                }
-                for (; t < t1; t += slices)
-                    a0 += sc[t - t0] * values[vi + (long)t * p.KvDim];
-                partial[slice * d + i] = (a0 + a1) + (a2 + a3);
-            }
-        }
-        Group.Barrier();
-
-        long cell = ((long)r * p.Heads + h) * p.Chunks + chunk;
-        for (int i = tid; i < d; i += g)
-        {
-            float acc = 0;
-            for (int j = 0; j < slices; j++) acc += partial[j * d + i];
-            partials[cell * d + i] = acc;
-        }
-        if (tid == 0)
-        {
-            long ms = (long)p.N * p.Heads * p.Chunks * d + cell * 2;
-            partials[ms] = max;
-            partials[ms + 1] = sum;
-        }
+        var c = BeginRowChunk(q, rows, qs, p);
+        if (!c.Live) return; // uniform over the group
+        // Reads the cache only (RoPE and the store ran in KernelRopeStore): the fresh-key views are never read.
+        AttentionKernel.SplitChunk(qs, qs, keys, values, values, partials, false, c, p.HeadDim, p.KvDim, (long)p.N * p.Heads * p.Chunks * p.HeadDim,
+            p.Scale, Group.IdxX, Group.DimX);
     }
 
     /// <summary>
@@ -187,39 +110,12 @@ public static class BatchAttentionKernel
     public static void KernelCombine(ArrayView<float> partials, ArrayView<float> output, ArrayView<int> rows,
         ArrayView<int> xq, ArrayView<float> xd, BatchAttentionParams p)
     {
-        int tid = Group.IdxX;
-        int g = Group.DimX;
-        int h = Grid.IdxX;
         int r = Grid.IdxY;
-        int d = p.HeadDim;
         int pos = rows[r * RowFields];
         if (pos < 0) return; // uniform over the group
-        int live = pos / p.ChunkLength + 1;
-        long cell0 = ((long)r * p.Heads + h) * p.Chunks;
-        long ms = (long)p.N * p.Heads * p.Chunks * d + cell0 * 2;
-        float m = float.NegativeInfinity;
-        for (int c = 0; c < live; c++) m = Reductions.Max(m, partials[ms + 2 * c]);
-        float denom = 0;
-        for (int c = 0; c < live; c++) denom += ILGPU.Algorithms.XMath.Exp(partials[ms + 2 * c] - m) * partials[ms + 2 * c + 1];
-        float inv = 1f / denom;
-        long qBase = ((long)r * p.Heads + h) * d;
-        for (int i = tid; i < d; i += g)
-        {
-            float acc = 0;
-            for (int c = 0; c < live; c++)
-                acc += ILGPU.Algorithms.XMath.Exp(partials[ms + 2 * c] - m) * partials[(cell0 + c) * d + i];
-            float o = acc * inv;
-            output[qBase + i] = o;
-            // CUDA: quantize lane by lane (headDim % 32 == 0 when Quantize is set, so whole warps are here).
-            if (p.Quantize != 0 && Warp.WarpSize % 32 == 0)
-                QuantizeQ8_0Kernel.QuantizeLane(o, qBase + i, xq, xd);
-        }
-        if (p.Quantize != 0 && Warp.WarpSize % 32 != 0)
-        {
-            Group.Barrier();
-            for (int b = tid; b < d / 32; b += g)
-                QuantizeQ8_0Kernel.QuantizeBlock(output, qBase + b * 32, xq, xd, qBase / 32 + b);
-        }
+        long head = (long)r * p.Heads + Grid.IdxX;
+        AttentionKernel.MergeChunks(partials, head * p.Chunks, pos / p.ChunkLength + 1, (long)p.N * p.Heads * p.Chunks * p.HeadDim, p.HeadDim, output,
+            head * p.HeadDim, xq, xd, p.Quantize, Group.IdxX, Group.DimX);
     }
 
     /// <summary>
@@ -234,40 +130,39 @@ public static class BatchAttentionKernel
         ArrayView<int> counters, ArrayView<float> output, ArrayView<int> rows, ArrayView<int> xq, ArrayView<float> xd, BatchAttentionParams p)
     {
         var qs = SharedMemory.Allocate<float>(AttentionKernel.MaxHeadDim);
-        int tid = Group.IdxX;
-        int g = Group.DimX;
-        int h = Grid.IdxX;
-        int r = Grid.IdxY / p.Chunks;
-        int chunk = Grid.IdxY - r * p.Chunks;
-        int d = p.HeadDim;
-        int pos = rows[r * RowFields];
-        int t0 = chunk * p.ChunkLength;
-        if (pos < 0 || t0 > pos) return; // uniform over the group
-        int t1 = t0 + p.ChunkLength < pos + 1 ? t0 + p.ChunkLength : pos + 1;
-        int kvh = h / (p.Heads / p.KvHeads);
-        long head = (long)r * p.Heads + h;
-        long qBase = head * d;
-        long kvOff = LayerBase(rows, r, p.Layer, p.KvDim) + (long)kvh * d;
-        for (int i = tid; i < d; i += g) qs[i] = q[qBase + i];
-        Group.Barrier();
+        var c = BeginRowChunk(q, rows, qs, p);
+        if (!c.Live) return; // uniform over the group
         // Not fused (RoPE and the store ran in KernelRopeStore): the fresh-key views are never read.
-        AttentionKernel.FlashChunk(qs, qs, keys, values, values, partials, counters, output, xq, xd, false, pos, t0, t1, pos / p.ChunkLength + 1,
-            d, p.KvDim, kvOff, 0, qBase, head * p.Chunks + chunk, chunk, (long)p.N * p.Heads * p.Chunks * d, head, p.Scale, p.Quantize, tid, g);
+        AttentionKernel.FlashChunk(qs, qs, keys, values, values, partials, counters, output, xq, xd, false, c, p.HeadDim, p.KvDim,
+            (long)p.N * p.Heads * p.Chunks * p.HeadDim, p.Scale, p.Quantize, Group.IdxX, Group.DimX);
     }
 
-    /// <summary>q · k over a cache row, four independent accumulators so four loads are in flight at once.</summary>
-    private static float Dot(ArrayView<float> qs, ArrayView<float> keys, long k, int d)
+    /// <summary>
+    /// The set-up shared by <see cref="KernelSplit"/> and <see cref="KernelFlash"/> (grid X = head, grid Y = row × Chunks + chunk):
+    /// the row's position from the row table, this chunk's positions, and, for a live chunk, the row's q head in
+    /// <paramref name="qs"/> followed by a group barrier. A dead chunk or a row of no segment returns before any barrier
+    /// (uniform over the group) with <see cref="AttentionKernel.DecodeChunk.Live"/> false.
+    /// </summary>
+    private static AttentionKernel.DecodeChunk BeginRowChunk(ArrayView<float> q, ArrayView<int> rows, ArrayView<float> qs, BatchAttentionParams p)
     {
-        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        int i = 0;
-        for (; i + 3 < d; i += 4)
-        {
-            a0 += qs[i] * keys[k + i];
-            a1 += qs[i + 1] * keys[k + i + 1];
-            a2 += qs[i + 2] * keys[k + i + 2];
-            a3 += qs[i + 3] * keys[k + i + 3];
-        }
-        for (; i < d; i++) a0 += qs[i] * keys[k + i];
-        return (a0 + a1) + (a2 + a3);
+        var c = new AttentionKernel.DecodeChunk();
+        int h = Grid.IdxX;
+        int r = Grid.IdxY / p.Chunks;
+        int d = p.HeadDim;
+        c.Chunk = Grid.IdxY - r * p.Chunks;
+        c.Pos = rows[r * RowFields];
+        c.T0 = c.Chunk * p.ChunkLength;
+        if (c.Pos < 0 || c.T0 > c.Pos) return c; // dead: Live stays false
+        c.Live = true;
+        c.T1 = c.T0 + p.ChunkLength < c.Pos + 1 ? c.T0 + p.ChunkLength : c.Pos + 1;
+        c.LiveChunks = c.Pos / p.ChunkLength + 1;
+        int kvh = h / (p.Heads / p.KvHeads);
+        c.Head = (long)r * p.Heads + h;
+        c.Cell = c.Head * p.Chunks + c.Chunk;
+        c.QBase = c.Head * d;
+        c.KvOff = LayerBase(rows, r, p.Layer, p.KvDim) + (long)kvh * d;
+        for (int i = Group.IdxX; i < d; i += Group.DimX) qs[i] = q[c.QBase + i];
+        Group.Barrier();
+        return c;
     }
 }

@@ -29,10 +29,30 @@ public sealed class ControlOptions
     /// Shorter: stats follow sooner; longer: more events per session call.</summary>
     public TimeSpan JournalApplyInterval { get; set; } = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>How long a session keeps journal-applied changes in memory before it checkpoints them to
-    /// grain storage (and trims its journal). Bounds how much journal a session replays after a crash,
-    /// and how much journal the store holds per active session.</summary>
-    public TimeSpan SessionCheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>Entries journaled on a silo and not yet applied to their sessions beyond which the event sink
+    /// holds back its answers (after the journal write: the events are durable, the caller just waits) until the
+    /// silo's applier catches up: backpressure instead of an unbounded backlog in memory. 100,000 entries are
+    /// about 2 s at 50,000 events/s, and about 20 MB.</summary>
+    public int JournalApplyBacklog { get; set; } = 100_000;
+
+    /// <summary>Longest time a session keeps journal-applied changes in memory before it checkpoints them to
+    /// grain storage (and trims its journal): the age bound of the checkpoint policy, counted from the first
+    /// change not yet checkpointed. With <see cref="SessionCheckpointEntries"/> it bounds how much journal a
+    /// session replays after a crash and how much journal the store holds per session. A checkpoint costs
+    /// the same whatever it covers (a state write and a trim), so with many active shoppers the checkpoints
+    /// per second are about active sessions / this interval: 5 s (the earlier default) with 20,000 active
+    /// shoppers meant 4,000 checkpoints/s, a checkpoint every ~2 events, and ingestion fell to 20.8k events/s
+    /// (bench/RESULTS.md, issue 6). Slow sessions checkpoint on this age, busy ones on their entry count.</summary>
+    public TimeSpan SessionCheckpointInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Journal entries (one per sink call that carried events for the customer) a session applies
+    /// before it checkpoints without waiting for <see cref="SessionCheckpointInterval"/>: the length bound of
+    /// the checkpoint policy, so a busy session's journal stays short (replay after a crash reads at most
+    /// about this many entries, in one <see cref="JournalReadBatch"/>) while a checkpoint is shared by this many
+    /// entries. Each activation draws its bound once in [N/2, N], so sessions that start together do not all
+    /// checkpoint in the same instant. 0: age only (the earlier policy, with the 5-s interval: `Control:SessionCheckpointEntries=0`,
+    /// `Control:SessionCheckpointInterval=00:00:05`).</summary>
+    public int SessionCheckpointEntries { get; set; } = 32;
 
     /// <summary>Longest time a session keeps exposures logged through <c>ICustomerSessionGrain.RecordExposures</c>
     /// in memory before it writes its state (an event's checkpoint, or deactivation, writes them sooner). Writing
@@ -57,6 +77,13 @@ public sealed class ControlOptions
     /// <summary>Most journal entries (one per customer per sink call) in one journal write: bounds how long
     /// one write holds redis-server (its script runs one XADD per entry) and the size of one command.</summary>
     public int JournalMaxEntriesPerWrite { get; set; } = 2048;
+
+    /// <summary>Redis journal: the sessions' checkpoint commands on the journal (the trim after a state write, the
+    /// range count that moves a session past the entries it was handed) go out coalesced across sessions, one
+    /// script call per batch (true, the default), with <see cref="JournalWritesInFlight"/> and
+    /// <see cref="JournalMaxEntriesPerWrite"/> as limits; false is the earlier form (one command per session
+    /// and checkpoint), kept to measure against (`Engine.Benchmarks ingest --policy old`).</summary>
+    public bool SessionCheckpointBatching { get; set; } = true;
 
     /// <summary>Reward per feedback kind.</summary>
     public RewardValues Rewards { get; set; } = new();

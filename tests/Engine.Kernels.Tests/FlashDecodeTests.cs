@@ -29,24 +29,13 @@ public class FlashDecodeTests
 
     private const int Heads = 4, KvHeads = 2, Context = 24;
 
-    private static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double bound, string what)
-    {
-        double err = NormalizedError(actual, expected);
-        Assert.True(err <= bound, $"{what}: normalized error {err:E3} > {bound:E1}");
-    }
-
     [Theory, MemberData(nameof(Devices))]
     public void Flash_decode_matches_the_reference_across_chunks_in_one_launch(string device)
     {
         var gpu = Tests.Devices.Get(device);
-        var cpu = new ReferenceBackend();
         using var t = new HostTensors(61);
-        bool split = gpu.SplitAttention, flash = gpu.FlashDecode;
-        int chunkLength = gpu.AttentionChunkLength;
-        try
+        DecodeAttentionSteps.WithSplit(gpu, flash: true, () =>
         {
-            gpu.SplitAttention = true;
-            gpu.FlashDecode = true;
             // 32: output quantized lane by lane; 16: not quantized (4-lane row groups); 64: 16-lane row groups. The CUDA-shaped
             // device (slow: every group is 128 OS threads) runs 32 and 64, still up to four live chunks merged per head.
             var cases = new[] { (32, 3, RopeStyle.NeoX), (16, 4, RopeStyle.Normal), (64, 5, RopeStyle.Normal) };
@@ -54,45 +43,9 @@ public class FlashDecodeTests
             {
                 gpu.AttentionChunkLength = chunk;
                 Assert.Equal("flash (1 launch)", gpu.DecodeAttentionForm(headDim));
-                int kvDim = KvHeads * headDim, width = Heads * headDim;
-                using var gCache = gpu.AllocateKvCache(2, Context, kvDim);
-                var cCache = cpu.AllocateKvCache(2, Context, kvDim);
-                for (int pos = 0; pos < 11; pos++)
-                {
-                    var q = t.Floats(width, 2f);
-                    var k = t.Floats(kvDim);
-                    var v = t.Floats(kvDim);
-                    int[] positions = [pos];
-                    using var gq = Upload(gpu, q);
-                    using var gk = Upload(gpu, k);
-                    using var gv = Upload(gpu, v);
-                    using var go = gpu.Allocate(width);
-                    using var gq1 = Upload(gpu, q);
-                    using var go1 = gpu.Allocate(width);
-                    long launches = gpu.KernelLaunches;
-                    gpu.RopeStoreKvAttention(gCache, 0, gq, gk, gv, go, 1, positions, Heads, KvHeads, headDim, 10000f, style);
-                    Assert.Equal(1, gpu.KernelLaunches - launches);
-                    gpu.StoreKv(gCache, 1, gk, gv, 1, positions);
-                    gpu.Attention(gCache, 1, gq1, go1, 1, positions, Heads, KvHeads, headDim);
-
-                    var (cq, ck, cv) = (Upload(cpu, q), Upload(cpu, k), Upload(cpu, v));
-                    var co1 = cpu.Allocate(width);
-                    cpu.StoreKv(cCache, 1, ck, cv, 1, positions);
-                    cpu.Attention(cCache, 1, Upload(cpu, q), co1, 1, positions, Heads, KvHeads, headDim);
-                    var co = cpu.Allocate(width);
-                    ((IComputeBackend)cpu).RopeStoreKvAttention(cCache, 0, cq, ck, cv, co, 1, positions, Heads, KvHeads, headDim, 10000f, style);
-                    string what = $"headDim {headDim} chunk {chunk} at {pos}";
-                    AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), KernelTolerances.Rope + KernelTolerances.Attention, "fused " + what);
-                    AssertClose(ReadAll(gpu, go1), ReadAll(cpu, co1), KernelTolerances.Attention, "plain " + what);
-                }
+                DecodeAttentionSteps.Run(gpu, t, Heads, KvHeads, Context, headDim, chunk, style, steps: 11, fusedLaunches: 1);
             }
-        }
-        finally
-        {
-            gpu.SplitAttention = split;
-            gpu.FlashDecode = flash;
-            gpu.AttentionChunkLength = chunkLength;
-        }
+        });
     }
 
     /// <summary>
@@ -108,13 +61,9 @@ public class FlashDecodeTests
         Assert.Equal(IlgpuDevice.CudaShapedMultiprocessors, gpu.Device.Accelerator.NumMultiprocessors);
         var cpu = new ReferenceBackend();
         using var t = new HostTensors(63);
-        bool split = gpu.SplitAttention, flash = gpu.FlashDecode;
-        int chunkLength = gpu.AttentionChunkLength;
         const int headDim = 32, kvDim = KvHeads * headDim, width = Heads * headDim;
-        try
+        DecodeAttentionSteps.WithSplit(gpu, flash: true, () =>
         {
-            gpu.SplitAttention = true;
-            gpu.FlashDecode = true;
             gpu.AttentionChunkLength = 3; // 8 chunks of 3: every one live at the last position
             using var gCache = gpu.AllocateKvCache(1, Context, kvDim);
             var cCache = cpu.AllocateKvCache(1, Context, kvDim);
@@ -133,15 +82,9 @@ public class FlashDecodeTests
                 gpu.Attention(gCache, 0, gq, go, 1, [Context - 1], Heads, KvHeads, headDim);
                 var co = cpu.Allocate(width);
                 cpu.Attention(cCache, 0, Upload(cpu, q), co, 1, [Context - 1], Heads, KvHeads, headDim);
-                AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), KernelTolerances.Attention, $"8 live chunks, repetition {rep}");
+                DecodeAttentionSteps.AssertClose(ReadAll(gpu, go), ReadAll(cpu, co), KernelTolerances.Attention, $"8 live chunks, repetition {rep}");
             }
-        }
-        finally
-        {
-            gpu.SplitAttention = split;
-            gpu.FlashDecode = flash;
-            gpu.AttentionChunkLength = chunkLength;
-        }
+        });
     }
 
     [Theory, MemberData(nameof(Devices))]
@@ -149,10 +92,8 @@ public class FlashDecodeTests
     {
         var gpu = Tests.Devices.Get(device);
         using var t = new HostTensors(62);
-        bool split = gpu.SplitAttention, flash = gpu.FlashDecode;
-        int chunkLength = gpu.AttentionChunkLength;
         const int headDim = 32, kvDim = KvHeads * headDim, width = Heads * headDim, filled = 23;
-        try
+        DecodeAttentionSteps.WithSplit(gpu, flash: false, () =>
         {
             using var cache = gpu.AllocateKvCache(1, Context, kvDim);
             using var k = Upload(gpu, t.Floats(filled * kvDim));
@@ -161,19 +102,11 @@ public class FlashDecodeTests
             using var gq = Upload(gpu, t.Floats(width, 2f));
             using var a = gpu.Allocate(width);
             using var b = gpu.Allocate(width);
-            gpu.SplitAttention = true;
             gpu.AttentionChunkLength = 6;
-            gpu.FlashDecode = false;
             gpu.Attention(cache, 0, gq, a, 1, [filled - 1], Heads, KvHeads, headDim);
             gpu.FlashDecode = true;
             gpu.Attention(cache, 0, gq, b, 1, [filled - 1], Heads, KvHeads, headDim);
-            AssertClose(ReadAll(gpu, b), ReadAll(gpu, a), KernelTolerances.Attention, $"flash vs split + merge at {filled - 1}");
-        }
-        finally
-        {
-            gpu.SplitAttention = split;
-            gpu.FlashDecode = flash;
-            gpu.AttentionChunkLength = chunkLength;
-        }
+            DecodeAttentionSteps.AssertClose(ReadAll(gpu, b), ReadAll(gpu, a), KernelTolerances.Attention, $"flash vs split + merge at {filled - 1}");
+        });
     }
 }

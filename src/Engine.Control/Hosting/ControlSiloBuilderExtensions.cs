@@ -39,7 +39,8 @@ public static class ControlSiloBuilderExtensions
             {
                 var control = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ControlOptions>>().Value;
                 return new RedisEventJournal(redis.Clone(), hosting.ServiceId, sp.GetRequiredService<Orleans.Serialization.Serializer>(),
-                    control.JournalWritesInFlight, control.JournalMaxEntriesPerWrite, pipelined: !control.JournalGroupCommit);
+                    control.JournalWritesInFlight, control.JournalMaxEntriesPerWrite, pipelined: !control.JournalGroupCommit,
+                    batchCheckpoints: control.SessionCheckpointBatching);
             });
             // The strongly consistent grain directory (ranges handed over with the membership
             // version): with the default, eventually consistent one a silo joining under traffic
@@ -63,9 +64,9 @@ public static class ControlSiloBuilderExtensions
         var options = services.AddOptions<ControlOptions>();
         if (configure is not null) options.Configure(configure);
         options.Validate(o => { o.Rewards.Validate(); return o.StatsShards > 0 && o.DedupWindow > 0 && o.ProfileHalfLife > TimeSpan.Zero
-            && o.JournalApplyInterval > TimeSpan.Zero && o.SessionCheckpointInterval > TimeSpan.Zero && o.JournalReadBatch > 0
+            && o.JournalApplyInterval > TimeSpan.Zero && o.SessionCheckpointInterval > TimeSpan.Zero && o.JournalReadBatch > 0 && o.SessionCheckpointEntries >= 0 && o.JournalApplyBacklog > 0
             && o.JournalWritesInFlight > 0 && o.JournalMaxEntriesPerWrite > 0; },
-            "Control options: rewards must be ordered, StatsShards, DedupWindow, ProfileHalfLife, JournalApplyInterval, SessionCheckpointInterval, JournalReadBatch, JournalWritesInFlight and JournalMaxEntriesPerWrite positive");
+            "Control options: rewards must be ordered, StatsShards, DedupWindow, ProfileHalfLife, JournalApplyInterval, SessionCheckpointInterval, JournalReadBatch, JournalWritesInFlight and JournalMaxEntriesPerWrite positive, SessionCheckpointEntries not negative, JournalApplyBacklog positive");
         UseBinaryStateSerializer<MemoryGrainStorageOptions>(services);
         UseBinaryStateSerializer<Orleans.Persistence.RedisStorageOptions>(services);
         services.TryAddSingleton(TimeProvider.System);

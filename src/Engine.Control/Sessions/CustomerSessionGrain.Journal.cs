@@ -7,6 +7,10 @@ namespace Engine.Control.Sessions;
 /// <summary>The journal side of a session: apply entries the silo hands over (ApplyEntries) or drain
 /// (replay) entries after the stored position, in memory; checkpoint later, then trim what the
 /// checkpoint covers.</summary>
+/// <remarks>Checkpoint policy: once <see cref="ControlOptions.SessionCheckpointEntries"/> entries were applied
+/// since the last checkpoint began (length), or <see cref="ControlOptions.SessionCheckpointInterval"/> after the
+/// first change not yet checkpointed (age), whichever comes first. A checkpoint costs about the same whatever it
+/// covers, so with many active shoppers an age-only policy checkpointed every couple of events.</remarks>
 /// <remarks>Checkpoint discipline: the stored state's <see cref="SessionState.Journal"/> names the last
 /// entry it includes; a checkpoint writes the state, and only after that write succeeded trims the
 /// journal through the position the written state held. So every entry is in the stored state or in
@@ -19,6 +23,16 @@ internal sealed partial class CustomerSessionGrain
     // Entries after S.Journal already applied from ApplyEntries: a drain moves the position past them
     // without applying them again (so this does not lean on the event-id window).
     private readonly SortedSet<JournalPosition> _delivered = [];
+    private int _uncheckpointed; // entries applied since the last checkpoint began (the length bound)
+    private bool _checkpointSoon; // the timer was moved to fire now (the length bound was reached)
+    private int _lengthBound = -1; // this activation's draw of the length bound (-1: not drawn yet)
+
+    /// <summary>This activation's length bound: drawn once in [N/2, N] for N = <see cref="ControlOptions.SessionCheckpointEntries"/>
+    /// (0: none). Sessions that start together and get events at the same pace (a benchmark's round robin, a
+    /// campaign's burst) would otherwise all reach N in the same instant and checkpoint in one herd (20,000 state
+    /// writes at once held ingestion up in `Engine.Benchmarks ingest`); the spread keeps them apart from then on.</summary>
+    private int LengthBound => _lengthBound >= 0 ? _lengthBound
+        : _lengthBound = _options.SessionCheckpointEntries <= 0 ? 0 : _options.SessionCheckpointEntries - Random.Shared.Next(_options.SessionCheckpointEntries / 2 + 1);
 
     Task ICustomerSessionGrain.ApplyJournal() => DrainAsync();
 
@@ -32,6 +46,7 @@ internal sealed partial class CustomerSessionGrain
         {
             // Checked after the await: a drain may have applied it meanwhile.
             if (entry.Position.CompareTo(S.Journal) <= 0 || !_delivered.Add(entry.Position)) continue;
+            _uncheckpointed++;
             accepted += ApplyEntry(entry, vectors, signals, views);
         }
         _commit.MarkDirty();
@@ -74,24 +89,27 @@ internal sealed partial class CustomerSessionGrain
     private async Task DrainOnceAsync()
     {
         var customer = this.GetPrimaryKeyString();
-        // Fast path: the journal holds exactly the entries this activation was handed (nothing older is
-        // left untrimmed, nothing arrived that the applier has not delivered yet), so they need not be read
-        // back and deserialized just to move the position: an O(1) count instead of a read of every entry
-        // since the last checkpoint (what most checkpoints and profile reads found). Every delivered entry is
-        // after S.Journal and in the journal (only this session trims, and only through S.Journal), so equal
-        // counts mean the same entries. The delivered set is taken before the count: entries delivered while
-        // it runs may have been appended after it (ids only grow, so they sort after every counted one).
+        // Fast path: the journal's entries after S.Journal up to the newest delivered one are exactly the entries
+        // this activation was handed, so they need not be read back and deserialized just to move the position:
+        // one count in the store instead of a read of every entry since the last checkpoint (what most
+        // checkpoints and profile reads found). Every delivered entry is after S.Journal and in the journal
+        // (only this session trims, and only through S.Journal), so equal counts mean the same entries. The
+        // delivered set is taken before the count; one delivered while it runs is either counted (the counts
+        // differ: slow path) or after the range. Entries after the range (appended, not delivered yet: a busy
+        // session always has some on their way) are read below, and only they.
         var delivered = _delivered.Count;
         var last = delivered > 0 ? _delivered.Max : S.Journal;
-        var held = await _journal.CountAsync(customer);
-        if (held == delivered)
+        var span = await _journal.CountAsync(customer, S.Journal, last, delivered);
+        if (span.InRange == delivered)
         {
-            if (delivered == 0) return;
-            S.Journal = JournalPosition.Max(S.Journal, last);
-            _delivered.RemoveWhere(p => p.CompareTo(S.Journal) <= 0);
-            _commit.MarkDirty();
-            ScheduleCheckpoint();
-            return;
+            if (delivered > 0)
+            {
+                S.Journal = JournalPosition.Max(S.Journal, last);
+                _delivered.RemoveWhere(p => p.CompareTo(S.Journal) <= 0);
+                _commit.MarkDirty();
+                ScheduleCheckpoint();
+            }
+            if (!span.Beyond) return;
         }
         while (true)
         {
@@ -106,7 +124,11 @@ internal sealed partial class CustomerSessionGrain
                 if (entry.Position.CompareTo(S.Journal) <= 0) continue;
                 // Delivered entries were applied already; duplicates (a retried event, or one a direct
                 // Record applied) change nothing either.
-                if (!_delivered.Remove(entry.Position)) accepted += ApplyEntry(entry, vectors, signals, views);
+                if (!_delivered.Remove(entry.Position))
+                {
+                    _uncheckpointed++;
+                    accepted += ApplyEntry(entry, vectors, signals, views);
+                }
                 S.Journal = entry.Position;
             }
             _delivered.RemoveWhere(p => p.CompareTo(S.Journal) <= 0);
@@ -117,18 +139,35 @@ internal sealed partial class CustomerSessionGrain
         }
     }
 
-    /// <summary>A one-shot timer: journal-applied changes are written once per interval, not per event.</summary>
+    /// <summary>A one-shot timer: journal-applied changes are written once per interval (age) or once
+    /// <see cref="ControlOptions.SessionCheckpointEntries"/> entries are applied (length), not per event.
+    /// The length bound fires the timer at once rather than checkpointing inside the caller's turn, so the
+    /// applier's call does not wait for the store.</summary>
     private void ScheduleCheckpoint()
     {
-        if (_checkpointTimer is not null) return;
+        var full = LengthBound > 0 && _uncheckpointed >= LengthBound;
+        if (_checkpointTimer is not null)
+        {
+            if (full && !_checkpointSoon)
+            {
+                _checkpointSoon = true;
+                _checkpointTimer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+            }
+            return;
+        }
+        _checkpointSoon = full;
         _checkpointTimer = this.RegisterGrainTimer(static (grain, _) => grain.CheckpointAsync(), this,
-            new GrainTimerCreationOptions(_options.SessionCheckpointInterval, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = false });
+            new GrainTimerCreationOptions(full ? TimeSpan.Zero : _options.SessionCheckpointInterval, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = false });
     }
 
     private async Task CheckpointAsync()
     {
         _checkpointTimer?.Dispose();
         _checkpointTimer = null;
+        _checkpointSoon = false;
+        // Everything applied so far rides on this checkpoint (the drain and write below start after it). If it
+        // fails, the retry waits the interval (not the length bound), so a store outage is not hammered.
+        _uncheckpointed = 0;
         try
         {
             // Drain first: it moves the stored position past the delivered entries, so replay after

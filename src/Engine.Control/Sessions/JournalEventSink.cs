@@ -64,6 +64,7 @@ internal sealed class JournalEventSink(IEventJournal journal, IProductEmbeddings
         }
         for (var i = 0; i < entries.Length; i++)
             applier.Enqueue(entries[i].Key, new JournalEntry(positions[i], entries[i].Value));
+        await applier.WaitForRoomAsync(cancellationToken).ConfigureAwait(false); // backpressure (ControlOptions.JournalApplyBacklog)
         return outcomes;
     }
 

@@ -25,6 +25,12 @@ internal interface IEventJournal
     /// delivered-but-unread entries are all of them advances its position without reading them back.</summary>
     Task<long> CountAsync(string customerId);
 
+    /// <summary>How many of the customer's entries lie in (<paramref name="after"/>, <paramref name="through"/>]
+    /// (counted up to <paramref name="limit"/>), and whether any lies after <paramref name="through"/>: one store
+    /// round trip. A session whose delivered entries are exactly the entries of that range moves its position
+    /// to <paramref name="through"/> without reading them back, even while newer entries are on their way to it.</summary>
+    Task<JournalSpan> CountAsync(string customerId, JournalPosition after, JournalPosition through, int limit);
+
     /// <summary>Drops the customer's entries at or before <paramref name="through"/> (its session has
     /// checkpointed them). Idempotent.</summary>
     Task TrimAsync(string customerId, JournalPosition through);
@@ -33,4 +39,9 @@ internal interface IEventJournal
     /// or checkpointed them), for the recovery pass at silo start.</summary>
     IAsyncEnumerable<string> PendingCustomersAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>What <see cref="IEventJournal.CountAsync(string, JournalPosition, JournalPosition, int)"/> found.</summary>
+/// <param name="InRange">Entries in the range (at most the limit asked for, plus one).</param>
+/// <param name="Beyond">Whether any entry lies after the range.</param>
+internal readonly record struct JournalSpan(long InRange, bool Beyond);
 

@@ -46,6 +46,17 @@ internal sealed class MemoryEventJournal : IEventJournal
         lock (log) return Task.FromResult((long)log.Entries.Count);
     }
 
+    public Task<JournalSpan> CountAsync(string customerId, JournalPosition after, JournalPosition through, int limit)
+    {
+        if (!_logs.TryGetValue(customerId, out var log)) return Task.FromResult(new JournalSpan(0, false));
+        lock (log)
+        {
+            var inRange = log.Entries.Count(e => e.Position.CompareTo(after) > 0 && e.Position.CompareTo(through) <= 0);
+            var beyond = log.Entries.Count > 0 && log.Entries[^1].Position.CompareTo(through) > 0;
+            return Task.FromResult(new JournalSpan(Math.Min(inRange, limit + 1L), beyond));
+        }
+    }
+
     public Task TrimAsync(string customerId, JournalPosition through)
     {
         if (_logs.TryGetValue(customerId, out var log))

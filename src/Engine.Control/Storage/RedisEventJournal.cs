@@ -41,6 +41,21 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
     private const string AppendScript =
         "local ids = {} for i = 1, #KEYS do ids[i] = redis.call('XADD', KEYS[i], '*', 'e', ARGV[i]) end return ids";
 
+    /// <summary>KEYS[1]'s entries in [ARGV[1], ARGV[2]] (at most ARGV[3]) and whether one is at or after ARGV[4]:
+    /// counted inside redis-server, so the entries never travel.</summary>
+    private const string SpanScript =
+        "return { #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3]), #redis.call('XRANGE', KEYS[1], ARGV[4], '+', 'COUNT', 1) }";
+
+    /// <summary>The batched form of <see cref="SpanScript"/>: four ARGV values per key, an answer {in range, beyond} per key.</summary>
+    private const string BatchedSpanScript =
+        "local r = {} for i = 1, #KEYS do local a = 4 * (i - 1) " +
+        "r[i] = { #redis.call('XRANGE', KEYS[i], ARGV[a + 1], ARGV[a + 2], 'COUNT', ARGV[a + 3]), #redis.call('XRANGE', KEYS[i], ARGV[a + 4], '+', 'COUNT', 1) } end return r";
+
+    /// <summary>XTRIM MINID of each key to its ARGV, in one call (one fsync with <c>appendfsync always</c>); answers the entries dropped per key.</summary>
+    private const string BatchedTrimScript =
+        "local r = {} for i = 1, #KEYS do r[i] = redis.call('XTRIM', KEYS[i], 'MINID', ARGV[i]) end return r";
+
+    private readonly ScriptBatcher? _trims, _spans; // null: each its own command (the earlier form)
     private readonly ConfigurationOptions _redis;
     private readonly Serializer _serializer;
     private readonly Lazy<Task<ConnectionMultiplexer>> _connection;
@@ -62,9 +77,17 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
     /// <param name="maxEntriesPerWrite">Entries per write at most (<see cref="ControlOptions.JournalMaxEntriesPerWrite"/>).</param>
     /// <param name="pipelined">The earlier form, kept to measure against: each append at once as its own
     /// pipelined batch of one XADD per entry (no coalescing, no script).</param>
+    /// <param name="batchCheckpoints">Coalesce the sessions' trims and range counts (their checkpoints' journal
+    /// commands) across sessions into one script call per batch, with the same in-flight and size limits as
+    /// appends (<see cref="ControlOptions.SessionCheckpointBatching"/>); false: one command each (the earlier form).</param>
     public RedisEventJournal(ConfigurationOptions redis, string serviceId, Serializer serializer, int writesInFlight = 4, int maxEntriesPerWrite = 2048,
-        bool pipelined = false)
+        bool pipelined = false, bool batchCheckpoints = true)
     {
+        if (batchCheckpoints)
+        {
+            _trims = new ScriptBatcher(BatchedTrimScript, 1, writesInFlight, maxEntriesPerWrite);
+            _spans = new ScriptBatcher(BatchedSpanScript, 4, writesInFlight, maxEntriesPerWrite);
+        }
         _pipelined = pipelined;
         ArgumentOutOfRangeException.ThrowIfLessThan(writesInFlight, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxEntriesPerWrite, 1);
@@ -83,6 +106,12 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
 
     /// <summary>Entries (customer × sink call) those writes carried: <c>EntriesWritten / Writes</c> is the mean write size.</summary>
     public long EntriesWritten => Interlocked.Read(ref _entries);
+
+    /// <summary>Trim calls sent (each one script call for many sessions when batched), and trims they carried.</summary>
+    public (long Calls, long Trims) TrimBatches => _trims is null ? (0, 0) : (_trims.Calls, _trims.Operations);
+
+    /// <summary>Range-count calls sent when batched, and counts they carried.</summary>
+    public (long Calls, long Counts) CountBatches => _spans is null ? (0, 0) : (_spans.Calls, _spans.Operations);
 
     private RedisKey Key(string customerId) => _prefix + customerId;
 
@@ -215,11 +244,24 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
     public async Task<long> CountAsync(string customerId) =>
         await (await Database().ConfigureAwait(false)).StreamLengthAsync(Key(customerId)).ConfigureAwait(false);
 
+    public async Task<JournalSpan> CountAsync(string customerId, JournalPosition after, JournalPosition through, int limit)
+    {
+        var db = await Database().ConfigureAwait(false);
+        // XRANGE bounds are inclusive: the range (after, through] starts at after's successor. An empty range
+        // (after = through) has start > end, which XRANGE answers with nothing.
+        RedisValue[] args = [after.Next.ToString(), through.ToString(), limit + 1L, through.Next.ToString()];
+        var counts = (RedisResult[])(_spans is not null
+            ? await _spans.RunAsync(db, Key(customerId), args).ConfigureAwait(false)
+            : await db.ScriptEvaluateAsync(SpanScript, [Key(customerId)], args).ConfigureAwait(false))!;
+        return new JournalSpan((long)counts[0], (long)counts[1] > 0);
+    }
+
     public async Task TrimAsync(string customerId, JournalPosition through)
     {
         var db = await Database().ConfigureAwait(false);
         // XTRIM MINID drops ids below the threshold: the next position drops `through` itself.
-        await db.StreamTrimByMinIdAsync(Key(customerId), through.Next.ToString()).ConfigureAwait(false);
+        if (_trims is not null) await _trims.RunAsync(db, Key(customerId), through.Next.ToString()).ConfigureAwait(false);
+        else await db.StreamTrimByMinIdAsync(Key(customerId), through.Next.ToString()).ConfigureAwait(false);
     }
 
     public async IAsyncEnumerable<string> PendingCustomersAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)

@@ -1,0 +1,108 @@
+using Engine.Control.Catalog;
+using Engine.Control.Hosting;
+using Engine.Control.Sessions;
+using Engine.Control.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
+using Orleans.Storage;
+using Orleans.TestingHost;
+
+namespace Engine.Control.Tests;
+
+/// <summary>The sessions' checkpoint policy on the journal path: a session checkpoints once
+/// <see cref="ControlOptions.SessionCheckpointEntries"/> journal entries are applied (length) or
+/// <see cref="ControlOptions.SessionCheckpointInterval"/> after its first unwritten change (age), not per event
+/// (own silo: it needs a counting store; the age bound here is an hour, so only the length bound can fire).</summary>
+public sealed class CheckpointPolicyTests : IAsyncLifetime
+{
+    private const int Entries = 4;
+    private TestCluster _cluster = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(1);
+        builder.AddSiloBuilderConfigurator<Configurator>();
+        _cluster = builder.Build();
+        await _cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.StopAllSilosAsync();
+        await _cluster.DisposeAsync();
+    }
+
+    private IServiceProvider Silo => ((InProcessSiloHandle)_cluster.Primary!).SiloHost.Services;
+
+    [Fact]
+    public async Task A_session_checkpoints_once_per_length_bound_of_entries_and_trims_what_it_wrote()
+    {
+        var product = TestData.Id("p");
+        await _cluster.Client.GetGrain<IProductGrain>(product).Upsert(TestData.Product("Shoe", [1, 0, 0, 0]));
+        var sink = Silo.GetRequiredService<IEventSink>();
+        var applier = Silo.GetRequiredService<JournalApplier>();
+        var journal = Silo.GetRequiredService<IEventJournal>();
+        var customer = TestData.Id("c");
+
+        // One entry per sink call, handed over one per applier pass, until the session writes: the activation's
+        // bound lies in [Entries/2, Entries], so the first write comes after that many entries, holding all of
+        // them, and the journal is then trimmed through them.
+        var sent = await SendUntilWritten(sink, applier, customer, product, writes: 1);
+        Assert.InRange(sent, Entries / 2, Entries);
+        Assert.Equal(sent, RecordingGrainStorage.Last(customer));
+        await WaitUntil(async () => await journal.CountAsync(customer) == 0);
+
+        // The same bound again (drawn once per activation): the second write after as many more entries.
+        Assert.Equal(sent, await SendUntilWritten(sink, applier, customer, product, writes: 2));
+        Assert.Equal(2 * sent, RecordingGrainStorage.Last(customer));
+        await WaitUntil(async () => await journal.CountAsync(customer) == 0);
+
+        // Fewer than the bound: they stay in memory and journal (the age bound is an hour), and a read sees them.
+        await sink.RecordAsync(TestData.Event(customer, EventKind.View, product));
+        await applier.ApplyPendingAsync();
+        await Task.Delay(300);
+        Assert.Equal(2, RecordingGrainStorage.Count(customer));
+        Assert.Equal(1, await journal.CountAsync(customer));
+        Assert.Equal(2 * sent + 1, (await _cluster.Client.GetGrain<ICustomerSessionGrain>(customer).GetProfile()).EventsApplied);
+    }
+
+    /// <summary>Sends one event per sink call (each its own journal entry) until the store has seen <paramref name="writes"/>
+    /// writes of the session; returns how many were sent. Fails past twice the bound.</summary>
+    private static async Task<int> SendUntilWritten(IEventSink sink, JournalApplier applier, string customer, string product, int writes)
+    {
+        for (var sent = 1; sent <= 2 * Entries; sent++)
+        {
+            await sink.RecordAsync(TestData.Event(customer, EventKind.View, product));
+            await applier.ApplyPendingAsync();
+            // The checkpoint runs on a timer turn after the call: give it time before sending the next entry.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMilliseconds(600);
+            while (RecordingGrainStorage.Count(customer) < writes && DateTime.UtcNow < deadline) await Task.Delay(10);
+            if (RecordingGrainStorage.Count(customer) >= writes) return sent;
+        }
+        throw new Xunit.Sdk.XunitException($"no checkpoint after {2 * Entries} entries (length bound {Entries})");
+    }
+
+    private static async Task WaitUntil(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new Xunit.Sdk.XunitException("condition not met within 10 s");
+            await Task.Delay(20);
+        }
+    }
+
+    private sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo)
+        {
+            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new RecordingGrainStorage(state => state is SessionState s ? s.EventsApplied : null));
+            silo.Services.AddControlServices(o =>
+            {
+                o.SessionCheckpointEntries = Entries;
+                o.SessionCheckpointInterval = TimeSpan.FromHours(1);
+                o.JournalApplyInterval = TimeSpan.FromHours(1); // the test hands entries over itself (ApplyPendingAsync)
+            });
+        }
+    }
+}
