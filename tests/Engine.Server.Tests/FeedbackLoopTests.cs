@@ -24,12 +24,7 @@ public sealed class FeedbackLoopTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Engine.Tests.Shared.TestPorts.Free();
 
     [Fact]
     public async Task A_served_recommend_is_logged_a_later_click_rewards_it_and_the_export_trains_heads_that_rank()

@@ -68,6 +68,7 @@ public class LoopbackSocketTests
         var first = new EngineServer(new ServerOptions(), Handlers);
         EngineServer current = first;
         int connects = 0;
+        var pipes = new List<ReadToEndPipe>();
         var client = new EngineClient(new EngineClientOptions
         {
             ReconnectBaseDelay = TimeSpan.FromMilliseconds(1),
@@ -76,7 +77,9 @@ public class LoopbackSocketTests
                 Interlocked.Increment(ref connects);
                 var (c, s) = DuplexPipe.CreatePair();
                 _ = current.ServeAsync(s);
-                return ValueTask.FromResult<IDuplexPipe>(c);
+                var pipe = new ReadToEndPipe(c);
+                lock (pipes) pipes.Add(pipe);
+                return ValueTask.FromResult<IDuplexPipe>(pipe);
             },
         });
         await using (client)
@@ -84,10 +87,51 @@ public class LoopbackSocketTests
             Assert.Equal("r-a", (await client.RecommendAsync(new RecommendRequest { CustomerId = "a", K = 1 })).RecommendationId);
             current = new EngineServer(new ServerOptions(), Handlers);
             await first.StopAsync(); // GoAway, then the connection closes
-            await Task.Delay(50);
+            // The client learns of it in its receive loop: a call sent before that loop handled the GoAway would go
+            // out on the closing connection and fail, so wait for it (a fixed delay was a guess on a loaded machine).
+            await pipes[0].ReadToEnd.WaitAsync(TimeSpan.FromSeconds(20));
             Assert.Equal("r-b", (await client.RecommendAsync(new RecommendRequest { CustomerId = "b", K = 1 })).RecommendationId);
             Assert.Equal(2, connects);
             await current.StopAsync();
+        }
+    }
+
+    /// <summary>The client's end of an in-process connection that says when the client has handled everything the
+    /// server sent before closing: its receive loop routes each frame (GoAway included) before it advances past it.</summary>
+    private sealed class ReadToEndPipe(IDuplexPipe inner) : IDuplexPipe
+    {
+        private readonly TaskCompletionSource _end = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private PipeReader? _input;
+
+        public Task ReadToEnd => _end.Task;
+        public PipeReader Input => _input ??= new Reader(inner.Input, _end);
+        public PipeWriter Output => inner.Output;
+
+        private sealed class Reader(PipeReader inner, TaskCompletionSource end) : PipeReader
+        {
+            private ReadResult _last;
+
+            public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) =>
+                _last = await inner.ReadAsync(cancellationToken);
+
+            public override bool TryRead(out ReadResult result)
+            {
+                if (!inner.TryRead(out result)) return false;
+                _last = result;
+                return true;
+            }
+
+            public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+            public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+            {
+                var all = _last.IsCompleted && _last.Buffer.Slice(consumed).IsEmpty; // read before the buffer is released
+                inner.AdvanceTo(consumed, examined);
+                if (all) end.TrySetResult();
+            }
+
+            public override void CancelPendingRead() => inner.CancelPendingRead();
+            public override void Complete(Exception? exception = null) => inner.Complete(exception);
         }
     }
 

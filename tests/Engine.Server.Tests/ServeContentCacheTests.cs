@@ -63,12 +63,7 @@ public sealed class ServeContentCacheTests : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Engine.Tests.Shared.TestPorts.Free();
 
     private static ProductUpdate Shirt(decimal price) =>
         new("Cotton shirt", "shirts", new Dictionary<string, string> { ["material"] = "cotton", ["color"] = "blue" }, price, 5, 0f, null);

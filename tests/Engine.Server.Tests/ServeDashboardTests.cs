@@ -37,10 +37,5 @@ public class ServeDashboardTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Engine.Tests.Shared.TestPorts.Free();
 }

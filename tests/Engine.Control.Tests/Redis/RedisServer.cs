@@ -34,12 +34,7 @@ internal static class RedisServer
     }
 
     /// <summary>A free TCP port on loopback.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Engine.Tests.Shared.TestPorts.Free();
 }
 
 /// <summary>A test that needs the shared Redis server; skips with the reason when it is unreachable.</summary>
