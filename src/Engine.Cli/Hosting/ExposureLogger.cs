@@ -51,6 +51,10 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     private readonly TimeSpan _batchWindow;
     private long _calls;
     private readonly Dictionary<(string, string, string), ArmKey> _armKeys = [];
+    // One ExposedAction per product (the probability is the constant DeterministicPropensity), shared by every exposure
+    // that shows it: a list of 10 costs its array, not 10 more objects in flight. Worker thread only; bounded.
+    private readonly Dictionary<string, ExposedAction> _actions = new(StringComparer.Ordinal);
+    private const int MaxCachedActions = 200_000;
     // The worker's context writer and its buffer, reset per exposure: a context costs only its UTF-8 copy.
     private readonly ArrayBufferWriter<byte> _contextBuffer = new(4096);
     private readonly Utf8JsonWriter _contextWriter;
@@ -205,13 +209,21 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
         Span<float> rows = features.AsSpan(0, n * RankingFeatures.Count);
         pipeline.ComputeFeatures(request, result.Items, rows);
         var actions = new ExposedAction[n];
-        for (int i = 0; i < n; i++) actions[i] = new ExposedAction(result.Items[i].ProductId, DeterministicPropensity);
+        for (int i = 0; i < n; i++) actions[i] = Action(result.Items[i].ProductId);
         _contextBuffer.ResetWrittenCount();
         _contextWriter.Reset(_contextBuffer);
         ExposureContext.WriteTo(_contextWriter, rows, n, request);
         // A fresh array per exposure (the session and the stats shard read it after this call returns); UTF-8 as the
         // decision log keeps it, so the shard copies bytes rather than transcoding a string.
         return new Exposure(id, customer, arm, "", actions, at, shadow, ContextUtf8: _contextBuffer.WrittenSpan.ToArray());
+    }
+
+    /// <summary>The shared action of showing <paramref name="productId"/> with <see cref="DeterministicPropensity"/>.</summary>
+    private ExposedAction Action(string productId)
+    {
+        if (_actions.TryGetValue(productId, out var found)) return found;
+        if (_actions.Count >= MaxCachedActions) _actions.Clear();
+        return _actions[productId] = new ExposedAction(productId, DeterministicPropensity);
     }
 
     /// <summary>"experiment/arm" → (experiment, arm); "" → (null, null).</summary>

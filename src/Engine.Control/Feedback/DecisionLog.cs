@@ -19,7 +19,7 @@ namespace Engine.Control.Feedback;
 /// u16 id length, id (UTF-8) | i32 context length, context (UTF-8) |
 /// per action: u16 product length, product (UTF-8), f32 probability, i32 clicks, i32 carts, i32 purchases, i32 returns, f64 reward
 /// </code>
-/// The byte ring grows (doubling, from <see cref="InitialBytes"/>) while it holds fewer than <see cref="Capacity"/>
+/// The byte ring grows (from <see cref="InitialBytes"/> to about 1.25 times what a full log of the records seen needs) while it holds fewer than <see cref="Capacity"/>
 /// decisions, up to <see cref="MaxBytes"/>; past it the oldest decisions make room, so a log of very large contexts
 /// keeps fewer. Recommendation ids are found through a 64-bit hash (FNV-1a of the UTF-8 id) checked against the stored
 /// id. Not thread-safe: one grain owns it.
@@ -324,8 +324,10 @@ public sealed class DecisionLog
     private void Grow(int length)
     {
         var used = _bytesEnd - _bytesStart;
-        var size = (long)_bytes.Length;
-        while (size < used + length || size == _bytes.Length) size *= 2;
+        // To what a full log needs (not the next power of two: the whole ring is written with the shard's state), at
+        // least half again as large (few growths while it fills), in 64 KiB steps.
+        var size = Math.Max(Math.Max(_bytes.Length * 3L / 2, used + length), BytesWanted(length));
+        size = (size + 0xFFFF) & ~0xFFFFL;
         if (size > ByteLimit) size = Math.Max(ByteLimit, used + length);
         var bytes = new byte[size];
         long at = 0;

@@ -8,6 +8,9 @@ namespace Engine.Control.Sessions;
 internal sealed partial class CustomerSessionGrain
 {
     private IGrainTimer? _exposureCheckpointTimer;
+    private string? _customerKey; // the grain key as one string (GetPrimaryKeyString decodes a new one per call)
+
+    private string CustomerKey => _customerKey ??= this.GetPrimaryKeyString();
 
     async Task ICustomerSessionGrain.RecordExposure(Exposure exposure)
     {
@@ -32,7 +35,7 @@ internal sealed partial class CustomerSessionGrain
     /// <summary>Checks every exposure before applying any (bad input leaves the state unchanged).</summary>
     private void CheckCustomer(IReadOnlyList<Exposure> exposures)
     {
-        var customer = this.GetPrimaryKeyString();
+        var customer = CustomerKey;
         foreach (var exposure in exposures)
             if (exposure.CustomerId != customer)
                 throw new ArgumentException($"exposure for customer '{exposure.CustomerId}' sent to session '{customer}'");
@@ -55,9 +58,13 @@ internal sealed partial class CustomerSessionGrain
             Context: exposure.Context, Actions: exposure.Actions, Timestamp: exposure.Timestamp, Shadow: exposure.Shadow,
             ContextUtf8: exposure.ContextUtf8));
         // Reward attribution needs the id, arm and shadow flag only: the context and the list go to the
-        // stats grains' decision log, not into every write of this session's state.
-        held.Add(exposure is { Context: null or "", ContextUtf8: null, Actions: null or { Count: 0 } } ? exposure
-            : exposure with { Context = "", Actions = [], ContextUtf8 = null });
+        // stats grains' decision log, not into every write of this session's state. The customer id is the grain's
+        // own key string (checked equal above): one instance for all held exposures, in memory and in the written
+        // state, instead of one per served request kept for minutes.
+        var customer = CustomerKey;
+        held.Add(exposure is { Context: null or "", ContextUtf8: null, Actions: null or { Count: 0 } } && ReferenceEquals(exposure.CustomerId, customer)
+            ? exposure
+            : exposure with { CustomerId = customer, Context = "", Actions = [], ContextUtf8 = null });
         if (held.Count > _options.ExposureWindow) held.RemoveAt(0);
         _commit.MarkDirty();
     }
