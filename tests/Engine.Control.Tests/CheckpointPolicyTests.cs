@@ -104,8 +104,12 @@ public sealed class CheckpointPolicyTests : IAsyncLifetime
         {
             await sink.RecordAsync(TestData.Event(customer, EventKind.View, product));
             await applier.ApplyPendingAsync();
-            // The checkpoint runs on a timer turn after the call: give it time before sending the next entry.
-            var deadline = DateTime.UtcNow + TimeSpan.FromMilliseconds(600);
+            // The checkpoint runs on a timer turn after the call: give it time before sending the next entry (a
+            // ceiling for a loaded 2-core machine: a checkpoint later than this would make the count one too high).
+            // Below the lowest bound the activation can draw no checkpoint is due, so those entries wait only briefly
+            // (a checkpoint that came anyway is still seen: it holds fewer than Entries / 2 and fails the range check).
+            var wait = sent < Entries / 2 ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromSeconds(2);
+            var deadline = DateTime.UtcNow + wait;
             while (RecordingGrainStorage.Count(customer) < writes && DateTime.UtcNow < deadline) await Task.Delay(10);
             if (RecordingGrainStorage.Count(customer) >= writes) return sent;
         }

@@ -130,7 +130,9 @@ public class CheckpointBatchingTests
             await Task.Delay(100); // the applier hands each round over as its own entry
         }
         // Every session passed its length bound (2 to 4 entries) at least twice: wait until each has trimmed its
-        // journal to at most its bound, through batched calls.
+        // journal to at most its bound, through batched calls. (A session checkpoints once per applier call that takes
+        // it past its bound; on a loaded machine the applier can hand two rounds over in one call, so only one trim per
+        // session is certain: the count below asks for that, the coalescing for trims sharing calls.)
         var journal = (RedisEventJournal)silo.Host.Services.GetRequiredService<IEventJournal>();
         using var mux = await ConnectionMultiplexer.ConnectAsync(redis.Connection);
         var db = mux.GetDatabase();
@@ -142,7 +144,7 @@ public class CheckpointBatchingTests
                 await Task.Delay(50);
             }
         var (calls, trims) = journal.TrimBatches;
-        Assert.True(trims >= 2 * customers.Length, $"{trims} trims for {customers.Length} sessions");
+        Assert.True(trims >= customers.Length, $"{trims} trims for {customers.Length} sessions");
         Assert.True(calls < trims / 4, $"{trims} trims in {calls} calls: not coalesced");
 
         // Each session in B is A's last checkpoint plus the journal after it, applied once.
