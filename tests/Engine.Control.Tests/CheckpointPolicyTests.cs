@@ -15,34 +15,17 @@ namespace Engine.Control.Tests;
 /// (own silo: it needs a counting store; the age bound here is an hour, so only the length bound can fire); and the
 /// applier's timed passes, which hand a customer's entries over once there are <see cref="ControlOptions.JournalApplyMinEntries"/>
 /// or the oldest waited <see cref="ControlOptions.JournalApplyMaxDelay"/>.</summary>
-public sealed class CheckpointPolicyTests : IAsyncLifetime
+public sealed class CheckpointPolicyTests : OwnSiloTests<CheckpointPolicyTests.Configurator>
 {
     private const int Entries = 4;
     private const int MinEntries = 3;
     private static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(500);
-    private TestCluster _cluster = null!;
-
-    public async Task InitializeAsync()
-    {
-        var builder = new TestClusterBuilder(1);
-        builder.AddSiloBuilderConfigurator<Configurator>();
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
-
-    private IServiceProvider Silo => ((InProcessSiloHandle)_cluster.Primary!).SiloHost.Services;
 
     [Fact]
     public async Task A_session_checkpoints_once_per_length_bound_of_entries_and_trims_what_it_wrote()
     {
         var product = TestData.Id("p");
-        await _cluster.Client.GetGrain<IProductGrain>(product).Upsert(TestData.Product("Shoe", [1, 0, 0, 0]));
+        await Cluster.Client.GetGrain<IProductGrain>(product).Upsert(TestData.Product("Shoe", [1, 0, 0, 0]));
         var sink = Silo.GetRequiredService<IEventSink>();
         var applier = Silo.GetRequiredService<JournalApplier>();
         var journal = Silo.GetRequiredService<IEventJournal>();
@@ -67,14 +50,14 @@ public sealed class CheckpointPolicyTests : IAsyncLifetime
         await Task.Delay(300);
         Assert.Equal(2, RecordingGrainStorage.Count(customer));
         Assert.Equal(1, await journal.CountAsync(customer));
-        Assert.Equal(2 * sent + 1, (await _cluster.Client.GetGrain<ICustomerSessionGrain>(customer).GetProfile()).EventsApplied);
+        Assert.Equal(2 * sent + 1, (await Cluster.Client.GetGrain<ICustomerSessionGrain>(customer).GetProfile()).EventsApplied);
     }
 
     [Fact]
     public async Task A_timed_pass_holds_a_few_entries_back_until_there_are_enough_or_the_oldest_is_old_enough()
     {
         var product = TestData.Id("p");
-        await _cluster.Client.GetGrain<IProductGrain>(product).Upsert(TestData.Product("Shoe", [1, 0, 0, 0]));
+        await Cluster.Client.GetGrain<IProductGrain>(product).Upsert(TestData.Product("Shoe", [1, 0, 0, 0]));
         var sink = Silo.GetRequiredService<IEventSink>();
         var applier = Silo.GetRequiredService<JournalApplier>();
         var (few, enough) = (TestData.Id("few"), TestData.Id("enough"));
@@ -92,8 +75,8 @@ public sealed class CheckpointPolicyTests : IAsyncLifetime
         await applier.ApplyPendingAsync(dueOnly: true);
         Assert.Equal((0L, calls + 2), (applier.Backlog, applier.Progress.Calls));
         // Held back or not, every acknowledged event is in its session (a read drains anyway).
-        Assert.Equal(MinEntries - 1, (await _cluster.Client.GetGrain<ICustomerSessionGrain>(few).GetProfile()).EventsApplied);
-        Assert.Equal(MinEntries, (await _cluster.Client.GetGrain<ICustomerSessionGrain>(enough).GetProfile()).EventsApplied);
+        Assert.Equal(MinEntries - 1, (await Cluster.Client.GetGrain<ICustomerSessionGrain>(few).GetProfile()).EventsApplied);
+        Assert.Equal(MinEntries, (await Cluster.Client.GetGrain<ICustomerSessionGrain>(enough).GetProfile()).EventsApplied);
     }
 
     /// <summary>Sends one event per sink call (each its own journal entry) until the store has seen <paramref name="writes"/>
@@ -126,7 +109,7 @@ public sealed class CheckpointPolicyTests : IAsyncLifetime
         }
     }
 
-    private sealed class Configurator : ISiloConfigurator
+    public sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {

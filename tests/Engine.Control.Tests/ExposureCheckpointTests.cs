@@ -11,35 +11,19 @@ namespace Engine.Control.Tests;
 /// <summary>Exposures logged through <see cref="ICustomerSessionGrain.RecordExposures"/> cost the session no state write
 /// of their own: they are written once by the session's timed checkpoint (<see cref="ControlOptions.ExposureCheckpointInterval"/>),
 /// however many batches arrived (own silo: it needs a counting store).</summary>
-public sealed class ExposureCheckpointTests : IAsyncLifetime
+public sealed class ExposureCheckpointTests : OwnSiloTests<ExposureCheckpointTests.Configurator>
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
     /// <summary>Margin for a timer firing a clock tick early when a wall-clock window decides what to assert.</summary>
     private static readonly TimeSpan Slack = TimeSpan.FromMilliseconds(200);
 
-    private TestCluster _cluster = null!;
-
-    public async Task InitializeAsync()
-    {
-        var builder = new TestClusterBuilder(1);
-        builder.AddSiloBuilderConfigurator<Configurator>();
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
-
     [Fact]
     public async Task Batches_of_exposures_are_written_by_one_timed_checkpoint_and_a_direct_exposure_writes_at_once()
     {
         var customer = "c-" + Guid.NewGuid().ToString("N");
         var arm = ArmKey.Unassigned("m1");
-        var aggregator = _cluster.Client.GetGrain<IExposureAggregatorGrain>(0);
+        var aggregator = Cluster.Client.GetGrain<IExposureAggregatorGrain>(0);
         // The checkpoint timer is armed by the first batch: started before it, this watch bounds the timer's age.
         var recording = System.Diagnostics.Stopwatch.StartNew();
         var started = DateTime.UtcNow;
@@ -59,11 +43,11 @@ public sealed class ExposureCheckpointTests : IAsyncLifetime
         Assert.Equal(writes.Count, RecordingGrainStorage.Count(customer)); // nothing new: no further write
 
         // The single-exposure call keeps its contract: durable before it returns.
-        await _cluster.Client.GetGrain<ICustomerSessionGrain>(customer).RecordExposure(new Exposure("r5", customer, arm, "{}", [], DateTimeOffset.UtcNow));
+        await Cluster.Client.GetGrain<ICustomerSessionGrain>(customer).RecordExposure(new Exposure("r5", customer, arm, "{}", [], DateTimeOffset.UtcNow));
         Assert.Equal((writes.Count + 1, 6L), (RecordingGrainStorage.Count(customer), RecordingGrainStorage.Last(customer)));
     }
 
-    private sealed class Configurator : ISiloConfigurator
+    public sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {

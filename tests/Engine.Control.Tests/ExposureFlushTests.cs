@@ -11,24 +11,8 @@ namespace Engine.Control.Tests;
 /// <summary>Exposure signals leave the silo's feedback buffer once <see cref="FeedbackBuffer.ExposuresPerFlush"/> of them
 /// are buffered, whatever the flush interval: they carry contexts and lists that should die young (own silo: the flush
 /// interval here is an hour, so only the early flush can deliver them).</summary>
-public sealed class ExposureFlushTests : IAsyncLifetime
+public sealed class ExposureFlushTests : OwnSiloTests<ExposureFlushTests.Configurator>
 {
-    private TestCluster _cluster = null!;
-
-    public async Task InitializeAsync()
-    {
-        var builder = new TestClusterBuilder(1);
-        builder.AddSiloBuilderConfigurator<Configurator>();
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
-
     [Fact]
     public void The_buffer_reports_signals_and_exposures_and_a_drain_empties_both()
     {
@@ -49,21 +33,21 @@ public sealed class ExposureFlushTests : IAsyncLifetime
             .Select(i => new Exposure($"rec-{model}-{i}", $"c-{model}-{i % 16}", arm, "", [new ExposedAction("p", 1f)], DateTimeOffset.UtcNow,
                 ContextUtf8: System.Text.Encoding.UTF8.GetBytes($"{{\"i\":{i}}}")))
             .ToList();
-        Assert.Equal(exposures.Count, await _cluster.Client.GetGrain<IExposureAggregatorGrain>(0).Record(exposures));
+        Assert.Equal(exposures.Count, await Cluster.Client.GetGrain<IExposureAggregatorGrain>(0).Record(exposures));
 
         IReadOnlyList<LoggedDecision> logged = [];
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (logged.Count < exposures.Count && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50);
-            logged = await _cluster.Client.GetGrain<IExperimentGrain>(ArmKey.NoExperiment).ExportDecisions(null, 10_000)
+            logged = await Cluster.Client.GetGrain<IExperimentGrain>(ArmKey.NoExperiment).ExportDecisions(null, 10_000)
                 is var all ? all.Where(d => d.Arm.ModelVersion == model).ToList() : [];
         }
         Assert.Equal(exposures.Count, logged.Count);
         Assert.Equal(exposures.Select((_, i) => $"{{\"i\":{i}}}").Order(), logged.Select(d => d.Context).Order());
     }
 
-    private sealed class Configurator : ISiloConfigurator
+    public sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {

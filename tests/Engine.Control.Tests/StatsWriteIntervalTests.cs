@@ -9,35 +9,19 @@ namespace Engine.Control.Tests;
 
 /// <summary>A stats shard writes its state at most once per <see cref="ControlOptions.StatsWriteInterval"/>: flushes in
 /// between change the live counters at once and reach storage by the timer (own silo: it needs a counting store).</summary>
-public sealed class StatsWriteIntervalTests : IAsyncLifetime
+public sealed class StatsWriteIntervalTests : OwnSiloTests<StatsWriteIntervalTests.Configurator>
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
 
     /// <summary>Margin for a timer firing a clock tick early when a wall-clock window decides what to assert.</summary>
     private static readonly TimeSpan Slack = TimeSpan.FromMilliseconds(200);
 
-    private TestCluster _cluster = null!;
-
-    public async Task InitializeAsync()
-    {
-        var builder = new TestClusterBuilder(1);
-        builder.AddSiloBuilderConfigurator<Configurator>();
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
-
     [Fact]
     public async Task Flushes_inside_the_interval_share_one_timed_write_that_holds_all_of_them()
     {
         var arm = new ArmKey("exp-" + Guid.NewGuid().ToString("N"), "treatment", "m1");
         var key = arm.ToGrainKey(0);
-        var shard = _cluster.Client.GetGrain<IArmStatsGrain>(key);
+        var shard = Cluster.Client.GetGrain<IArmStatsGrain>(key);
 
         // The timer is armed by the first flush: started before it, this watch bounds the timer's age from above.
         var applying = System.Diagnostics.Stopwatch.StartNew();
@@ -61,7 +45,7 @@ public sealed class StatsWriteIntervalTests : IAsyncLifetime
                 string.Join(", ", writes.Select(w => $"{w.At:HH:mm:ss.fff}={w.Value}")));
     }
 
-    private sealed class Configurator : ISiloConfigurator
+    public sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {

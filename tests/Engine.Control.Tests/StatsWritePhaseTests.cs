@@ -9,7 +9,7 @@ namespace Engine.Control.Tests;
 
 /// <summary>The shards of one arm, flushed together, do not keep writing their decision logs together: shard s of n
 /// writes s/n of <see cref="ControlOptions.StatsWriteInterval"/> earlier (own silo: it needs a recording store).</summary>
-public sealed class StatsWritePhaseTests : IAsyncLifetime
+public sealed class StatsWritePhaseTests : OwnSiloTests<StatsWritePhaseTests.Configurator>
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
     private const int Shards = 4;
@@ -18,28 +18,12 @@ public sealed class StatsWritePhaseTests : IAsyncLifetime
     /// thread descheduled in between on a loaded machine) and for a timer firing a clock tick early.</summary>
     private static readonly TimeSpan Slack = Interval / 8;
 
-    private TestCluster _cluster = null!;
-
-    public async Task InitializeAsync()
-    {
-        var builder = new TestClusterBuilder(1);
-        builder.AddSiloBuilderConfigurator<Configurator>();
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
-
     [Fact]
     public async Task Shards_flushed_together_write_their_timed_writes_at_different_times()
     {
         var arm = new ArmKey("exp-" + Guid.NewGuid().ToString("N"), "treatment", "m1");
         var keys = Enumerable.Range(0, Shards).Select(arm.ToGrainKey).ToArray();
-        Task Flush(string round) => Task.WhenAll(keys.Select(k => _cluster.Client.GetGrain<IArmStatsGrain>(k)
+        Task Flush(string round) => Task.WhenAll(keys.Select(k => Cluster.Client.GetGrain<IArmStatsGrain>(k)
             .Apply([new FeedbackSignal(arm, FeedbackKind.Exposure, $"rec-{round}-{k}")])));
         await Flush("a"); // every shard writes at once
         await Flush("b"); // every shard's write is timed
@@ -65,7 +49,7 @@ public sealed class StatsWritePhaseTests : IAsyncLifetime
         }
     }
 
-    private sealed class Configurator : ISiloConfigurator
+    public sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)
         {
