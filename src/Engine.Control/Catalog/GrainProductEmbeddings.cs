@@ -18,10 +18,31 @@ internal sealed class GrainProductEmbeddings(IGrainFactory grains, TimeProvider 
     {
         var now = time.GetUtcNow();
         if (_cache.TryGetValue(productId, out var hit) && hit.Expires > now) return hit.Vector;
-        var info = await grains.GetGrain<IProductGrain>(productId).Get();
+        var info = await GetProductAsync(productId);
         if (info is null) return null;
         var vector = info.Embedding ?? [];
         _cache[productId] = (vector, now + CacheLifetime);
         return vector;
     }
+
+    /// <summary>Reads the product grain; a call rejected because the silo hosting it is leaving the cluster
+    /// (OrleansMessageRejectionException, e.g. "Silo stopping") is tried again a few times, so a session's profile
+    /// read or journal drain does not fail while a silo shuts down (RedisClusterTests stops one mid-traffic).</summary>
+    private async Task<ProductInfo?> GetProductAsync(string productId)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await grains.GetGrain<IProductGrain>(productId).Get();
+            }
+            catch (OrleansMessageRejectionException) when (attempt < RejectedCallAttempts)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
+            }
+        }
+    }
+
+    /// <summary>Attempts at a product read rejected by a leaving silo (about 1.5 s in all).</summary>
+    private const int RejectedCallAttempts = 6;
 }
