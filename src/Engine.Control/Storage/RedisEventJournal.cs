@@ -60,11 +60,9 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
     private readonly Serializer _serializer;
     private readonly Lazy<Task<ConnectionMultiplexer>> _connection;
     private readonly string _prefix;
-    private readonly int _maxInFlight, _maxEntries;
-    private readonly Lock _gate = new();
-    private readonly Queue<Append> _queue = new(); // appends waiting for a write slot, in arrival order
+    private readonly int _maxEntries;
+    private readonly CallCoalescer<Append> _appends; // appends waiting for a write slot, coalesced into writes
     private readonly bool _pipelined;
-    private int _inFlight;
     private long _writes, _entries;
 
     /// <summary>A journal under <c>engine-journal/{serviceId}/</c>; at most <paramref name="writesInFlight"/>
@@ -95,8 +93,8 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
         _serializer = serializer;
         _connection = new(() => ConnectionMultiplexer.ConnectAsync(redis.Clone()));
         _prefix = $"engine-journal/{serviceId}/";
-        _maxInFlight = writesInFlight;
         _maxEntries = maxEntriesPerWrite;
+        _appends = new CallCoalescer<Append>(writesInFlight, TakeWrite);
     }
 
     public string Description => $"Redis {string.Join(",", _redis.EndPoints)}";
@@ -137,18 +135,8 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
             }
             parts[p] = new Append(keys, values);
         }
-        List<List<Append>>? writes = null;
-        lock (_gate)
-        {
-            foreach (var part in parts) _queue.Enqueue(part);
-            while (_inFlight < _maxInFlight && _queue.Count > 0)
-            {
-                (writes ??= []).Add(TakeWrite());
-                _inFlight++;
-            }
-        }
-        // Started in order from this thread, so a split append's parts reach Redis in order.
-        if (writes is not null) foreach (var write in writes) _ = WriteAsync(db, write);
+        // A split append's parts are queued in order and its writes started in order, so they reach Redis in order.
+        _appends.Submit(parts, write => WriteOnceAsync(db, write));
 
         if (parts.Length == 1) return await parts[0].Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         var positions = await Task.WhenAll(parts.Select(p => p.Done.Task)).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -168,31 +156,17 @@ internal sealed class RedisEventJournal : IEventJournal, IAsyncDisposable
         return Array.ConvertAll(ids, id => JournalPosition.Parse(id!));
     }
 
-    /// <summary>The queued appends one write takes (at least one; then as many as fit). Under <see cref="_gate"/>.</summary>
-    private List<Append> TakeWrite()
+    /// <summary>The queued appends one write takes (at least one; then as many as fit in <see cref="_maxEntries"/>).</summary>
+    private List<Append> TakeWrite(Queue<Append> queue)
     {
-        var write = new List<Append> { _queue.Dequeue() };
+        var write = new List<Append> { queue.Dequeue() };
         var entries = write[0].Keys.Length;
-        while (_queue.TryPeek(out var next) && entries + next.Keys.Length <= _maxEntries)
+        while (queue.TryPeek(out var next) && entries + next.Keys.Length <= _maxEntries)
         {
             entries += next.Keys.Length;
-            write.Add(_queue.Dequeue());
+            write.Add(queue.Dequeue());
         }
         return write;
-    }
-
-    /// <summary>Sends one write, completes its appends, and keeps writing while appends are queued.</summary>
-    private async Task WriteAsync(IDatabase db, List<Append> write)
-    {
-        while (true)
-        {
-            await WriteOnceAsync(db, write).ConfigureAwait(false);
-            lock (_gate)
-            {
-                if (_queue.Count == 0) { _inFlight--; return; }
-                write = TakeWrite();
-            }
-        }
     }
 
     private async Task WriteOnceAsync(IDatabase db, List<Append> write)

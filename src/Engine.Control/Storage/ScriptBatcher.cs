@@ -13,9 +13,7 @@ namespace Engine.Control.Storage;
 /// carried; callers retry as they would a failed single command (a trim is retried by the next checkpoint).</remarks>
 internal sealed class ScriptBatcher(string script, int argsPerKey, int maxInFlight, int maxPerCall)
 {
-    private readonly Lock _gate = new();
-    private readonly Queue<Operation> _queue = new(); // operations waiting for a call slot, in arrival order
-    private int _inFlight;
+    private readonly CallCoalescer<Operation> _coalescer = new(maxInFlight, queue => TakeBatch(queue, maxPerCall));
     private long _calls, _operations;
 
     /// <summary>Script calls sent so far.</summary>
@@ -30,40 +28,16 @@ internal sealed class ScriptBatcher(string script, int argsPerKey, int maxInFlig
     {
         if (args.Length != argsPerKey) throw new ArgumentException($"expected {argsPerKey} arguments per key, got {args.Length}", nameof(args));
         var op = new Operation(key, args);
-        List<Operation>? batch = null;
-        lock (_gate)
-        {
-            _queue.Enqueue(op);
-            if (_inFlight < maxInFlight)
-            {
-                batch = TakeBatch();
-                _inFlight++;
-            }
-        }
-        if (batch is not null) _ = CallAsync(db, batch);
+        _coalescer.Submit([op], batch => CallOnceAsync(db, batch));
         return op.Done.Task;
     }
 
-    /// <summary>The queued operations one call takes (at least one). Under <see cref="_gate"/>.</summary>
-    private List<Operation> TakeBatch()
+    /// <summary>The queued operations one call takes (at least one, at most <paramref name="maxPerCall"/>).</summary>
+    private static List<Operation> TakeBatch(Queue<Operation> queue, int maxPerCall)
     {
-        var batch = new List<Operation>(Math.Min(_queue.Count, maxPerCall));
-        while (_queue.Count > 0 && batch.Count < maxPerCall) batch.Add(_queue.Dequeue());
+        var batch = new List<Operation>(Math.Min(queue.Count, maxPerCall));
+        while (queue.Count > 0 && batch.Count < maxPerCall) batch.Add(queue.Dequeue());
         return batch;
-    }
-
-    /// <summary>Sends one call, completes its operations, and keeps calling while operations are queued.</summary>
-    private async Task CallAsync(IDatabase db, List<Operation> batch)
-    {
-        while (true)
-        {
-            await CallOnceAsync(db, batch).ConfigureAwait(false);
-            lock (_gate)
-            {
-                if (_queue.Count == 0) { _inFlight--; return; }
-                batch = TakeBatch();
-            }
-        }
     }
 
     private async Task CallOnceAsync(IDatabase db, List<Operation> batch)
