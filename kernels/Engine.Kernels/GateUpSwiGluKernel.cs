@@ -17,6 +17,9 @@ public struct GateUpParams
 
     /// <summary>1: quantize a thread per element (warps of 32 lanes: CUDA); 0: a thread per block of 32 (see <see cref="NormMatParams.Lanes"/>).</summary>
     public int Lanes;
+
+    /// <summary>Threads that sum the norm's squares (<see cref="GateUpSwiGluKernel.KernelNorm"/>): the unfused RMSNorm's group size, see <see cref="NormMatParams.NormThreads"/>.</summary>
+    public int NormThreads;
 }
 
 /// <summary>
@@ -56,7 +59,7 @@ public static class GateUpSwiGluKernel
     {
         var sq = SharedMemory.Allocate<int>(NormMatVecQ8_0Kernel.MaxCols / 4);
         var sd = SharedMemory.Allocate<float>(NormMatVecQ8_0Kernel.MaxCols / 32);
-        RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, p.Blocks * 32, p.Eps, p.Lanes != 0);
+        RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, p.Blocks * 32, p.Eps, p.Lanes != 0, p.NormThreads);
         Body(wg, wu, yg, yu, h, hq, hd, sq, sd, 0, p);
     }
 

@@ -22,6 +22,15 @@ public sealed partial class IlgpuBackend
     /// <summary>Environment variable: <c>0</c> keeps SwiGLU a launch of its own after gate/up (backends created afterwards; A/B runs).</summary>
     public const string FusedSwiGluVariable = "ENGINE_FUSED_SWIGLU";
 
+    /// <summary>
+    /// Environment variable: threads per group of the fused gate/up kernel (<see cref="GateUpGroupSize"/>), e.g. <c>256</c>
+    /// for the form before 2026-11-26's sixth session (A/B runs).
+    /// </summary>
+    public const string GateUpGroupVariable = "ENGINE_GATEUP_GROUP";
+
+    /// <summary>The fused gate/up kernels' launch bound (PTX .maxntid): ptxas keeps them within 64 registers a thread.</summary>
+    private const int GateUpMaxGroup = 1024;
+
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, NormMatParams>? _normMatQ8;
     private Action<AcceleratorStream, KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
@@ -34,6 +43,7 @@ public sealed partial class IlgpuBackend
 
     private bool _fusedNorm, _fusedSwiGlu;
     private string _fusionStatus = "";
+    private int _gateUpGroup;
 
     // A deferred RmsNorm (x → dst by _normWeight).
     private bool _normPending;
@@ -92,21 +102,47 @@ public sealed partial class IlgpuBackend
 
     private bool _foldLanes;
 
+    /// <summary>Threads per group of the row kernels (RMSNorm, the products, the folded norm's sum of squares).</summary>
+    public int GroupSize => _group;
+
+    /// <summary>
+    /// Threads per group of <see cref="GateUpSwiGluKernel"/>. Its grid is one group per 32 outputs (176 groups for
+    /// TinyLlama's 5,632), so with the row kernels' 256 threads each warp computed four gate/up row pairs one after another
+    /// on a GPU one third full; with 1,024 each warp computes one and every group is resident at once. On CUDA and the
+    /// CUDA-shaped CPU device the default is the device's largest group up to 1,024 (<see cref="GateUpGroupVariable"/>
+    /// overrides it); elsewhere the row kernels' size. The folded norm sums its squares with the unfused kernel's thread
+    /// count whatever this is (<see cref="GateUpParams.NormThreads"/>), so the values are the same. A multiple of the warp
+    /// size, at least the row kernels' group size.
+    /// </summary>
+    public int GateUpGroupSize
+    {
+        get => _gateUpGroup;
+        set
+        {
+            int max = Math.Min(GateUpMaxGroup, _accelerator.MaxNumThreadsPerGroup);
+            if (value < _group || value > max || value % _accelerator.WarpSize != 0)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"a multiple of {_accelerator.WarpSize} in [{_group}, {max}]");
+            FlushPending();
+            _gateUpGroup = value;
+        }
+    }
+
     /// <summary>One line: which folds are on, and why one is off.</summary>
     public string FusionStatus =>
-        $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? "on" : "off")}" + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
+        $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? $"on ({_gateUpGroup} threads a group)" : "off")}" + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
 
     private void InitFusion()
     {
         var a = _accelerator;
+        var bound = new KernelSpecialization(Math.Min(GateUpMaxGroup, a.MaxNumThreadsPerGroup), null);
         try
         {
             _normMatQ8 = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, NormMatParams>(NormMatVecQ8_0Kernel.Kernel);
             _gateUpSwiGlu = a.LoadKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>(GateUpSwiGluKernel.Kernel);
+                ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>(GateUpSwiGluKernel.Kernel, bound);
             _normGateUpSwiGlu = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>,
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>(GateUpSwiGluKernel.KernelNorm);
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>(GateUpSwiGluKernel.KernelNorm, bound);
         }
         catch (Exception e) when (_device.IsCuda)
         {
@@ -118,6 +154,14 @@ public sealed partial class IlgpuBackend
             return;
         }
         _foldLanes = _device.IsCudaShaped && _lanes32; // CUDA's choice, also on the CUDA-shaped CPU device (tests)
+        _gateUpGroup = _group;
+        if (_device.IsCudaShaped)
+        {
+            int max = Math.Min(GateUpMaxGroup, _accelerator.MaxNumThreadsPerGroup);
+            _gateUpGroup = Math.Max(_group, max - max % _accelerator.WarpSize);
+            if (int.TryParse(Environment.GetEnvironmentVariable(GateUpGroupVariable), out int asked) && asked >= _group && asked <= max && asked % _accelerator.WarpSize == 0)
+                _gateUpGroup = asked;
+        }
         _fusedNorm = Environment.GetEnvironmentVariable(FusedNormVariable) != "0";
         _fusedSwiGlu = Environment.GetEnvironmentVariable(FusedSwiGluVariable) != "0";
         if (_device.IsCuda && (_fusedNorm || _fusedSwiGlu))
@@ -301,6 +345,7 @@ public sealed partial class IlgpuBackend
         var p = new NormMatParams
         {
             Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Blocks = _normDim / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0,
+            NormThreads = _group,
         };
         int rows = p.Rows0 + p.Rows1 + p.Rows2;
         if (Launch())
@@ -320,8 +365,8 @@ public sealed partial class IlgpuBackend
         _gateUpPending = false;
         var hq = Scratch(ref _hq, (long)count / 4);
         var hd = Scratch(ref _hd, (long)count / 32);
-        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0 };
-        var config = Config2D(rows / GateUpSwiGluKernel.Width, n);
+        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0, NormThreads = _group };
+        var config = Config2D(rows / GateUpSwiGluKernel.Width, n, _gateUpGroup);
         var (wg, wu, yg, yu) = (_gateWeight.U16, _upWeight!.U16, V(_gateOut!), V(_upOut!));
         if (_gateUpNorm)
         {

@@ -17,6 +17,9 @@ public struct NormMatParams
 
     /// <summary>1: the prologue quantizes a thread per element (warps of 32 lanes: CUDA); 0: a thread per block of 32.</summary>
     public int Lanes;
+
+    /// <summary>Threads that sum the norm's squares: the unfused RMSNorm's group size (≤ this launch's), see <see cref="RmsNormKernel.InverseRms"/>.</summary>
+    public int NormThreads;
 }
 
 /// <summary>
@@ -46,7 +49,7 @@ public static class NormMatVecQ8_0Kernel
         var sq = SharedMemory.Allocate<int>(MaxCols / 4);   // [cols/4] int: this row in Q8_0
         var sd = SharedMemory.Allocate<float>(MaxCols / 32); // [cols/32] f32: its block scales
         int cols = p.Blocks * 32;
-        RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, cols, p.Eps, p.Lanes != 0);
+        RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, cols, p.Eps, p.Lanes != 0, p.NormThreads);
         var m = new Q8MatParams { Rows0 = p.Rows0, Rows1 = p.Rows1, Rows2 = p.Rows2, Blocks = p.Blocks };
         MatVecQ8_0Kernel.Rows(w0, w1, w2, y0, y1, y2, sq, sd, m, xRow: 0, asm: true, four: false);
     }

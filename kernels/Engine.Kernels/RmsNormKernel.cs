@@ -16,7 +16,7 @@ public static class RmsNormKernel
     public static void Kernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, int dim, float eps)
     {
         long row = (long)Grid.IdxX * dim;
-        float scale = InverseRms(x, row, dim, eps);
+        float scale = InverseRms(x, row, dim, eps, Group.DimX);
         for (int i = Group.IdxX; i < dim; i += Group.DimX)
             dst[row + i] = x[row + i] * scale * w[i];
     }
@@ -34,9 +34,21 @@ public static class RmsNormKernel
         {
             // CUDA: each element is quantized by its own lane (32 lanes = one block), no second pass over dst.
             long start = (long)Grid.IdxX * dim;
-            float scale = InverseRms(x, start, dim, eps);
-            // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps.
-            for (int i = Group.IdxX; i < dim; i += Group.DimX)
+            float scale = InverseRms(x, start, dim, eps, Group.DimX);
+            // dim and the group size are multiples of 32, so the lanes with i < dim (and i + s < dim) are whole warps; two
+            // elements' loads in flight, as in NormQuantizeRow.
+            int s = Group.DimX;
+            int i = Group.IdxX;
+            for (; i + s < dim; i += 2 * s)
+            {
+                float x0 = x[start + i], x1 = x[start + i + s], w0 = w[i], w1 = w[i + s];
+                float v0 = x0 * scale * w0, v1 = x1 * scale * w1;
+                dst[start + i] = v0;
+                dst[start + i + s] = v1;
+                QuantizeQ8_0Kernel.QuantizeLane(v0, start + i, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(v1, start + i + s, xq, xd);
+            }
+            for (; i < dim; i += s)
             {
                 float v = x[start + i] * scale * w[i];
                 dst[start + i] = v;
@@ -61,16 +73,33 @@ public static class RmsNormKernel
     /// Every thread of the group must call it (barriers); dim % 32 == 0. Ends with a group barrier: xq/xd are ready.
     /// <paramref name="lanes"/> (warps of a multiple of 32 lanes only): a thread per element, the block's amax by shuffles
     /// (CUDA); else a thread per block of 32 (no shuffles: the CPU accelerator pays a barrier per shuffle). Same values.
+    /// <paramref name="normThreads"/>: the group size of the unfused <see cref="KernelQuantize"/> (≤ this group's), so that
+    /// the sum of squares, and with it every value, is that kernel's bit for bit (<see cref="InverseRms"/>).
     /// </summary>
     internal static void NormQuantizeRow(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, bool writeDst,
-        ArrayView<int> xq, ArrayView<float> xd, int row, int dim, float eps, bool lanes)
+        ArrayView<int> xq, ArrayView<float> xd, int row, int dim, float eps, bool lanes, int normThreads)
     {
         long start = (long)row * dim;
-        float scale = InverseRms(x, start, dim, eps);
+        float scale = InverseRms(x, start, dim, eps, normThreads);
         if (lanes && Warp.WarpSize % 32 == 0)
         {
-            // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps (CUDA).
-            for (int i = Group.IdxX; i < dim; i += Group.DimX)
+            // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps (CUDA), and so are those
+            // with i + s < dim: two elements' loads in flight before the first one's shuffles.
+            int s = Group.DimX;
+            int i = Group.IdxX;
+            for (; i + s < dim; i += 2 * s)
+            {
+                float x0 = x[start + i], x1 = x[start + i + s], w0 = w[i], w1 = w[i + s];
+                float v0 = x0 * scale * w0, v1 = x1 * scale * w1;
+                if (writeDst)
+                {
+                    dst[start + i] = v0;
+                    dst[start + i + s] = v1;
+                }
+                QuantizeQ8_0Kernel.QuantizeLane(v0, i, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(v1, i + s, xq, xd);
+            }
+            for (; i < dim; i += s)
             {
                 float v = x[start + i] * scale * w[i];
                 if (writeDst) dst[start + i] = v;
@@ -86,14 +115,34 @@ public static class RmsNormKernel
         Group.Barrier();
     }
 
-    /// <summary>1 / sqrt(mean(x[start..start+dim)²) + eps), summed by the whole group (every thread gets it).</summary>
-    internal static float InverseRms(ArrayView<float> x, long start, int dim, float eps)
+    /// <summary>
+    /// 1 / sqrt(mean(x[start..start+dim)²) + eps), summed by the group's first <paramref name="threads"/> threads (every
+    /// thread must call it and gets the result; the others add zeros, which leaves the sum bit for bit what a group of
+    /// <paramref name="threads"/> threads computes: a folded kernel in a larger group normalizes exactly as the unfused one).
+    /// Each thread issues four loads before it adds them (in the order of the one-at-a-time loop, so the sum is unchanged):
+    /// one row is all a group reads here, and four round trips to memory in a row were most of a decode step's norm.
+    /// </summary>
+    internal static float InverseRms(ArrayView<float> x, long start, int dim, float eps, int threads)
     {
         float ss = 0;
-        for (int i = Group.IdxX; i < dim; i += Group.DimX)
+        int tid = Group.IdxX;
+        if (tid < threads)
         {
-            float v = x[start + i];
-            ss += v * v;
+            int i = tid;
+            for (; i + 3 * threads < dim; i += 4 * threads)
+            {
+                long at = start + i;
+                float a = x[at], b = x[at + threads], c = x[at + 2 * threads], d = x[at + 3 * threads];
+                ss += a * a;
+                ss += b * b;
+                ss += c * c;
+                ss += d * d;
+            }
+            for (; i < dim; i += threads)
+            {
+                float v = x[start + i];
+                ss += v * v;
+            }
         }
         ss = Reductions.GroupSum(ss);
         return 1f / ILGPU.Algorithms.XMath.Sqrt(ss / dim + eps);
