@@ -455,25 +455,17 @@ public static class AttentionKernel
         int i4 = (tid - rg * lanes) * 4;
         float q0 = qs[i4], q1 = qs[i4 + 1], q2 = qs[i4 + 2], q3 = qs[i4 + 3];
         float m = float.NegativeInfinity, l = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        // The loop bound is uniform over the group (every lane shuffles each pass); a row group past t1 idles.
+        // The loop bound is uniform over the group (every lane shuffles each pass); a row group past t1 idles. The next
+        // position's k and v are loaded before this one's reduction and softmax: a row group takes several positions in a
+        // row, and each pass waiting for its own loads made the chunk a chain of round trips to memory.
+        var kv = LoadKv(keys, values, ks, vNew, fused, pos, t0 + rg, t1, kvOff, kvDim, freshBase, i4);
         for (int tb = t0; tb < t1; tb += rowGroups)
         {
             int t = tb + rg;
             bool valid = t < t1;
-            float k0 = 0, k1 = 0, k2 = 0, k3 = 0, v0 = 0, v1 = 0, v2 = 0, v3 = 0;
-            if (valid && fused && t == pos)
-            {
-                k0 = ks[i4]; k1 = ks[i4 + 1]; k2 = ks[i4 + 2]; k3 = ks[i4 + 3];
-                long f = freshBase + i4;
-                v0 = vNew[f]; v1 = vNew[f + 1]; v2 = vNew[f + 2]; v3 = vNew[f + 3];
-            }
-            else if (valid)
-            {
-                long row = kvOff + (long)t * kvDim + i4;
-                k0 = keys[row]; k1 = keys[row + 1]; k2 = keys[row + 2]; k3 = keys[row + 3];
-                v0 = values[row]; v1 = values[row + 1]; v2 = values[row + 2]; v3 = values[row + 3];
-            }
-            float s = (q0 * k0 + q1 * k1) + (q2 * k2 + q3 * k3);
+            var cur = kv;
+            kv = LoadKv(keys, values, ks, vNew, fused, pos, t + rowGroups, t1, kvOff, kvDim, freshBase, i4);
+            float s = (q0 * cur.K0 + q1 * cur.K1) + (q2 * cur.K2 + q3 * cur.K3);
             for (int offset = lanes / 2; offset > 0; offset >>= 1)
                 s += Warp.ShuffleXor(s, offset);
             if (valid)
@@ -483,10 +475,10 @@ public static class AttentionKernel
                 float corr = l > 0 ? ILGPU.Algorithms.XMath.Exp(m - mNew) : 0f; // l > 0 after the first position
                 float e = ILGPU.Algorithms.XMath.Exp(s - mNew);
                 l = l * corr + e;
-                a0 = a0 * corr + e * v0;
-                a1 = a1 * corr + e * v1;
-                a2 = a2 * corr + e * v2;
-                a3 = a3 * corr + e * v3;
+                a0 = a0 * corr + e * cur.V0;
+                a1 = a1 * corr + e * cur.V1;
+                a2 = a2 * corr + e * cur.V2;
+                a3 = a3 * corr + e * cur.V3;
                 m = mNew;
             }
         }
@@ -572,6 +564,34 @@ public static class AttentionKernel
 
         MergeChunks(partials, cell - c.Chunk, live, ms, d, output, qBase, xq, xd, quantize, tid, g);
         if (tid == 0) counters[c.Head] = 0; // every live chunk has counted: ready for the next launch
+    }
+
+    /// <summary>Four dimensions of one position's key and value row (one lane's share of a flash row group).</summary>
+    internal struct Kv4
+    {
+        public float K0, K1, K2, K3, V0, V1, V2, V3;
+    }
+
+    /// <summary>
+    /// Dimensions i4 .. i4 + 3 of position t's key and value for <see cref="FlashChunk"/>: the fresh k (shared) and v when
+    /// fused and t is the row's own position, the cache row otherwise, zeros past t1.
+    /// </summary>
+    private static Kv4 LoadKv(ArrayView<float> keys, ArrayView<float> values, ArrayView<float> ks, ArrayView<float> vNew, bool fused,
+        int pos, int t, int t1, long kvOff, int kvDim, long freshBase, int i4)
+    {
+        var r = default(Kv4);
+        if (t >= t1) return r;
+        if (fused && t == pos)
+        {
+            r.K0 = ks[i4]; r.K1 = ks[i4 + 1]; r.K2 = ks[i4 + 2]; r.K3 = ks[i4 + 3];
+            long f = freshBase + i4;
+            r.V0 = vNew[f]; r.V1 = vNew[f + 1]; r.V2 = vNew[f + 2]; r.V3 = vNew[f + 3];
+            return r;
+        }
+        long row = kvOff + (long)t * kvDim + i4;
+        r.K0 = keys[row]; r.K1 = keys[row + 1]; r.K2 = keys[row + 2]; r.K3 = keys[row + 3];
+        r.V0 = values[row]; r.V1 = values[row + 1]; r.V2 = values[row + 2]; r.V3 = values[row + 3];
+        return r;
     }
 
     /// <summary>Output element i of the head at <paramref name="qBase"/>; on 32-lane warps also its Q8_0 lane (whole warps call it).</summary>
