@@ -129,6 +129,27 @@ internal static partial class Benchmarks
                     while (same < off.Ids.Length && off.Ids[same] == asIs.Ids[same]) same++;
                     r.Line($"   {check} prompt logits folds on vs off (normalized error {err:E2}); greedy ids equal for the first {same} of {off.Ids.Length} steps");
                     r.Row("decoder", $"{config.Name} logits folds on == off", $"{err:E1}", "", check);
+
+                    // Which fold pays in a whole decode step: the norm folded alone (SwiGLU its own launch), and the gate/up
+                    // kernel in its other form (32-output groups vs spread), each against the run above.
+                    g.FusedNorm = norm0;
+                    g.FusedSwiGlu = false;
+                    var normOnly = DecodeRun(g, model, s, graphs);
+                    r.Line($"   norm folded, swiglu not / as above ({mode}): {1 / normOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {normOnly.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token");
+                    r.Row("decoder", $"{config.Name} swiglu unfolded / as is ({mode})", $"{1 / normOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
+                    g.FusedSwiGlu = swiGlu0;
+                    bool spread0 = g.GateUpSpread;
+                    g.GateUpSpread = !spread0;
+                    try
+                    {
+                        var other = DecodeRun(g, model, s, graphs);
+                        r.Line($"   gate/up {(spread0 ? "32-output groups" : "spread")} / as above ({(spread0 ? "spread" : "32-output groups")}, {mode}): {1 / other.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s ({IlgpuBackend.GateUpSpreadVariable})");
+                        r.Row("decoder", $"{config.Name} gate/up {(spread0 ? "32-output / spread" : "spread / 32-output")} ({mode})", $"{1 / other.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
+                    }
+                    finally
+                    {
+                        g.GateUpSpread = spread0;
+                    }
                 }
                 finally
                 {

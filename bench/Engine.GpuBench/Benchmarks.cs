@@ -244,7 +244,7 @@ internal static partial class Benchmarks
             r.Line($"   folds: {g.FusionStatus} ({IlgpuBackend.FusedNormVariable}=0 / {IlgpuBackend.FusedSwiGluVariable}=0 turn them off)");
             try
             {
-                int group0 = g.GateUpGroupSize;
+                bool spread0 = g.GateUpSpread;
                 foreach (bool fold in new[] { false, true })
                 {
                     g.FusedNorm = g.FusedSwiGlu = fold;
@@ -253,18 +253,18 @@ internal static partial class Benchmarks
                         g.RmsNorm(x, norm, y, 1, d, 1e-5f);
                         g.MatMul(y, 1, qkv);
                     }, qkvBytes);
-                    // The folded gate/up at the row kernels' group size (the form before the sixth session) and at the backend's.
-                    foreach (int group in fold ? new[] { g.GroupSize, group0 }.Distinct() : new[] { group0 })
+                    // The folded gate/up in 32-output groups (the form before the sixth session) and spread (one output a warp).
+                    foreach (bool spread in fold ? new[] { false, true } : new[] { spread0 })
                     {
-                        g.GateUpGroupSize = group;
-                        Time($"rmsnorm + gate/up {ff}x{d} + swiglu, {(fold ? $"folded: 1 launch of {group}-thread groups" : "unfolded: 3 launches")} (A/B, {IlgpuBackend.GateUpGroupVariable})", () =>
+                        g.GateUpSpread = spread;
+                        Time($"rmsnorm + gate/up {ff}x{d} + swiglu, {(fold ? $"folded: 1 launch, {(spread ? "spread" : "32-output groups")}" : "unfolded: 3 launches")} (A/B, {IlgpuBackend.GateUpSpreadVariable})", () =>
                         {
                             g.RmsNorm(x, norm, y, 1, d, 1e-5f);
                             g.MatMul(y, 1, gateUp);
                             g.SwiGlu(og, ou, og, ff);
                         }, gateUpBytes);
                     }
-                    g.GateUpGroupSize = group0;
+                    g.GateUpSpread = spread0;
                 }
             }
             finally

@@ -22,28 +22,23 @@ public sealed partial class IlgpuBackend
     /// <summary>Environment variable: <c>0</c> keeps SwiGLU a launch of its own after gate/up (backends created afterwards; A/B runs).</summary>
     public const string FusedSwiGluVariable = "ENGINE_FUSED_SWIGLU";
 
-    /// <summary>
-    /// Environment variable: threads per group of the fused gate/up kernel (<see cref="GateUpGroupSize"/>), e.g. <c>256</c>
-    /// for the form before 2026-11-26's sixth session (A/B runs).
-    /// </summary>
-    public const string GateUpGroupVariable = "ENGINE_GATEUP_GROUP";
-
-    /// <summary>The fused gate/up kernels' launch bound (PTX .maxntid): ptxas keeps them within 64 registers a thread.</summary>
-    private const int GateUpMaxGroup = 1024;
+    /// <summary>Environment variable: <c>0</c> runs the fused gate/up kernel in 32-output groups (the form before the spread one; A/B runs).</summary>
+    public const string GateUpSpreadVariable = "ENGINE_GATEUP_SPREAD";
 
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, NormMatParams>? _normMatQ8;
     private Action<AcceleratorStream, KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>? _gateUpSwiGlu;
+        ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, GateUpParams>? _gateUpSwiGlu;
     private Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>,
-        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>? _normGateUpSwiGlu;
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, GateUpParams>? _normGateUpSwiGlu;
+    private MemoryBuffer1D<int, Stride1D.Dense>? _gateUpCounters; // [n, ffn/32] int: the spread form's per-block counts, zero between launches
 
     private MemoryBuffer1D<int, Stride1D.Dense>? _hq;   // [n, ffn/4] int: the fused SwiGLU's output in Q8_0
     private MemoryBuffer1D<float, Stride1D.Dense>? _hd; // [n, ffn/32] f32: its scales
 
     private bool _fusedNorm, _fusedSwiGlu;
     private string _fusionStatus = "";
-    private int _gateUpGroup;
+    private bool _gateUpSpread;
 
     // A deferred RmsNorm (x → dst by _normWeight).
     private bool _normPending;
@@ -106,43 +101,61 @@ public sealed partial class IlgpuBackend
     public int GroupSize => _group;
 
     /// <summary>
-    /// Threads per group of <see cref="GateUpSwiGluKernel"/>. Its grid is one group per 32 outputs (176 groups for
-    /// TinyLlama's 5,632), so with the row kernels' 256 threads each warp computed four gate/up row pairs one after another
-    /// on a GPU one third full; with 1,024 each warp computes one and every group is resident at once. On CUDA and the
-    /// CUDA-shaped CPU device the default is the device's largest group up to 1,024 (<see cref="GateUpGroupVariable"/>
-    /// overrides it); elsewhere the row kernels' size. The folded norm sums its squares with the unfused kernel's thread
-    /// count whatever this is (<see cref="GateUpParams.NormThreads"/>), so the values are the same. A multiple of the warp
-    /// size, at least the row kernels' group size.
+    /// Whether the fused gate/up kernel runs spread (<see cref="GateUpParams.Outputs"/>: one output per warp, the block's last
+    /// group quantizing it) rather than in 32-output groups. On unless <see cref="GateUpSpreadVariable"/> is <c>0</c> or the
+    /// group's warps do not divide 32 (then the 32-output form runs).
     /// </summary>
-    public int GateUpGroupSize
+    public bool GateUpSpread
     {
-        get => _gateUpGroup;
+        get => _gateUpSpread;
         set
         {
-            int max = Math.Min(GateUpMaxGroup, _accelerator.MaxNumThreadsPerGroup);
-            if (value < _group || value > max || value % _accelerator.WarpSize != 0)
-                throw new ArgumentOutOfRangeException(nameof(value), value, $"a multiple of {_accelerator.WarpSize} in [{_group}, {max}]");
             FlushPending();
-            _gateUpGroup = value;
+            _gateUpSpread = value;
         }
+    }
+
+    /// <summary>Outputs per group of the fused gate/up kernel: the warps of a group in the spread form, else 32.</summary>
+    private int GateUpOutputs => _gateUpSpread && _warpsPerGroup < GateUpSwiGluKernel.Width && GateUpSwiGluKernel.Width % _warpsPerGroup == 0
+        ? _warpsPerGroup : GateUpSwiGluKernel.Width;
+
+    /// <summary>Tests: the spread form's per-block counters as they are now (empty before its first launch).</summary>
+    internal int[] GateUpCounterValues()
+    {
+        FlushPending();
+        if (_gateUpCounters is null) return [];
+        _stream.Synchronize();
+        return _gateUpCounters.GetAsArray1D();
+    }
+
+    /// <summary>The spread form's per-block counters, zeroed when (re)allocated; each launch leaves them at zero.</summary>
+    private ArrayView<int> GateUpCounters(long blocks)
+    {
+        if (_gateUpCounters is null || _gateUpCounters.Length < blocks)
+        {
+            ScratchChanging();
+            _gateUpCounters?.Dispose();
+            _gateUpCounters = _accelerator.Allocate1D<int>(Math.Max(1, blocks));
+            _gateUpCounters.MemSetToZero(_stream);
+        }
+        return _gateUpCounters.View.SubView(0, blocks);
     }
 
     /// <summary>One line: which folds are on, and why one is off.</summary>
     public string FusionStatus =>
-        $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? $"on ({_gateUpGroup} threads a group)" : "off")}" + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
+        $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? (GateUpOutputs < GateUpSwiGluKernel.Width ? "on (spread)" : "on") : "off")}" + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
 
     private void InitFusion()
     {
         var a = _accelerator;
-        var bound = new KernelSpecialization(Math.Min(GateUpMaxGroup, a.MaxNumThreadsPerGroup), null);
         try
         {
             _normMatQ8 = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, NormMatParams>(NormMatVecQ8_0Kernel.Kernel);
             _gateUpSwiGlu = a.LoadKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>(GateUpSwiGluKernel.Kernel, bound);
+                ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, GateUpParams>(GateUpSwiGluKernel.Kernel);
             _normGateUpSwiGlu = a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>,
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, GateUpParams>(GateUpSwiGluKernel.KernelNorm, bound);
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, GateUpParams>(GateUpSwiGluKernel.KernelNorm);
         }
         catch (Exception e) when (_device.IsCuda)
         {
@@ -154,14 +167,7 @@ public sealed partial class IlgpuBackend
             return;
         }
         _foldLanes = _device.IsCudaShaped && _lanes32; // CUDA's choice, also on the CUDA-shaped CPU device (tests)
-        _gateUpGroup = _group;
-        if (_device.IsCudaShaped)
-        {
-            int max = Math.Min(GateUpMaxGroup, _accelerator.MaxNumThreadsPerGroup);
-            _gateUpGroup = Math.Max(_group, max - max % _accelerator.WarpSize);
-            if (int.TryParse(Environment.GetEnvironmentVariable(GateUpGroupVariable), out int asked) && asked >= _group && asked <= max && asked % _accelerator.WarpSize == 0)
-                _gateUpGroup = asked;
-        }
+        _gateUpSpread = Environment.GetEnvironmentVariable(GateUpSpreadVariable) != "0";
         _fusedNorm = Environment.GetEnvironmentVariable(FusedNormVariable) != "0";
         _fusedSwiGlu = Environment.GetEnvironmentVariable(FusedSwiGluVariable) != "0";
         if (_device.IsCuda && (_fusedNorm || _fusedSwiGlu))
@@ -365,19 +371,21 @@ public sealed partial class IlgpuBackend
         _gateUpPending = false;
         var hq = Scratch(ref _hq, (long)count / 4);
         var hd = Scratch(ref _hd, (long)count / 32);
-        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0, NormThreads = _group };
-        var config = Config2D(rows / GateUpSwiGluKernel.Width, n, _gateUpGroup);
+        int outputs = GateUpOutputs;
+        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0, Outputs = outputs, NormThreads = _group };
+        var config = Config2D(rows / outputs, n);
+        var counters = GateUpCounters((long)n * rows / GateUpSwiGluKernel.Width);
         var (wg, wu, yg, yu) = (_gateWeight.U16, _upWeight!.U16, V(_gateOut!), V(_upOut!));
         if (_gateUpNorm)
         {
             if (Launch())
-                _normGateUpSwiGlu!(_stream, config, V(_normX!), _normWeight!.Vector, V(_normDst!), wg, wu, yg, yu, d, hq, hd, p);
+                _normGateUpSwiGlu!(_stream, config, V(_normX!), _normWeight!.Vector, V(_normDst!), wg, wu, yg, yu, d, hq, hd, counters, p);
         }
         else
         {
             var (xq, xd) = QuantizedInput(_gateUpX!, V(_gateUpX!), n, _gateWeight.Cols);
             if (Launch())
-                _gateUpSwiGlu!(_stream, config, wg, wu, yg, yu, d, hq, hd, xq, xd, p);
+                _gateUpSwiGlu!(_stream, config, wg, wu, yg, yu, d, hq, hd, xq, xd, counters, p);
         }
         RememberH(dst, count);
         return true;
@@ -420,5 +428,6 @@ public sealed partial class IlgpuBackend
         _normPending = _gateUpPending = false;
         _hq?.Dispose();
         _hd?.Dispose();
+        _gateUpCounters?.Dispose();
     }
 }

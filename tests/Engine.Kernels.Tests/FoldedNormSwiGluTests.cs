@@ -104,10 +104,29 @@ public class FoldedNormSwiGluTests
         foreach (var w in gw) w.Dispose();
     }
 
-    [Theory, InlineData("cpu", true), InlineData("cpu", false), InlineData("cpu32", true), InlineData("cpu32", false), InlineData(Devices.CudaShaped, true)]
-    public void SwiGlu_folded_into_gate_up_matches_the_reference_and_feeds_the_down_projection(string device, bool foldNorm)
+    // spread: one gate/up output per warp, the block's last group quantizing h (on cpu32 a group is one warp: 32 groups a
+    // block); false: 32-output groups. The CUDA-shaped device runs two groups at once, so blocks finish concurrently there.
+    [Theory, InlineData("cpu", true, true), InlineData("cpu", false, true), InlineData("cpu32", true, true), InlineData("cpu32", false, false),
+     InlineData(Devices.CudaShaped, true, true), InlineData(Devices.CudaShaped, true, false)]
+    public void SwiGlu_folded_into_gate_up_matches_the_reference_and_feeds_the_down_projection(string device, bool foldNorm, bool spread)
     {
         var gpu = Devices.Get(device);
+        bool spread0 = gpu.GateUpSpread;
+        gpu.GateUpSpread = spread;
+        try
+        {
+            SwiGluFolded(gpu, device, foldNorm);
+            // Every block's counter is back at zero for the next launch (and graph replay).
+            Assert.All(gpu.GateUpCounterValues(), c => Assert.Equal(0, c));
+        }
+        finally
+        {
+            gpu.GateUpSpread = spread0;
+        }
+    }
+
+    private static void SwiGluFolded(IlgpuBackend gpu, string device, bool foldNorm)
+    {
         var cpu = new ReferenceBackend();
         using var t = new HostTensors(72);
         const int dim = 64, ffn = 96; // 3 groups of 32 outputs
