@@ -137,7 +137,21 @@ internal static partial class Benchmarks
                     var normOnly = DecodeRun(g, model, s, graphs);
                     r.Line($"   norm folded, swiglu not / as above ({mode}): {1 / normOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {normOnly.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token");
                     r.Row("decoder", $"{config.Name} swiglu unfolded / as is ({mode})", $"{1 / normOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
+                    g.FusedNorm = false;
                     g.FusedSwiGlu = swiGlu0;
+                    var swiGluOnly = DecodeRun(g, model, s, graphs);
+                    r.Line($"   swiglu folded, norm not / as above ({mode}): {1 / swiGluOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {swiGluOnly.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token");
+                    r.Row("decoder", $"{config.Name} norm unfolded / as is ({mode})", $"{1 / swiGluOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
+                    g.FusedNorm = norm0;
+                    int maxRows0 = g.FoldNormMaxRows;
+                    foreach (int maxRows in new[] { 4096, 16384 })
+                    {
+                        g.FoldNormMaxRows = maxRows;
+                        var limited = DecodeRun(g, model, s, graphs);
+                        r.Line($"   norm folded into products of <= {maxRows} rows / as above ({mode}): {1 / limited.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {limited.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token ({IlgpuBackend.FoldNormMaxRowsVariable})");
+                        r.Row("decoder", $"{config.Name} norm fold <= {maxRows} rows / as is ({mode})", $"{1 / limited.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
+                    }
+                    g.FoldNormMaxRows = maxRows0;
                     bool spread0 = g.GateUpSpread;
                     g.GateUpSpread = !spread0;
                     try

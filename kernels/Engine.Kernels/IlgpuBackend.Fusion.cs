@@ -22,6 +22,9 @@ public sealed partial class IlgpuBackend
     /// <summary>Environment variable: <c>0</c> keeps SwiGLU a launch of its own after gate/up (backends created afterwards; A/B runs).</summary>
     public const string FusedSwiGluVariable = "ENGINE_FUSED_SWIGLU";
 
+    /// <summary>Environment variable: the most rows (all targets together) a product may have for the norm before it to fold in (<see cref="FoldNormMaxRows"/>).</summary>
+    public const string FoldNormMaxRowsVariable = "ENGINE_FOLD_NORM_MAX_ROWS";
+
     /// <summary>Environment variable: <c>0</c> runs the fused gate/up kernel in 32-output groups (the form before the spread one; A/B runs).</summary>
     public const string GateUpSpreadVariable = "ENGINE_GATEUP_SPREAD";
 
@@ -39,6 +42,7 @@ public sealed partial class IlgpuBackend
     private bool _fusedNorm, _fusedSwiGlu;
     private string _fusionStatus = "";
     private bool _gateUpSpread;
+    private int _foldNormMaxRows = int.MaxValue;
 
     // A deferred RmsNorm (x → dst by _normWeight).
     private bool _normPending;
@@ -115,6 +119,22 @@ public sealed partial class IlgpuBackend
         }
     }
 
+    /// <summary>
+    /// The most rows (all targets of the product together; gate/up counts both) that a product may have for the RMSNorm
+    /// before it to fold into its kernel. Every group of a folded kernel normalizes the whole input row itself, so the
+    /// prologue is paid once per group: cheap for q/k/v (320 groups at TinyLlama's widths), dear for an output head of
+    /// 32,000 rows (4,000 groups). Set by <see cref="FoldNormMaxRowsVariable"/>; unlimited otherwise.
+    /// </summary>
+    public int FoldNormMaxRows
+    {
+        get => _foldNormMaxRows;
+        set
+        {
+            FlushPending();
+            _foldNormMaxRows = Math.Max(0, value);
+        }
+    }
+
     /// <summary>Outputs per group of the fused gate/up kernel: the warps of a group in the spread form, else 32.</summary>
     private int GateUpOutputs => _gateUpSpread && _warpsPerGroup < GateUpSwiGluKernel.Width && GateUpSwiGluKernel.Width % _warpsPerGroup == 0
         ? _warpsPerGroup : GateUpSwiGluKernel.Width;
@@ -168,6 +188,7 @@ public sealed partial class IlgpuBackend
         }
         _foldLanes = _device.IsCudaShaped && _lanes32; // CUDA's choice, also on the CUDA-shaped CPU device (tests)
         _gateUpSpread = Environment.GetEnvironmentVariable(GateUpSpreadVariable) != "0";
+        if (int.TryParse(Environment.GetEnvironmentVariable(FoldNormMaxRowsVariable), out int maxRows)) _foldNormMaxRows = Math.Max(0, maxRows);
         _fusedNorm = Environment.GetEnvironmentVariable(FusedNormVariable) != "0";
         _fusedSwiGlu = Environment.GetEnvironmentVariable(FusedSwiGluVariable) != "0";
         if (_device.IsCuda && (_fusedNorm || _fusedSwiGlu))
@@ -315,7 +336,10 @@ public sealed partial class IlgpuBackend
     /// </summary>
     private bool TryFuseMatMul(DeviceBuffer x, int n, ReadOnlySpan<MatMulTarget> targets, int cols)
     {
-        bool norm = NormPendingFor(x, n, cols);
+        if (_gateUpPending) FlushPending(); // a product after a deferred gate/up (no norm is pending then): that one first
+        long rowsTotal = 0;
+        foreach (var t in targets) rowsTotal += t.Weight.Rows;
+        bool norm = NormPendingFor(x, n, cols) && rowsTotal <= _foldNormMaxRows;
         if (!norm && !_fusedSwiGlu) return false;
         if (targets.Length > 3) return false;
         foreach (var t in targets)
@@ -328,7 +352,9 @@ public sealed partial class IlgpuBackend
             && targets[0].Weight.Rows % GateUpSwiGluKernel.Width == 0 && cols <= NormMatVecQ8_0Kernel.MaxCols
             && !Overlaps(V(targets[0].Output), V(targets[1].Output)))
         {
-            // Gate/up: wait for the SwiGlu of the two outputs (or any other op: then the product alone).
+            // Gate/up: wait for the SwiGlu of the two outputs (or any other op: then the product alone). A pending norm that
+            // does not fold in (another input, or a product past FoldNormMaxRows) runs now.
+            if (!norm && _normPending) FlushPending();
             _normPending = false;
             (_gateUpPending, _gateUpNorm, _gateUpX, _gateUpN) = (true, norm, x, n);
             (_gateWeight, _upWeight, _gateOut, _upOut) = (W(targets[0].Weight), W(targets[1].Weight), targets[0].Output, targets[1].Output);

@@ -35,18 +35,24 @@ public static class RmsNormKernel
             // CUDA: each element is quantized by its own lane (32 lanes = one block), no second pass over dst.
             long start = (long)Grid.IdxX * dim;
             float scale = InverseRms(x, start, dim, eps, Group.DimX);
-            // dim and the group size are multiples of 32, so the lanes with i < dim (and i + s < dim) are whole warps; two
+            // dim and the group size are multiples of 32, so the lanes with i < dim (and i + 3s < dim) are whole warps; four
             // elements' loads in flight, as in NormQuantizeRow.
             int s = Group.DimX;
             int i = Group.IdxX;
-            for (; i + s < dim; i += 2 * s)
+            for (; i + 3 * s < dim; i += 4 * s)
             {
-                float x0 = x[start + i], x1 = x[start + i + s], w0 = w[i], w1 = w[i + s];
-                float v0 = x0 * scale * w0, v1 = x1 * scale * w1;
-                dst[start + i] = v0;
-                dst[start + i + s] = v1;
-                QuantizeQ8_0Kernel.QuantizeLane(v0, start + i, xq, xd);
-                QuantizeQ8_0Kernel.QuantizeLane(v1, start + i + s, xq, xd);
+                long at = start + i;
+                float x0 = x[at], x1 = x[at + s], x2 = x[at + 2 * s], x3 = x[at + 3 * s];
+                float w0 = w[i], w1 = w[i + s], w2 = w[i + 2 * s], w3 = w[i + 3 * s];
+                float v0 = x0 * scale * w0, v1 = x1 * scale * w1, v2 = x2 * scale * w2, v3 = x3 * scale * w3;
+                dst[at] = v0;
+                dst[at + s] = v1;
+                dst[at + 2 * s] = v2;
+                dst[at + 3 * s] = v3;
+                QuantizeQ8_0Kernel.QuantizeLane(v0, at, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(v1, at + s, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(v2, at + 2 * s, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(v3, at + 3 * s, xq, xd);
             }
             for (; i < dim; i += s)
             {
@@ -84,20 +90,26 @@ public static class RmsNormKernel
         if (lanes && Warp.WarpSize % 32 == 0)
         {
             // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps (CUDA), and so are those
-            // with i + s < dim: two elements' loads in flight before the first one's shuffles.
+            // with i + 3s < dim: four elements' loads in flight before the first one's shuffles.
             int s = Group.DimX;
             int i = Group.IdxX;
-            for (; i + s < dim; i += 2 * s)
+            for (; i + 3 * s < dim; i += 4 * s)
             {
-                float x0 = x[start + i], x1 = x[start + i + s], w0 = w[i], w1 = w[i + s];
-                float v0 = x0 * scale * w0, v1 = x1 * scale * w1;
+                long at = start + i;
+                float x0 = x[at], x1 = x[at + s], x2 = x[at + 2 * s], x3 = x[at + 3 * s];
+                float w0 = w[i], w1 = w[i + s], w2 = w[i + 2 * s], w3 = w[i + 3 * s];
+                float v0 = x0 * scale * w0, v1 = x1 * scale * w1, v2 = x2 * scale * w2, v3 = x3 * scale * w3;
                 if (writeDst)
                 {
-                    dst[start + i] = v0;
-                    dst[start + i + s] = v1;
+                    dst[at] = v0;
+                    dst[at + s] = v1;
+                    dst[at + 2 * s] = v2;
+                    dst[at + 3 * s] = v3;
                 }
                 QuantizeQ8_0Kernel.QuantizeLane(v0, i, xq, xd);
                 QuantizeQ8_0Kernel.QuantizeLane(v1, i + s, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(v2, i + 2 * s, xq, xd);
+                QuantizeQ8_0Kernel.QuantizeLane(v3, i + 3 * s, xq, xd);
             }
             for (; i < dim; i += s)
             {

@@ -191,6 +191,62 @@ public class FoldedNormSwiGluTests
         }
     }
 
+    /// <summary>
+    /// A norm before a product past <see cref="IlgpuBackend.FoldNormMaxRows"/> runs as its own launch (and is not dropped
+    /// when the gate/up product is deferred for its SwiGLU): the normed buffer, g/u/h and the launches are the unfolded ones.
+    /// </summary>
+    [Theory, InlineData("cpu"), InlineData(Devices.CudaShaped)]
+    public void A_norm_before_a_product_past_the_fold_row_limit_runs_on_its_own(string device)
+    {
+        var gpu = Devices.Get(device);
+        using var t = new HostTensors(73);
+        const int dim = 64, ffn = 96;
+        using var gNorm = gpu.LoadWeight(t.Create("norm", GgmlType.F32, 1, dim));
+        using var gGate = gpu.LoadWeight(t.Create("gate", GgmlType.Q8_0, ffn, dim, 0.5f));
+        using var gUp = gpu.LoadWeight(t.Create("up", GgmlType.Q8_0, ffn, dim, 0.5f));
+        var x = t.Floats(dim, 3f);
+        float[][] Run(bool fold, int maxRows, out long launches)
+        {
+            int max0 = gpu.FoldNormMaxRows;
+            gpu.FoldNormMaxRows = maxRows;
+            long l = 0;
+            try
+            {
+                return With(gpu, fold, fold, () =>
+                {
+                    using var gx = Upload(gpu, x);
+                    using var gxb = gpu.Allocate(dim);
+                    using var gg = gpu.Allocate(ffn);
+                    using var gu = gpu.Allocate(ffn);
+                    long before = gpu.KernelLaunches;
+                    gpu.RmsNorm(gx, gNorm, gxb, 1, dim, Eps);
+                    gpu.MatMul(gxb, 1, [new(gGate, gg), new(gUp, gu)]);
+                    gpu.SwiGlu(gg, gu, gg, ffn);
+                    var r = new[] { ReadAll(gpu, gxb), ReadAll(gpu, gg), ReadAll(gpu, gu) };
+                    l = gpu.KernelLaunches - before;
+                    return r;
+                });
+            }
+            finally
+            {
+                gpu.FoldNormMaxRows = max0;
+                launches = l;
+            }
+        }
+        var limited = Run(true, 2 * ffn - 1, out long limitedLaunches);
+        var folded = Run(true, 2 * ffn, out long foldedLaunches);
+        var unfolded = Run(false, int.MaxValue, out long unfoldedLaunches);
+        // Unfolded: norm+quantize, gate/up, swiglu+quantize; limited: norm+quantize, gate/up+swiglu; folded: one launch.
+        Assert.Equal((3L, 2L, 1L), (unfoldedLaunches, limitedLaunches, foldedLaunches));
+        Assert.Equal(unfolded[0], limited[0]);
+        Assert.Equal(unfolded[0], folded[0]);
+        for (int i = 1; i < 3; i++)
+        {
+            AssertClose(limited[i], unfolded[i], KernelTolerances.Q8MatMul, $"output {i}, norm past the limit vs unfolded");
+            AssertClose(folded[i], unfolded[i], KernelTolerances.Q8MatMul, $"output {i}, folded vs unfolded");
+        }
+    }
+
     /// <summary>A deferred op is run as the unfused kernels whenever something other than its consumer comes next.</summary>
     [Theory, InlineData("cpu"), InlineData("cpu32")]
     public void Deferred_norm_and_gate_up_are_flushed_for_any_other_reader(string device)
