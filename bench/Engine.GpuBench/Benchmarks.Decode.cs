@@ -143,15 +143,23 @@ internal static partial class Benchmarks
                     r.Line($"   swiglu folded, norm not / as above ({mode}): {1 / swiGluOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {swiGluOnly.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token");
                     r.Row("decoder", $"{config.Name} norm unfolded / as is ({mode})", $"{1 / swiGluOnly.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
                     g.FusedNorm = norm0;
-                    int maxRows0 = g.FoldNormMaxRows;
-                    foreach (int maxRows in new[] { 4096, 16384 })
+                    // The fold limits (FoldMaxCols, FoldNormMaxRows) against no limit at all and the norm limited by rows only.
+                    int maxRows0 = g.FoldNormMaxRows, maxCols0 = g.FoldMaxCols;
+                    try
                     {
-                        g.FoldNormMaxRows = maxRows;
-                        var limited = DecodeRun(g, model, s, graphs);
-                        r.Line($"   norm folded into products of <= {maxRows} rows / as above ({mode}): {1 / limited.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {limited.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token ({IlgpuBackend.FoldNormMaxRowsVariable})");
-                        r.Row("decoder", $"{config.Name} norm fold <= {maxRows} rows / as is ({mode})", $"{1 / limited.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
+                        foreach (var (maxRows, maxCols) in new[] { (int.MaxValue, int.MaxValue), (IlgpuBackend.DefaultFoldNormMaxRows, int.MaxValue) })
+                        {
+                            (g.FoldNormMaxRows, g.FoldMaxCols) = (maxRows, maxCols);
+                            var limited = DecodeRun(g, model, s, graphs);
+                            string what = maxRows == int.MaxValue ? "folds without limits" : $"norm folded into products of <= {maxRows} rows, any width";
+                            r.Line($"   {what} / as above ({mode}): {1 / limited.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s, {limited.LaunchesPerToken:F0} / {asIs.LaunchesPerToken:F0} kernels/token ({IlgpuBackend.FoldNormMaxRowsVariable}, {IlgpuBackend.FoldMaxColsVariable})");
+                            r.Row("decoder", $"{config.Name} {(maxRows == int.MaxValue ? "no fold limits" : $"norm fold <= {maxRows} rows")} / as is ({mode})", $"{1 / limited.SecondsPerToken:F0} / {1 / asIs.SecondsPerToken:F0} tok/s", "");
+                        }
                     }
-                    g.FoldNormMaxRows = maxRows0;
+                    finally
+                    {
+                        (g.FoldNormMaxRows, g.FoldMaxCols) = (maxRows0, maxCols0);
+                    }
                     bool spread0 = g.GateUpSpread;
                     g.GateUpSpread = !spread0;
                     try

@@ -22,6 +22,9 @@ public sealed partial class IlgpuBackend
     /// <summary>Environment variable: <c>0</c> keeps SwiGLU a launch of its own after gate/up (backends created afterwards; A/B runs).</summary>
     public const string FusedSwiGluVariable = "ENGINE_FUSED_SWIGLU";
 
+    /// <summary>Environment variable: the widest product input (columns) the folds apply to (<see cref="FoldMaxCols"/>).</summary>
+    public const string FoldMaxColsVariable = "ENGINE_FOLD_MAX_COLS";
+
     /// <summary>Environment variable: the most rows (all targets together) a product may have for the norm before it to fold in (<see cref="FoldNormMaxRows"/>).</summary>
     public const string FoldNormMaxRowsVariable = "ENGINE_FOLD_NORM_MAX_ROWS";
 
@@ -42,7 +45,14 @@ public sealed partial class IlgpuBackend
     private bool _fusedNorm, _fusedSwiGlu;
     private string _fusionStatus = "";
     private bool _gateUpSpread;
-    private int _foldNormMaxRows = int.MaxValue;
+    private int _foldNormMaxRows = DefaultFoldNormMaxRows;
+    private int _foldMaxCols = DefaultFoldMaxCols;
+
+    /// <summary>Default of <see cref="FoldNormMaxRows"/>: q/k/v and a narrow model's gate/up fold, an output head does not.</summary>
+    public const int DefaultFoldNormMaxRows = 4096;
+
+    /// <summary>Default of <see cref="FoldMaxCols"/>: SmolLM2-135M's 576-column inputs fold, TinyLlama's 2,048 do not.</summary>
+    public const int DefaultFoldMaxCols = 1024;
 
     // A deferred RmsNorm (x → dst by _normWeight).
     private bool _normPending;
@@ -123,7 +133,8 @@ public sealed partial class IlgpuBackend
     /// The most rows (all targets of the product together; gate/up counts both) that a product may have for the RMSNorm
     /// before it to fold into its kernel. Every group of a folded kernel normalizes the whole input row itself, so the
     /// prologue is paid once per group: cheap for q/k/v (320 groups at TinyLlama's widths), dear for an output head of
-    /// 32,000 rows (4,000 groups). Set by <see cref="FoldNormMaxRowsVariable"/>; unlimited otherwise.
+    /// 32,000 rows (4,000 groups). <see cref="DefaultFoldNormMaxRows"/> unless <see cref="FoldNormMaxRowsVariable"/> says otherwise.
+    /// Measured on an H200 (bench/RESULTS.md, sixth session): SmolLM2-135M shape 784 tok/s with no limit, 809 at 4,096, 803 at 16,384.
     /// </summary>
     public int FoldNormMaxRows
     {
@@ -132,6 +143,24 @@ public sealed partial class IlgpuBackend
         {
             FlushPending();
             _foldNormMaxRows = Math.Max(0, value);
+        }
+    }
+
+    /// <summary>
+    /// The widest product input (columns) that either fold applies to: products of wider rows take the unfused kernels.
+    /// A decode step of a narrow model is many small kernels, where a node less pays; with wide rows the products dominate,
+    /// and there the unfused kernels (the start-up-selected matrix-vector variant over many balanced groups, no prologue per
+    /// group) measured faster: TinyLlama-1.1B shape on an H200, folds off 609 tok/s against 579 on (592–597 with the norm
+    /// limited by rows), SmolLM2-135M shape 747 off against 809 on (bench/RESULTS.md, sixth session).
+    /// <see cref="DefaultFoldMaxCols"/> unless <see cref="FoldMaxColsVariable"/> says otherwise.
+    /// </summary>
+    public int FoldMaxCols
+    {
+        get => _foldMaxCols;
+        set
+        {
+            FlushPending();
+            _foldMaxCols = Math.Max(0, value);
         }
     }
 
@@ -163,7 +192,10 @@ public sealed partial class IlgpuBackend
 
     /// <summary>One line: which folds are on, and why one is off.</summary>
     public string FusionStatus =>
-        $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? (GateUpOutputs < GateUpSwiGluKernel.Width ? "on (spread)" : "on") : "off")}" + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
+        $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? (GateUpOutputs < GateUpSwiGluKernel.Width ? "on (spread)" : "on") : "off")}"
+        + (_fusedNorm || _fusedSwiGlu ? $"; inputs <= {Limit(_foldMaxCols)} columns, norm into <= {Limit(_foldNormMaxRows)} rows" : "") + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
+
+    private static string Limit(int value) => value == int.MaxValue ? "any" : value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private void InitFusion()
     {
@@ -189,6 +221,7 @@ public sealed partial class IlgpuBackend
         _foldLanes = _device.IsCudaShaped && _lanes32; // CUDA's choice, also on the CUDA-shaped CPU device (tests)
         _gateUpSpread = Environment.GetEnvironmentVariable(GateUpSpreadVariable) != "0";
         if (int.TryParse(Environment.GetEnvironmentVariable(FoldNormMaxRowsVariable), out int maxRows)) _foldNormMaxRows = Math.Max(0, maxRows);
+        if (int.TryParse(Environment.GetEnvironmentVariable(FoldMaxColsVariable), out int maxCols)) _foldMaxCols = Math.Max(0, maxCols);
         _fusedNorm = Environment.GetEnvironmentVariable(FusedNormVariable) != "0";
         _fusedSwiGlu = Environment.GetEnvironmentVariable(FusedSwiGluVariable) != "0";
         if (_device.IsCuda && (_fusedNorm || _fusedSwiGlu))
@@ -339,6 +372,7 @@ public sealed partial class IlgpuBackend
         if (_gateUpPending) FlushPending(); // a product after a deferred gate/up (no norm is pending then): that one first
         long rowsTotal = 0;
         foreach (var t in targets) rowsTotal += t.Weight.Rows;
+        if (cols > _foldMaxCols) return false;
         bool norm = NormPendingFor(x, n, cols) && rowsTotal <= _foldNormMaxRows;
         if (!norm && !_fusedSwiGlu) return false;
         if (targets.Length > 3) return false;

@@ -348,7 +348,10 @@ public sealed partial class IlgpuBackend : IComputeBackend
             // Fused: the output rows also go to Q8_0 for the matrix product that normally follows.
             var xq = Scratch(ref _xq, (long)n * dim / 4);
             var xd = Scratch(ref _xd, (long)n * dim / 32);
-            if (enqueue) _rmsNormQ(_stream, new KernelConfig(n, _group), xv, w.Vector, yv, xq, xd, dim, eps);
+            // On 32-lane warps the row is sliced over groups of one element a thread (RmsNormKernel.KernelQuantize), unless
+            // the norm is in place: then one group per row reads it all before writing any of it.
+            int slices = _lanes32 && !Overlaps(xv, yv) ? DivUp(dim, _group) : 1;
+            if (enqueue) _rmsNormQ(_stream, Config2D(n, slices), xv, w.Vector, yv, xq, xd, dim, eps);
             if (remember) Remember(dst, (long)n * dim);
         }
         else if (enqueue)

@@ -28,17 +28,21 @@ public static class RmsNormKernel
     /// </summary>
     /// <param name="xq">[n, dim/4] int</param>
     /// <param name="xd">[n, dim/32] f32</param>
+    /// <remarks>Grid: (n, slices); slices &gt; 1 only on warps of a multiple of 32 lanes (each slice group takes every
+    /// slices-th run of group-size elements).</remarks>
     public static void KernelQuantize(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, ArrayView<int> xq, ArrayView<float> xd, int dim, float eps)
     {
         if (Warp.WarpSize % 32 == 0)
         {
-            // CUDA: each element is quantized by its own lane (32 lanes = one block), no second pass over dst.
+            // CUDA: each element is quantized by its own lane (32 lanes = one block), no second pass over dst. Grid Y slices
+            // the row: every group sums the whole row's squares (the same sum in each: a row is a few KB of L2) and
+            // normalizes only its slice, so a decode step's single row is not one group's chain of round trips.
             long start = (long)Grid.IdxX * dim;
             float scale = InverseRms(x, start, dim, eps, Group.DimX);
             // dim and the group size are multiples of 32, so the lanes with i < dim (and i + 3s < dim) are whole warps; four
             // elements' loads in flight, as in NormQuantizeRow.
-            int s = Group.DimX;
-            int i = Group.IdxX;
+            int s = Group.DimX * Grid.DimY;
+            int i = Grid.IdxY * Group.DimX + Group.IdxX;
             for (; i + 3 * s < dim; i += 4 * s)
             {
                 long at = start + i;
@@ -62,6 +66,7 @@ public static class RmsNormKernel
             }
             return;
         }
+        if (Grid.IdxY != 0) return; // one slice off CUDA's warps (uniform over the group)
         Kernel(x, w, dst, dim, eps);
         Group.Barrier();
         long row = Grid.IdxX;
