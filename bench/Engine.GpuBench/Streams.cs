@@ -68,6 +68,19 @@ internal static class Streams
             {
                 g.BatchedAttention = batched;
             }
+            // The folds (norm into the products, SwiGLU into gate/up) off for the batched steps, against the run above.
+            bool norm0 = g.FusedNorm, swiGlu0 = g.FusedSwiGlu;
+            try
+            {
+                g.FusedNorm = g.FusedSwiGlu = false;
+                var m = StreamsMeasurement.Measure(scheduler, prompt, settings, line => r.Line("   [folds off] " + line));
+                Print(r, settings, config.Name, "folds off", m);
+                r.Line($"   {settings.Streams} streams aggregate, folds off / as above: {m.BatchedTokensPerSecond:F0} / {on!.BatchedTokensPerSecond:F0} tok/s ({m.Speedup:F2}x / {on.Speedup:F2}x one stream)");
+            }
+            finally
+            {
+                (g.FusedNorm, g.FusedSwiGlu) = (norm0, swiGlu0);
+            }
             double ratio = on!.BatchedTokensPerSecond / off!.BatchedTokensPerSecond;
             r.Line($"   {settings.Streams} streams aggregate: batched attention {on.BatchedTokensPerSecond:F0} tok/s ({on.Speedup:F2}x one stream) vs per-segment {off.BatchedTokensPerSecond:F0} tok/s ({off.Speedup:F2}x): {ratio:F2}x ({IlgpuBackend.BatchedAttentionVariable}=0 selects per-segment)");
             r.Line($"streams_attention batched={on.BatchedTokensPerSecond:F1} per_segment={off.BatchedTokensPerSecond:F1} ratio={ratio:F2} streams={settings.Streams}");
