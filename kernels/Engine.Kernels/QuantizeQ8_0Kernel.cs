@@ -31,9 +31,7 @@ public static class QuantizeQ8_0Kernel
             float v = x[src + j];
             amax = Reductions.Max(amax, v < 0 ? -v : v);
         }
-        float d = amax / 127f;
-        float id = d != 0 ? 1f / d : 0f;
-        xd[block] = Half16.ToFloat(Half16.FromFloat(d));
+        float id = StoreScale(amax, xd, block);
         for (int w = 0; w < 8; w++)
         {
             int packed = 0;
@@ -45,6 +43,17 @@ public static class QuantizeQ8_0Kernel
             xq[block * 8 + w] = packed;
         }
     }
+
+    /// <summary>A block's scale d = amax / 127, stored f16-rounded as block <paramref name="block"/> of xd; returns 1 / d (0 for an all-zero block).</summary>
+    private static float StoreScale(float amax, ArrayView<float> xd, long block)
+    {
+        float d = amax / 127f;
+        xd[block] = Half16.ToFloat(Half16.FromFloat(d));
+        return InverseScale(d);
+    }
+
+    /// <summary>The quantization multiplier of scale d: 1 / d, or 0 when the block is all zeros.</summary>
+    private static float InverseScale(float d) => d != 0 ? 1f / d : 0f;
 
     /// <summary>
     /// <see cref="QuantizeBlock"/> of the 32 values <c>x[src + j] * scale * w[wi + j]</c> (an RMSNorm's output, computed here
@@ -60,9 +69,7 @@ public static class QuantizeQ8_0Kernel
             if (writeDst) dst[src + j] = v;
             amax = Reductions.Max(amax, v < 0 ? -v : v);
         }
-        float d = amax / 127f;
-        float id = d != 0 ? 1f / d : 0f;
-        xd[block] = Half16.ToFloat(Half16.FromFloat(d));
+        float id = StoreScale(amax, xd, block);
         for (int k4 = 0; k4 < 8; k4++)
         {
             int packed = 0;
@@ -104,7 +111,7 @@ public static class QuantizeQ8_0Kernel
         for (int offset = 16; offset > 0; offset >>= 1)
             amax = Reductions.Max(amax, Warp.ShuffleXor(amax, offset));
         float d = amax / 127f;
-        float id = d != 0 ? 1f / d : 0f;
+        float id = InverseScale(d);
         int q = RoundHalfAway(v * id) & 0xff;
         int q1 = Warp.ShuffleDown(q, 1);
         int q2 = Warp.ShuffleDown(q, 2);
