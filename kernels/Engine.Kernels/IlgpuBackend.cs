@@ -177,7 +177,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
     /// <summary>
     /// Chooses the Q8_0 matrix-vector kernel on CUDA: each candidate (the portable <see cref="MatVecQ8_0Kernel.Kernel"/>,
-    /// <see cref="MatVecQ8_0Kernel.KernelDp4a"/> with inline PTX, <see cref="MatVecQ8_0Kernel.KernelStaged"/>)
+    /// <see cref="MatVecQ8_0Kernel.KernelDp4a"/> with inline PTX, the pairs forms, <see cref="MatVecQ8_0Kernel.KernelStaged"/>,
+    /// the wide forms of MatVecQ8_0Wide.cs: 8-byte-aligned 64-bit weight loads)
     /// is loaded, checked against the portable kernel on a 4096 × 2048 random product (within
     /// <see cref="MatVecSelectionTolerance"/>: the variants may sum in another order), then timed on a 32768 × 2048
     /// product (71 MB: the same rows tiled 8 times, larger than the 50 MB L2 of H100/H200, so that every launch reads

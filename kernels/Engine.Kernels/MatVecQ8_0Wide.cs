@@ -309,7 +309,11 @@ public static partial class MatVecQ8_0Kernel
         return acc * (dw * q.Xd);
     }
 
-    /// <summary>The 8 bytes that start <paramref name="d"/> (2, 4, 6 or 8) bytes into the 16 little-endian bytes <paramref name="lo"/>, <paramref name="hi"/>.</summary>
+    /// <summary>
+    /// The 8 bytes that start <paramref name="d"/> (2, 4, 6 or 8) bytes into the 16 little-endian bytes <paramref name="lo"/>,
+    /// <paramref name="hi"/>. Branch-free (d differs between the lanes of a warp): every shift count stays in 8..56 or 0..48,
+    /// so d = 8 gives (lo >> 56 >> 8) | (hi << 0) = hi without a 64-bit shift by 64 (masked to 0 in C#).
+    /// </summary>
     private static ulong Funnel(ulong lo, ulong hi, int d) =>
-        d == 8 ? hi : (lo >> (d * 8)) | (hi << (64 - d * 8));
+        ((lo >> (d * 8 - 8)) >> 8) | (hi << (64 - d * 8));
 }

@@ -187,11 +187,14 @@ public class MatVecWideTests
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWideHalvesPipelined))]
     public void Wide_kernel_compiles_to_ptx_with_64_bit_loads(string kernel)
     {
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms());
+        // O2, as IlgpuDevice compiles for CUDA.
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
         var method = typeof(MatVecQ8_0Kernel).GetMethod(kernel, BindingFlags.Public | BindingFlags.Static)!;
         var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
         string ptx = compiled.PTXAssembly;
+        string? dump = Environment.GetEnvironmentVariable("ENGINE_PTX_DUMP");
+        if (!string.IsNullOrEmpty(dump)) File.WriteAllText(Path.Combine(dump, $"MatVecQ8_0Kernel.{kernel}.O2.ptx"), ptx);
         Assert.Contains(".entry", ptx);
         Assert.Contains("dp4a", ptx);
         Assert.Matches(@"ld(\.global)?\.[ub]64\s", ptx); // ILGPU emits generic loads: ld.b64
