@@ -178,6 +178,44 @@ public static partial class MatVecQ8_0Kernel
         return Reductions.WarpSum(sum);
     }
 
+    /// <summary>
+    /// <see cref="RowDotPair"/> (gate and up row <paramref name="row"/>, for <see cref="GateUpSwiGluKernel"/>) with the weights
+    /// read by aligned 64-bit loads when <paramref name="blocks"/> % 4 == 0: each pass issues the loads of two quarter blocks of
+    /// each row (four in flight) before any arithmetic, and sums each row's items in <see cref="RowDotPair"/>'s order, so each
+    /// result equals that one's bit for bit. Other block counts: <see cref="RowDotPair"/> with dp4a. <paramref name="xWide"/>:
+    /// false when xq is in shared memory (the norm-folded form), as for <see cref="RowsWide"/>.
+    /// </summary>
+    internal static Pair RowDotPairWide(ArrayView<ushort> wa, ArrayView<ushort> wb, int row, ArrayView<int> xq, ArrayView<float> xd,
+        int r, int blocks, bool xWide)
+    {
+        if ((blocks & 3) != 0) return RowDotPair(wa, wb, row, xq, xd, r, blocks, asm: true);
+        var wa64 = wa.Cast<ulong>();
+        var wb64 = wb.Cast<ulong>();
+        long rowByte = (long)row * blocks * BlockBytes;
+        long xBase = (long)r * blocks;
+        int items = blocks * 4;
+        int step = Warp.WarpSize;
+        float sa = 0, sb = 0;
+        int it = Warp.LaneIdx;
+        for (; it + step < items; it += 2 * step)
+        {
+            var a0 = LoadQuarter(wa, wa64, rowByte, xq, xd, xBase, it, xWide);
+            var a1 = LoadQuarter(wa, wa64, rowByte, xq, xd, xBase, it + step, xWide);
+            var b0 = LoadQuarter(wb, wb64, rowByte, xq, xd, xBase, it, xWide);
+            var b1 = LoadQuarter(wb, wb64, rowByte, xq, xd, xBase, it + step, xWide);
+            sa += DotQuarter(a0) + DotQuarter(a1);
+            sb += DotQuarter(b0) + DotQuarter(b1);
+        }
+        if (it < items)
+        {
+            var a0 = LoadQuarter(wa, wa64, rowByte, xq, xd, xBase, it, xWide);
+            var b0 = LoadQuarter(wb, wb64, rowByte, xq, xd, xBase, it, xWide);
+            sa += DotQuarter(a0);
+            sb += DotQuarter(b0);
+        }
+        return new Pair { A = Reductions.WarpSum(sa), B = Reductions.WarpSum(sb) };
+    }
+
     /// <summary>Bytes of a Q8_0 block: f16 scale + 32 int8.</summary>
     private const int BlockBytes = WeightTypes.Q8BlockUShorts * 2;
 
@@ -312,7 +350,7 @@ public static partial class MatVecQ8_0Kernel
     /// <summary>
     /// The 8 bytes that start <paramref name="d"/> (2, 4, 6 or 8) bytes into the 16 little-endian bytes <paramref name="lo"/>,
     /// <paramref name="hi"/>. Branch-free (d differs between the lanes of a warp): every shift count stays in 8..56 or 0..48,
-    /// so d = 8 gives (lo >> 56 >> 8) | (hi << 0) = hi without a 64-bit shift by 64 (masked to 0 in C#).
+    /// so d = 8 gives lo shifted right by 56 then 8 (0), or hi shifted left by 0: hi, with no shift by 64 (which C# masks to 0).
     /// </summary>
     private static ulong Funnel(ulong lo, ulong hi, int d) =>
         ((lo >> (d * 8 - 8)) >> 8) | (hi << (64 - d * 8));

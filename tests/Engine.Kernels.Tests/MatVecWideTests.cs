@@ -134,6 +134,71 @@ public class MatVecWideTests
     }
 
     /// <summary>
+    /// Gate and up rows as <see cref="GateUpSwiGluKernel"/> computes them: <paramref name="mode"/> 0 = <see cref="MatVecQ8_0Kernel.RowDotPair"/>,
+    /// 1 = <see cref="MatVecQ8_0Kernel.RowDotPairWide"/> (64-bit input loads), 2 = the same with 32-bit input loads. One warp per row.
+    /// </summary>
+    private static void PairKernel(ArrayView<ushort> wg, ArrayView<ushort> wu, ArrayView<float> y, ArrayView<int> xq, ArrayView<float> xd,
+        int rows, int blocks, int mode)
+    {
+        int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
+        int r = Grid.IdxY;
+        if (row >= rows) return;
+        var pr = mode == 0 ? MatVecQ8_0Kernel.RowDotPair(wg, wu, row, xq, xd, r, blocks, asm: true)
+            : MatVecQ8_0Kernel.RowDotPairWide(wg, wu, row, xq, xd, r, blocks, xWide: mode == 1);
+        if (Warp.IsFirstLane)
+        {
+            y[((long)r * rows + row) * 2] = pr.A;
+            y[((long)r * rows + row) * 2 + 1] = pr.B;
+        }
+    }
+
+    [Theory, MemberData(nameof(DeviceNames))]
+    public void Wide_gate_up_pair_matches_the_scalar_reference_and_equals_RowDotPair(string deviceName)
+    {
+        using var device = Open(deviceName);
+        var a = device.Accelerator;
+        var kernel = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(PairKernel);
+        int warpsPerGroup = device.GroupSize / a.WarpSize;
+        var random = new Random(20261127 + deviceName.Length);
+        const int rows = 9, n = 2;
+        foreach (int blocks in new[] { 8, 68, 18 })
+        {
+            var wg = RandomQ8(random, rows, blocks);
+            var wu = RandomQ8(random, rows, blocks);
+            var xq = new int[n * blocks * 8];
+            for (int i = 0; i < xq.Length; i++) xq[i] = random.Next(int.MinValue, int.MaxValue);
+            var xd = new float[n * blocks];
+            for (int i = 0; i < xd.Length; i++) xd[i] = 0.001f + random.NextSingle() * 0.01f;
+            var expected = Reference([wg, wu], [rows, rows], blocks, n, xq, xd, new float[n * rows]);
+            using var gg = a.Allocate1D(wg);
+            using var gu = a.Allocate1D(wu);
+            using var gq = a.Allocate1D(xq);
+            using var gd = a.Allocate1D(xd);
+            using var gy = a.Allocate1D<float>(n * rows * 2);
+            var config = new KernelConfig(new Index2D((rows + warpsPerGroup - 1) / warpsPerGroup, n), new Index2D(device.GroupSize, 1));
+            float[] Run(int mode)
+            {
+                gy.MemSetToZero();
+                kernel(config, gg.View, gu.View, gy.View, gq.View, gd.View, rows, blocks, mode);
+                a.Synchronize();
+                return gy.GetAsArray1D();
+            }
+            var pair = Run(0);
+            foreach (int mode in new[] { 1, 2 })
+            {
+                var wide = Run(mode);
+                Assert.Equal(pair, wide); // same items, same order: bit for bit
+                for (int t = 0; t < 2; t++)
+                {
+                    var got = Enumerable.Range(0, n * rows).Select(i => wide[i * 2 + t]).ToArray();
+                    double err = HostTensors.NormalizedError(got, expected[t]);
+                    Assert.True(err <= KernelTolerances.Q8MatMul, $"{deviceName} mode {mode} blocks={blocks} {(t == 0 ? "gate" : "up")}: normalized error {err:E3}");
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// <c>y_t [n, rows_t] = Σ_b d_w · d_x · Σ_j w_j x_j</c> in f64 from the file's bytes (target 0 added to its start values):
     /// the Q8_0 product the kernels compute, written out element by element.
     /// </summary>
