@@ -11,7 +11,8 @@ namespace Engine.Kernels.Tests;
 
 /// <summary>
 /// The wide matrix-vector variants (<see cref="MatVecQ8_0Kernel.KernelWide"/>, <see cref="MatVecQ8_0Kernel.KernelWideFour"/>,
-/// <see cref="MatVecQ8_0Kernel.KernelWideHalves"/>, <see cref="MatVecQ8_0Kernel.KernelWideHalvesPipelined"/>, and <see cref="MatVecQ8_0Kernel.RowsWide"/> with the input read by 32-bit
+/// <see cref="MatVecQ8_0Kernel.KernelWideHalves"/>, <see cref="MatVecQ8_0Kernel.KernelWideHalvesPipelined"/>,
+/// <see cref="MatVecQ8_0Kernel.KernelWideHalvesDeep"/>, <see cref="MatVecQ8_0Kernel.RowDotPairWide"/>, and <see cref="MatVecQ8_0Kernel.RowsWide"/> with the input read by 32-bit
 /// loads as a fused kernel would call it) against a scalar reference of the Q8_0 product on fresh random blocks, launched as
 /// the backend launches its Q8_0 product: one warp per output row, grid (⌈rows / warps per group⌉, n). Devices: ILGPU's CPU
 /// accelerator (2-lane and 4-lane warps), the CUDA-shaped CPU device (warp 32, 256-thread groups), and CUDA when present.
@@ -74,6 +75,7 @@ public class MatVecWideTests
             ("wide four", Load(MatVecQ8_0Kernel.KernelWideFour), Load(MatVecQ8_0Kernel.KernelDp4a)),
             ("wide halves", Load(MatVecQ8_0Kernel.KernelWideHalves), null),
             ("wide halves pipelined", Load(MatVecQ8_0Kernel.KernelWideHalvesPipelined), Load(MatVecQ8_0Kernel.KernelWideHalves)),
+            ("wide halves deep", Load(MatVecQ8_0Kernel.KernelWideHalvesDeep), null),
             ("wide quarters, 32-bit input loads", Load(NarrowInputQuarters), Load(MatVecQ8_0Kernel.KernelPairsDp4a)),
             ("wide halves pipelined, 32-bit input loads", Load(NarrowInputHalves), Load(MatVecQ8_0Kernel.KernelWideHalves)),
         };
@@ -250,6 +252,7 @@ public class MatVecWideTests
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWideFour))]
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWideHalves))]
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWideHalvesPipelined))]
+    [InlineData(nameof(MatVecQ8_0Kernel.KernelWideHalvesDeep))]
     public void Wide_kernel_compiles_to_ptx_with_64_bit_loads(string kernel)
     {
         // O2, as IlgpuDevice compiles for CUDA.
