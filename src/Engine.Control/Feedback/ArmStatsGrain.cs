@@ -47,6 +47,7 @@ internal sealed class ArmStatsGrain(
     private DateTimeOffset _lastWrite = DateTimeOffset.MinValue;    // counters
     private DateTimeOffset _lastLogWrite = DateTimeOffset.MinValue; // decision log
     private IGrainTimer? _writeTimer;       // pending write of changes made since the last writes
+    private DateTimeOffset _timerDue;       // when _writeTimer fires
     private bool _dirty;                    // counter changes not yet written
     private bool _logDirty;                 // decision-log changes not yet written
 
@@ -124,14 +125,21 @@ internal sealed class ArmStatsGrain(
         ScheduleWrite(now);
     }
 
-    /// <summary>One timer for whichever pending write is due first (none when nothing is pending).</summary>
+    /// <summary>One timer for whichever pending write is due first (none when nothing is pending); a timer set for a
+    /// later time (the log's, minutes away) is moved earlier when the counters become due first.</summary>
     private void ScheduleWrite(DateTimeOffset now)
     {
-        if (_writeTimer is not null || (!_dirty && !_logDirty)) return;
+        if (!_dirty && !_logDirty) return;
         var due = DateTimeOffset.MaxValue;
         if (_dirty) due = _lastWrite + _options.StatsWriteInterval;
         if (_logDirty && _lastLogWrite + _options.DecisionLogWriteInterval < due) due = _lastLogWrite + _options.DecisionLogWriteInterval;
+        if (_writeTimer is not null)
+        {
+            if (_timerDue <= due) return;
+            _writeTimer.Dispose();
+        }
         var wait = due - now;
+        _timerDue = due;
         _writeTimer = this.RegisterGrainTimer(static (grain, _) => grain.WriteByTimerAsync(), this,
             new GrainTimerCreationOptions(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan) { KeepAlive = false });
     }
@@ -158,6 +166,7 @@ internal sealed class ArmStatsGrain(
     {
         if (_writeTimer is not null || (!_dirty && !_logDirty)) return;
         var wait = _options.StatsWriteInterval > TimeSpan.FromSeconds(1) ? _options.StatsWriteInterval : TimeSpan.FromSeconds(1);
+        _timerDue = time.GetUtcNow() + wait;
         _writeTimer = this.RegisterGrainTimer(static (grain, _) => grain.WriteByTimerAsync(), this,
             new GrainTimerCreationOptions(wait, Timeout.InfiniteTimeSpan) { KeepAlive = false });
     }
