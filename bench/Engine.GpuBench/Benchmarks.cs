@@ -93,6 +93,75 @@ internal static partial class Benchmarks
             if (graphGpu is double gpu)
                 r.Row("q8_0 matvec", $"{rows}x{cols} kernel, graph-timed", $"{GBs(bytes, gpu)} {Us(gpu)}", Pct(bytes / gpu, copyBw));
             r.Row("q8_0 matvec", $"{rows}x{cols} op (quantize+matvec)", $"{GBs(bytes, top)} {Us(top)}", Pct(bytes / top, copyBw));
+            MatVecVariants(g, w, gw, gy, cy, c, rows, cols, bytes, copyBw, r);
+        }
+    }
+
+    /// <summary>
+    /// Every matrix-vector variant the backend's start-up selection timed (<see cref="IlgpuBackend.MatVecVariantNames"/>, CUDA
+    /// only), at this shape: checked against the reference (<see cref="KernelTolerances.Q8MatMul"/>), then GPU time per launch
+    /// in graphs two ways: "L2" re-reads one copy of the weight, 20 launches a graph (as the rows above); "DRAM" cycles through
+    /// enough copies (≥ 120 MB, over the 50 MB L2 of H100/H200; at least 20 launches, one per copy) that each launch reads
+    /// its weight from DRAM, as a decode step does. The selection itself times only 32768x2048; this shows whether another variant wins at the decode shapes.
+    /// </summary>
+    private static void MatVecVariants(IlgpuBackend g, Engine.Core.Tensors.TensorView w, DeviceWeight gw, DeviceBuffer gy, DeviceBuffer cy, ReferenceBackend c,
+        int rows, int cols, double bytes, double copyBw, Report r)
+    {
+        var names = g.MatVecVariantNames;
+        if (names.Count == 0)
+        {
+            r.Line("      variants: none timed (the start-up selection runs on CUDA only)");
+            return;
+        }
+        int copies = (int)Math.Max(1, Math.Ceiling(120e6 / bytes));
+        var extra = new List<DeviceWeight>();
+        try
+        {
+            for (int i = 1; i < copies; i++) extra.Add(g.LoadWeight(w));
+            DeviceWeight[] all = [gw, .. extra];
+            var parts = new List<string>();
+            (string Name, double Seconds) bestDram = ("", double.MaxValue), bestL2 = ("", double.MaxValue);
+            string noDram = "";
+            for (int v = 0; v < names.Count; v++)
+            {
+                g.MatVecQ8_0Only(gw, gy, 1, v);
+                g.Synchronize();
+                double err = HostTensors.NormalizedError(ReadAll(g, gy), ReadAll(c, cy));
+                string verdict = err <= KernelTolerances.Q8MatMul ? "PASS" : "FAIL";
+                int variant = v, next = 0;
+                double? l2 = g.GpuSecondsRecorded(() => g.MatVecQ8_0Only(gw, gy, 1, variant), perGraph: 20, replays: 10, out _);
+                double? dram = g.GpuSecondsRecorded(() => g.MatVecQ8_0Only(all[next++ % all.Length], gy, 1, variant),
+                    perGraph: Math.Max(20, copies), replays: 10, out string why); // every copy once per graph at least
+                string how = "";
+                if (l2 is null && dram is null)
+                {
+                    // No graphs: eager launches between events (includes the host's launch gaps).
+                    how = " (eager)";
+                    l2 = g.GpuSecondsEager(() => g.MatVecQ8_0Only(gw, gy, 1, variant), 100);
+                    dram = g.GpuSecondsEager(() => g.MatVecQ8_0Only(all[next++ % all.Length], gy, 1, variant), Math.Max(100, copies));
+                }
+                string Fmt(double? t) => t is double s ? $"{Us(s)} = {GBs(bytes, s)} ({Pct(bytes / s, copyBw)})" : "n/a";
+                parts.Add($"{names[v]}: DRAM {Fmt(dram)}, L2 {Fmt(l2)}{how}{(verdict == "PASS" ? "" : $" FAIL err {err:E1}")}");
+                if (verdict != "PASS") r.Row("q8_0 variant", $"{rows}x{cols} {names[v]}", $"err {err:E1}", "", verdict);
+                else
+                {
+                    if (dram is double d && d < bestDram.Seconds) bestDram = (names[v], d);
+                    if (l2 is double t && t < bestL2.Seconds) bestL2 = (names[v], t);
+                }
+                if (dram is null) noDram = why;
+            }
+            r.Line($"      variants at {rows}x{cols} (graph-timed; DRAM = cycling {copies} copies of the weight): " + string.Join("; ", parts));
+            // One row per shape and source in the table (every variant's figures are in the line above).
+            if (bestDram.Name.Length > 0)
+                r.Row("q8_0 variant", $"{rows}x{cols} fastest from DRAM ({copies} copies): {bestDram.Name}", $"{GBs(bytes, bestDram.Seconds)} {Us(bestDram.Seconds)}",
+                    Pct(bytes / bestDram.Seconds, copyBw));
+            else r.Row("q8_0 variant", $"{rows}x{cols} from DRAM", $"n/a ({noDram})");
+            if (bestL2.Name.Length > 0)
+                r.Row("q8_0 variant", $"{rows}x{cols} fastest from L2: {bestL2.Name}", $"{GBs(bytes, bestL2.Seconds)} {Us(bestL2.Seconds)}", Pct(bytes / bestL2.Seconds, copyBw));
+        }
+        finally
+        {
+            foreach (var e in extra) e.Dispose();
         }
     }
 

@@ -59,6 +59,10 @@ public sealed partial class IlgpuBackend : IComputeBackend
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _swiGluQLanes;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, ArrayView<float>, Q8MatParams> _matQ8;
+
+    /// <summary>Every matrix-vector variant that loaded, agreed with the portable kernel and was timed by <c>SelectMatVec</c> (CUDA only), for the GPU benchmark's per-shape comparison.</summary>
+    private readonly List<(string Name, Action<AcceleratorStream, KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, Q8MatParams> Kernel)> _matVecVariants = [];
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, FloatMatParams> _matF;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _rmsNorm;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float> _rmsNormQ;
@@ -173,7 +177,8 @@ public sealed partial class IlgpuBackend : IComputeBackend
 
     /// <summary>
     /// Chooses the Q8_0 matrix-vector kernel on CUDA: each candidate (the portable <see cref="MatVecQ8_0Kernel.Kernel"/>,
-    /// <see cref="MatVecQ8_0Kernel.KernelDp4a"/> with inline PTX, <see cref="MatVecQ8_0Kernel.KernelStaged"/>)
+    /// <see cref="MatVecQ8_0Kernel.KernelDp4a"/> with inline PTX, the pairs forms, <see cref="MatVecQ8_0Kernel.KernelStaged"/>,
+    /// the wide forms of MatVecQ8_0Wide.cs: 8-byte-aligned 64-bit weight loads)
     /// is loaded, checked against the portable kernel on a 4096 × 2048 random product (within
     /// <see cref="MatVecSelectionTolerance"/>: the variants may sum in another order), then timed on a 32768 × 2048
     /// product (71 MB: the same rows tiled 8 times, larger than the 50 MB L2 of H100/H200, so that every launch reads
@@ -207,6 +212,11 @@ public sealed partial class IlgpuBackend : IComputeBackend
         TryLoad("pairs (two quarter blocks in flight)", MatVecQ8_0Kernel.KernelPairs);
         TryLoad("pairs + dp4a", MatVecQ8_0Kernel.KernelPairsDp4a);
         TryLoad("staged (32-bit row loads through shared memory, dp4a)", MatVecQ8_0Kernel.KernelStaged);
+        TryLoad("wide pairs (64-bit aligned loads, dp4a)", MatVecQ8_0Kernel.KernelWide);
+        TryLoad("wide four (64-bit aligned loads, four in flight, dp4a)", MatVecQ8_0Kernel.KernelWideFour);
+        TryLoad("wide halves (64-bit aligned loads, half blocks, dp4a)", MatVecQ8_0Kernel.KernelWideHalves);
+        TryLoad("wide halves pipelined (next pass's loads before this pass's dp4a)", MatVecQ8_0Kernel.KernelWideHalvesPipelined);
+        TryLoad("wide halves deep (pipelined, four half blocks a pass)", MatVecQ8_0Kernel.KernelWideHalvesDeep);
 
         const int rows = 4096, blocks = 64, reps = 30, tiles = 8;
         var random = new Random(12345);
@@ -265,6 +275,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
                         micros = sw.Elapsed.TotalMicroseconds / reps;
                     }
                     timings.Add($"{name} {micros:F1} µs");
+                    _matVecVariants.Add((name, kernel));
                     if (micros < best.Micros) best = (kernel, name, micros);
                 }
                 catch (Exception e)
@@ -472,7 +483,10 @@ public sealed partial class IlgpuBackend : IComputeBackend
     /// Benchmark hook: launches only the Q8_0 product of <paramref name="weight"/> on the input quantized
     /// by the last <see cref="MatMul"/> with the same column count (so its time excludes quantization).
     /// </summary>
-    internal void MatVecQ8_0Only(DeviceWeight weight, DeviceBuffer output, int n)
+    internal void MatVecQ8_0Only(DeviceWeight weight, DeviceBuffer output, int n) => MatVecQ8_0Only(weight, output, n, _matQ8);
+
+    private void MatVecQ8_0Only(DeviceWeight weight, DeviceBuffer output, int n, Action<AcceleratorStream, KernelConfig, ArrayView<ushort>, ArrayView<ushort>,
+        ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, Q8MatParams> matQ8)
     {
         FlushPending();
         var w = W(weight);
@@ -480,9 +494,16 @@ public sealed partial class IlgpuBackend : IComputeBackend
         int blocks = w.Cols / 32;
         var p = new Q8MatParams { Rows0 = w.Rows, Blocks = blocks };
         if (Launch())
-            _matQ8(_stream, Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.U16, _dummyU.View, _dummyU.View, V(output), _dummyFloat, _dummyFloat,
+            matQ8(_stream, Config2D(DivUp(w.Rows, _warpsPerGroup), n), w.U16, _dummyU.View, _dummyU.View, V(output), _dummyFloat, _dummyFloat,
             _xq.View.SubView(0, (long)n * w.Cols / 4), _xd.View.SubView(0, (long)n * blocks), p);
     }
+
+    /// <summary>Names of the matrix-vector variants <see cref="MatVecQ8_0Only(DeviceWeight, DeviceBuffer, int, int)"/> can launch (index = position); empty off CUDA.</summary>
+    internal IReadOnlyList<string> MatVecVariantNames => _matVecVariants.ConvertAll(v => v.Name);
+
+    /// <summary>Benchmark hook: <see cref="MatVecQ8_0Only(DeviceWeight, DeviceBuffer, int)"/> with variant <paramref name="variant"/> of <see cref="MatVecVariantNames"/> instead of the chosen one.</summary>
+    internal void MatVecQ8_0Only(DeviceWeight weight, DeviceBuffer output, int n, int variant) =>
+        MatVecQ8_0Only(weight, output, n, _matVecVariants[variant].Kernel);
 
     public void AddBias(DeviceBuffer y, DeviceWeight bias, int n)
     {

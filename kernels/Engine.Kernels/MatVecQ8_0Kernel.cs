@@ -24,7 +24,7 @@ public struct Q8MatParams
 /// reads 8 consecutive blocks (272 bytes) per step: coalesced. int8 × int8 products accumulate in int32
 /// per quarter block and are scaled by <c>d_w · d_x</c>, as ggml_vec_dot_q8_0_q8_0.
 /// </summary>
-public static class MatVecQ8_0Kernel
+public static partial class MatVecQ8_0Kernel
 {
     /// <param name="w0">[rows0, blocks * 17] ushort: Q8_0 blocks as in the file.</param>
     /// <param name="y0">[n, rows0] f32.</param>

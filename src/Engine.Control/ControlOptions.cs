@@ -114,13 +114,21 @@ public sealed class ControlOptions
     /// bounds both memory and write size: 2,000 × 4 shards = 8,000 per arm and model version.</summary>
     public int DecisionLogCapacity { get; set; } = 2000;
 
-    /// <summary>Least time between two writes of one stats shard's state (counters and decision log). Writing
-    /// the whole decision log on every one-second flush cost Recommend its p99 at 1,500–2,000 requests/s
-    /// (10k products: 47 and 240 ms against 3.5 and 4.3 ms with exposure logging off, bench/RESULTS.md);
-    /// changes in between are written by a timer and at deactivation. A silo crash loses at most this much
-    /// of the aggregates (acknowledged events themselves stay in the sessions' state and journal).
+    /// <summary>Least time between two writes of one stats shard's counters (its decision log has its own,
+    /// <see cref="DecisionLogWriteInterval"/>). Writing the shard's state on every one-second flush cost Recommend its
+    /// p99 at 1,500–2,000 requests/s (10k products: 47 and 240 ms against 3.5 and 4.3 ms with exposure logging off,
+    /// bench/RESULTS.md); changes in between are written by a timer and at deactivation. A silo crash loses at most
+    /// this much of the aggregates (acknowledged events themselves stay in the sessions' state and journal).
     /// <see cref="TimeSpan.Zero"/> writes on every flush.</summary>
     public TimeSpan StatsWriteInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Least time between two writes of one stats shard's decision log (~3 MB at
+    /// <see cref="DecisionLogCapacity"/> 2,000 lists of 10); changes in between are written by a timer and at
+    /// deactivation. Written with the counters every 10 s, the log put ~4.5 MB/s of arrays on the large-object heap at
+    /// 2,000 Recommends/s, which started every gen-2 collection of the server (bench/RESULTS.md). A silo crash loses at
+    /// most this much of the log (an export aid: at 2,000 Recommends/s a shard's 2,000 decisions turn over every ~4 s
+    /// anyway); counters and events are not affected. <see cref="TimeSpan.Zero"/> writes it with every counter write.</summary>
+    public TimeSpan DecisionLogWriteInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Valid copy at or above this generator confidence is published without review.</summary>
     public float AutoPublishConfidence { get; set; } = 0.8f;

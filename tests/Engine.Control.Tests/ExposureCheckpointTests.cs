@@ -51,7 +51,7 @@ public sealed class ExposureCheckpointTests : OwnSiloTests<ExposureCheckpointTes
     {
         public void Configure(ISiloBuilder silo)
         {
-            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new RecordingGrainStorage(state => state is SessionState s ? s.Exposures.Count : null));
+            silo.Services.AddKeyedSingleton<IGrainStorage>(ControlStorage.Name, (_, _) => new RecordingGrainStorage(state => state is SessionState s ? s.HeldExposures?.Count ?? 0 : null));
             silo.Services.AddControlServices(o => o.ExposureCheckpointInterval = Interval);
         }
     }

@@ -9,8 +9,9 @@ using Orleans.TestingHost;
 namespace Engine.Control.Tests;
 
 /// <summary>Exposure signals leave the silo's feedback buffer once <see cref="FeedbackBuffer.ExposuresPerFlush"/> of them
-/// are buffered, whatever the flush interval: they carry contexts and lists that should die young (own silo: the flush
-/// interval here is an hour, so only the early flush can deliver them).</summary>
+/// are buffered, and once the exposure pre-aggregator's batch is applied, whatever the flush interval: they carry contexts
+/// and lists that should die young (own silo: the flush interval here is an hour, so only the early flushes can deliver
+/// them).</summary>
 public sealed class ExposureFlushTests : OwnSiloTests<ExposureFlushTests.Configurator>
 {
     [Fact]
@@ -45,6 +46,28 @@ public sealed class ExposureFlushTests : OwnSiloTests<ExposureFlushTests.Configu
         }
         Assert.Equal(exposures.Count, logged.Count);
         Assert.Equal(exposures.Select((_, i) => $"{{\"i\":{i}}}").Order(), logged.Select(d => d.Context).Order());
+    }
+
+    [Fact]
+    public async Task A_small_batch_reaches_the_decision_log_once_its_sessions_applied_it_without_waiting_for_the_flush_interval()
+    {
+        var model = "m-" + Guid.NewGuid().ToString("N");
+        var arm = ArmKey.Unassigned(model);
+        var exposures = Enumerable.Range(0, 3) // far below ExposuresPerFlush: only the aggregator's flush request delivers them
+            .Select(i => new Exposure($"rec-{model}-{i}", $"c-{model}-{i}", arm, "", [new ExposedAction("p", 1f)], DateTimeOffset.UtcNow,
+                ContextUtf8: System.Text.Encoding.UTF8.GetBytes($"{{\"i\":{i}}}")))
+            .ToList();
+        Assert.Equal(3, await Cluster.Client.GetGrain<IExposureAggregatorGrain>(0).Record(exposures));
+
+        IReadOnlyList<LoggedDecision> logged = [];
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (logged.Count < 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            logged = await Cluster.Client.GetGrain<IExperimentGrain>(ArmKey.NoExperiment).ExportDecisions(null, 10_000)
+                is var all ? all.Where(d => d.Arm.ModelVersion == model).ToList() : [];
+        }
+        Assert.Equal(["{\"i\":0}", "{\"i\":1}", "{\"i\":2}"], logged.Select(d => d.Context).Order());
     }
 
     public sealed class Configurator : ISiloConfigurator

@@ -45,6 +45,21 @@ public sealed class StatsWriteIntervalTests : OwnSiloTests<StatsWriteIntervalTes
                 string.Join(", ", writes.Select(w => $"{w.At:HH:mm:ss.fff}={w.Value}")));
     }
 
+    [Fact]
+    public async Task Counters_changed_while_only_the_decision_log_waits_for_its_minutes_long_interval_are_written_by_the_counter_timer()
+    {
+        var arm = new ArmKey("exp-" + Guid.NewGuid().ToString("N"), "treatment", "m1");
+        var key = arm.ToGrainKey(0);
+        var shard = Cluster.Client.GetGrain<IArmStatsGrain>(key);
+        await shard.Apply([new FeedbackSignal(arm, FeedbackKind.Exposure, "rec-0")]); // writes counters (and log) at once
+        await shard.Apply([new FeedbackSignal(arm, FeedbackKind.Exposure, "rec-1")]); // both pending: a counter timer
+        await RecordingGrainStorage.WaitFor(key, w => w.Count >= 2, TimeSpan.FromSeconds(30));
+        // Now only the log is pending (DecisionLogWriteInterval: 5 min by default) and its timer is set minutes ahead.
+        await shard.Apply([new FeedbackSignal(arm, FeedbackKind.Exposure, "rec-2")]);
+        var writes = await RecordingGrainStorage.WaitFor(key, w => w.Count >= 3, TimeSpan.FromSeconds(30)); // a ceiling, not a timing assert
+        Assert.Equal([1L, 2L, 3L], writes.Select(w => w.Value));
+    }
+
     public sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo)

@@ -132,6 +132,8 @@ internal static class ServeCommand
                 ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
+            if (GcEventStats.StartFromEnvironment())
+                Console.Error.WriteLine("engine: ENGINE_GC_EVENTS: GC events counted into Stats (process.gc_events.*)");
             if (ranking is not null && !ExposureLogger.EnabledByEnvironment())
                 Console.Error.WriteLine("engine: ENGINE_EXPOSURES=0: served Recommends are NOT logged as exposures (no decision log, no exposure counts)");
             RankingRecommendHandler? recommend = null;

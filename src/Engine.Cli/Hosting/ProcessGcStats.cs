@@ -20,5 +20,6 @@ public static class ProcessGcStats
         entries.Add(new StatEntry { Name = "process.gc_pause_ms", Value = GC.GetTotalPauseDuration().TotalMilliseconds });
         entries.Add(new StatEntry { Name = "process.gc_heap_bytes", Value = GC.GetGCMemoryInfo().HeapSizeBytes });
         entries.Add(new StatEntry { Name = "process.gc_last_ephemeral_promoted_bytes", Value = GC.GetGCMemoryInfo(GCKind.Ephemeral).PromotedBytes });
+        GcEventStats.Collect(entries); // opt-in (ENGINE_GC_EVENTS): collections by reason, promoted bytes, LOH allocations
     }
 }

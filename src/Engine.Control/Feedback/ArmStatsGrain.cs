@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Engine.Control.Feedback;
 
-/// <summary>Persisted state of one stats shard.</summary>
+/// <summary>Persisted counters of one stats shard (its decision log is a state of its own: <see cref="ArmLogState"/>).</summary>
 [GenerateSerializer]
 public sealed class ArmStatsState
 {
@@ -11,37 +11,68 @@ public sealed class ArmStatsState
     /// stored state of that layout loses nothing.</summary>
     [Id(1)] public List<DecisionRecord> Decisions { get; set; } = [];
     /// <summary>Logged recommendations of an earlier layout (one record per decision): no longer written; a stored
-    /// state of that layout is moved into <see cref="DecisionLog"/> on activation.</summary>
+    /// state of that layout is moved into the decision log on activation.</summary>
     [Id(2)] public List<LoggedDecision> Log { get; set; } = [];
-    /// <summary>Logged recommendations with their rewards, oldest first (bounded by
-    /// <see cref="ControlOptions.DecisionLogCapacity"/>), in compact form; null until the first activation.</summary>
+    /// <summary>The decision log of an earlier layout, written with the counters (~3 MB every
+    /// <see cref="ControlOptions.StatsWriteInterval"/>): no longer written; a stored state of that layout is moved into
+    /// <see cref="ArmLogState"/> on activation.</summary>
     [Id(3)] public DecisionLog? DecisionLog { get; set; }
+}
+
+/// <summary>Persisted decision log of one stats shard, written apart from its counters and less often
+/// (<see cref="ControlOptions.DecisionLogWriteInterval"/>).</summary>
+[GenerateSerializer]
+public sealed class ArmLogState
+{
+    /// <summary>Logged recommendations with their rewards, oldest first (bounded by
+    /// <see cref="ControlOptions.DecisionLogCapacity"/>), in compact form; null until the first write.</summary>
+    [Id(0)] public DecisionLog? Log { get; set; }
 }
 
 /// <summary>One shard of one (experiment, arm, model version): counts, reward sums and the
 /// decision log. Rewards are joined to the logged decision by (recommendation, product): the
 /// flusher shards by recommendation id, so an exposure and its rewards meet in one shard.</summary>
+/// <remarks>Two states, two write cadences: the counters (a few dozen bytes) at most every
+/// <see cref="ControlOptions.StatsWriteInterval"/> (10 s), the decision log (~3 MB at 2,000 decisions) at most every
+/// <see cref="ControlOptions.DecisionLogWriteInterval"/> (5 min); both at deactivation. Written with the counters, the
+/// log cost a large-object-heap array per copy (serialized bytes, the in-memory store's copy) about every 2.5 s per
+/// silo at 4 shards, 4.5 MB/s at 2,000 Recommends/s, and every gen-2 collection measured under that load was started
+/// by the large-object budget (bench/RESULTS.md, "Exposure logging and GC survival").</remarks>
 internal sealed class ArmStatsGrain(
     [PersistentState("armstats", ControlStorage.Name)] IPersistentState<ArmStatsState> state,
+    [PersistentState("armlog", ControlStorage.Name)] IPersistentState<ArmLogState> logState,
     IOptions<ControlOptions> options, TimeProvider time) : Grain, IArmStatsGrain
 {
     private readonly ControlOptions _options = options.Value;
-    private DateTimeOffset _lastWrite = DateTimeOffset.MinValue;
-    private IGrainTimer? _writeTimer;       // pending write of changes made since _lastWrite
-    private bool _dirty;                    // changes not yet written
+    private DateTimeOffset _lastWrite = DateTimeOffset.MinValue;    // counters
+    private DateTimeOffset _lastLogWrite = DateTimeOffset.MinValue; // decision log
+    private IGrainTimer? _writeTimer;       // pending write of changes made since the last writes
+    private DateTimeOffset _timerDue;       // when _writeTimer fires
+    private bool _dirty;                    // counter changes not yet written
+    private bool _logDirty;                 // decision-log changes not yet written
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var s = state.State;
-        var log = s.DecisionLog ?? new DecisionLog(_options.DecisionLogCapacity);
+        var old = s.DecisionLog;
+        var log = logState.State.Log ?? old ?? new DecisionLog(_options.DecisionLogCapacity);
         if (log.Capacity != _options.DecisionLogCapacity) log = log.Resized(_options.DecisionLogCapacity);
-        if (s.Log.Count > 0) // a stored state of the list layout: moved over, written by the next write
+        var moved = s.Log.Count > 0;
+        if (moved) // a stored state of the list layout: moved over
         {
             foreach (var d in s.Log) log.Add(d);
             s.Log = [];
         }
-        s.DecisionLog = log;
-        return base.OnActivateAsync(cancellationToken);
+        logState.State.Log = log;
+        if (moved || old is not null)
+        {
+            // An earlier layout: the log is written to its own state first, then the counters without it, so a failure
+            // in between leaves it stored twice, never lost.
+            await logState.WriteStateAsync();
+            s.DecisionLog = null;
+            await state.WriteStateAsync();
+        }
+        await base.OnActivateAsync(cancellationToken);
     }
 
     async Task IArmStatsGrain.Apply(IReadOnlyList<FeedbackSignal> batch)
@@ -56,7 +87,7 @@ internal sealed class ArmStatsGrain(
             switch (signal.Kind)
             {
                 case FeedbackKind.Assignment: assignments++; continue;
-                case FeedbackKind.Exposure: exposures++; Log(signal, now); continue;
+                case FeedbackKind.Exposure: exposures++; _logDirty |= Log(signal, now); continue;
                 case FeedbackKind.Click: clicks++; break;
                 case FeedbackKind.AddToCart: carts++; break;
                 case FeedbackKind.Purchase: purchases++; break;
@@ -65,29 +96,52 @@ internal sealed class ArmStatsGrain(
             var reward = _options.Rewards.For(signal.Kind);
             sum += reward;
             squares += reward * reward;
-            Join(signal, reward, now);
+            _logDirty |= Join(signal, reward, now);
         }
         s.Counters = c.Add(new ArmCounters(assignments, exposures, clicks, carts, purchases, returns, sum, squares));
         _dirty = true;
         await WriteSoonAsync(now);
     }
 
-    /// <summary>Writes now when the last write is older than <see cref="ControlOptions.StatsWriteInterval"/>,
-    /// else once by a timer when the interval is up (see that option for why).</summary>
+    /// <summary>Writes the counters when their last write is older than <see cref="ControlOptions.StatsWriteInterval"/>
+    /// and the decision log when its last write is older than <see cref="ControlOptions.DecisionLogWriteInterval"/>
+    /// (each only when changed); what is not due yet is written by one timer when it is (see those options for why).</summary>
     private async Task WriteSoonAsync(DateTimeOffset now)
     {
         var interval = _options.StatsWriteInterval;
-        if (interval <= TimeSpan.Zero || now - _lastWrite >= interval)
+        if (_dirty && (interval <= TimeSpan.Zero || now - _lastWrite >= interval))
         {
             await WriteAsync();
             // The flusher applies to every shard of an arm at once, so shards that wrote now would write together
-            // every interval after: each serializes its whole decision log (~2.5 MB at 2,000 entries), and 4 at once
-            // on 2 cores stall Recommend. Shard s of n moves its next write s/n of an interval earlier instead.
+            // every interval after. Shard s of n moves its next write s/n of an interval earlier instead.
             _lastWrite -= interval * WritePhase();
-            return;
         }
-        _writeTimer ??= this.RegisterGrainTimer(static (grain, _) => grain.WriteByTimerAsync(), this,
-            new GrainTimerCreationOptions(_lastWrite + interval - now, Timeout.InfiniteTimeSpan) { KeepAlive = false });
+        var logInterval = _options.DecisionLogWriteInterval;
+        if (_logDirty && (logInterval <= TimeSpan.Zero || now - _lastLogWrite >= logInterval))
+        {
+            await WriteLogAsync();
+            _lastLogWrite -= logInterval * WritePhase(); // same staggering: each shard's log is ~3 MB
+        }
+        ScheduleWrite(now);
+    }
+
+    /// <summary>One timer for whichever pending write is due first (none when nothing is pending); a timer set for a
+    /// later time (the log's, minutes away) is moved earlier when the counters become due first.</summary>
+    private void ScheduleWrite(DateTimeOffset now)
+    {
+        if (!_dirty && !_logDirty) return;
+        var due = DateTimeOffset.MaxValue;
+        if (_dirty) due = _lastWrite + _options.StatsWriteInterval;
+        if (_logDirty && _lastLogWrite + _options.DecisionLogWriteInterval < due) due = _lastLogWrite + _options.DecisionLogWriteInterval;
+        if (_writeTimer is not null)
+        {
+            if (_timerDue <= due) return;
+            _writeTimer.Dispose();
+        }
+        var wait = due - now;
+        _timerDue = due;
+        _writeTimer = this.RegisterGrainTimer(static (grain, _) => grain.WriteByTimerAsync(), this,
+            new GrainTimerCreationOptions(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan) { KeepAlive = false });
     }
 
     /// <summary>This shard's write phase in [0, 1): its shard number over <see cref="ControlOptions.StatsShards"/>.</summary>
@@ -103,38 +157,56 @@ internal sealed class ArmStatsGrain(
     {
         _writeTimer?.Dispose();
         _writeTimer = null;
-        if (!_dirty) return;
-        try { await WriteAsync(); }
-        catch (Exception) { await WriteSoonAsync(time.GetUtcNow()); } // still dirty: the next timer tries again
+        try { await WriteSoonAsync(time.GetUtcNow()); }
+        catch (Exception) { ScheduleRetry(); } // still dirty: the next timer tries again
+    }
+
+    /// <summary>After a failed timed write: try again in one counter interval (at least a second).</summary>
+    private void ScheduleRetry()
+    {
+        if (_writeTimer is not null || (!_dirty && !_logDirty)) return;
+        var wait = _options.StatsWriteInterval > TimeSpan.FromSeconds(1) ? _options.StatsWriteInterval : TimeSpan.FromSeconds(1);
+        _timerDue = time.GetUtcNow() + wait;
+        _writeTimer = this.RegisterGrainTimer(static (grain, _) => grain.WriteByTimerAsync(), this,
+            new GrainTimerCreationOptions(wait, Timeout.InfiniteTimeSpan) { KeepAlive = false });
     }
 
     private async Task WriteAsync()
     {
-        _writeTimer?.Dispose();
-        _writeTimer = null;
         _dirty = false;
         _lastWrite = time.GetUtcNow();
         try { await state.WriteStateAsync(); }
         catch { _dirty = true; throw; }
     }
 
+    private async Task WriteLogAsync()
+    {
+        _logDirty = false;
+        _lastLogWrite = time.GetUtcNow();
+        try { await logState.WriteStateAsync(); }
+        catch { _logDirty = true; throw; }
+    }
+
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        _writeTimer?.Dispose();
+        _writeTimer = null;
+        if (_logDirty) await WriteLogAsync();
         if (_dirty) await WriteAsync();
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
-    private DecisionLog Ring => state.State.DecisionLog!; // set on activation
+    private DecisionLog Ring => logState.State.Log!; // set on activation
 
-    /// <summary>Logs an exposure (a replayed one changes nothing): its context bytes and product ids are copied into
-    /// the compact log, so the signal and what it carries die young.</summary>
-    private void Log(FeedbackSignal exposure, DateTimeOffset now) =>
+    /// <summary>Logs an exposure (a replayed one changes nothing: false): its context bytes and product ids are copied
+    /// into the compact log, so the signal and what it carries die young.</summary>
+    private bool Log(FeedbackSignal exposure, DateTimeOffset now) =>
         Ring.Add(exposure.RecommendationId, exposure.Arm, exposure.ContextUtf8, exposure.Context,
             exposure.Timestamp == default ? now : exposure.Timestamp, exposure.Shadow, exposure.Actions);
 
     /// <summary>Joins a reward to the shown product it names (nothing when the decision is older than this shard's log
-    /// or did not show that product).</summary>
-    private void Join(FeedbackSignal signal, double reward, DateTimeOffset now) =>
+    /// or did not show that product: false).</summary>
+    private bool Join(FeedbackSignal signal, double reward, DateTimeOffset now) =>
         Ring.Join(signal.RecommendationId, signal.ProductId, signal.Kind, reward, now);
 
     Task<ArmCounters> IArmStatsGrain.GetCounters() => Task.FromResult(state.State.Counters);

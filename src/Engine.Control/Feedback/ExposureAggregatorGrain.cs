@@ -8,7 +8,7 @@ namespace Engine.Control.Feedback;
 /// 2,000 Recommends/s that path allocated about 27 KB per exposure, most of it living seconds (serialized session
 /// states held by the store), and the resulting gen-1/gen-2 collections cost Recommend its p99 (bench/RESULTS.md).</summary>
 [StatelessWorker]
-internal sealed class ExposureAggregatorGrain(ILogger<ExposureAggregatorGrain> log) : Grain, IExposureAggregatorGrain
+internal sealed class ExposureAggregatorGrain(FeedbackFlusher flusher, ILogger<ExposureAggregatorGrain> log) : Grain, IExposureAggregatorGrain
 {
     async Task<int> IExposureAggregatorGrain.Record(IReadOnlyList<Exposure> exposures)
     {
@@ -26,6 +26,9 @@ internal sealed class ExposureAggregatorGrain(ILogger<ExposureAggregatorGrain> l
             calls[i++] = RecordOne(customer, list);
         var logged = 0;
         foreach (var n in await Task.WhenAll(calls)) logged += n;
+        // The sessions put the batch's exposure signals in the silo's feedback buffer: on to the stats shards now, so
+        // their contexts and lists are copied into the decision logs and die young (FeedbackFlusher.RequestFlush).
+        if (logged > 0) flusher.RequestFlush();
         return logged;
     }
 

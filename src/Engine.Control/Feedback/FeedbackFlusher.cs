@@ -52,22 +52,30 @@ internal sealed class FeedbackFlusher(
     /// <see cref="ControlOptions.FeedbackFlushSize"/> signals or <see cref="FeedbackBuffer.ExposuresPerFlush"/> exposures.</summary>
     public void FlushSoon(FeedbackBuffer.Fill fill)
     {
-        if ((fill.Signals < _options.FeedbackFlushSize && fill.Exposures < FeedbackBuffer.ExposuresPerFlush)
-            || Interlocked.Exchange(ref _earlyPending, 1) == 1) return;
-        _ = Task.Run(async () =>
-        {
-            try { await FlushAsync(); }
-            finally { Volatile.Write(ref _earlyPending, 0); }
-        });
+        if (fill.Signals < _options.FeedbackFlushSize && fill.Exposures < FeedbackBuffer.ExposuresPerFlush) return;
+        RequestFlush();
+    }
+
+    /// <summary>Flushes soon, off the caller's turn, whatever the buffer holds: the exposure pre-aggregator calls it once
+    /// a batch's sessions have applied it, so the batch's exposure signals (contexts, lists) reach the stats shards' logs
+    /// within milliseconds and die young instead of waiting for later batches in the buffer. Requests made while one is
+    /// pending share it; one made after a flush took the buffer gets a flush of its own.</summary>
+    public void RequestFlush()
+    {
+        if (Interlocked.Exchange(ref _earlyPending, 1) == 1) return; // the pending flush has not drained yet: it takes them
+        _ = Task.Run(() => FlushAsync(early: true));
     }
 
     /// <summary>Sends everything buffered so far; failures are logged and the batch dropped (counts
     /// only: the events are durable in the sessions).</summary>
-    public async Task FlushAsync()
+    public Task FlushAsync() => FlushAsync(early: false);
+
+    private async Task FlushAsync(bool early)
     {
         await _one.WaitAsync();
         try
         {
+            if (early) Volatile.Write(ref _earlyPending, 0); // signals added from here on need another request
             var (signals, persisted, views) = buffer.Drain();
             if (signals.Count == 0 && persisted == 0 && views.Count == 0) return;
             try

@@ -95,8 +95,8 @@ internal sealed partial class CustomerSessionGrain
             _ => null,
         };
         if (kind is null) return;
-        var exposure = S.Exposures.FindLast(x => x.RecommendationId == rec);
-        if (exposure is null || exposure.Shadow) return; // a shadow arm is never shown, so never rewarded
+        if (S.HeldExposures is null && S.Exposures.Count == 0) return; // no exposure held
+        if (Held.Lookup(rec) is not { Shadow: false } exposure) return; // a shadow arm is never shown, so never rewarded
         signals.Add(new FeedbackSignal(exposure.Arm, kind.Value, rec, e.ProductId, Quantity: e.Quantity));
     }
 }

@@ -46,9 +46,8 @@ internal sealed partial class CustomerSessionGrain
     /// signal that carries the context and list to the decision log.</summary>
     private void Expose(Exposure exposure, List<FeedbackSignal> signals)
     {
-        var held = S.Exposures;
-        for (var i = held.Count - 1; i >= 0; i--)
-            if (held[i].RecommendationId == exposure.RecommendationId) return;
+        var held = Held;
+        if (held.Contains(exposure.RecommendationId)) return;
         if (!exposure.Shadow && !S.Experiments.Contains(exposure.Arm.ExperimentId))
         {
             S.Experiments.Add(exposure.Arm.ExperimentId);
@@ -57,16 +56,26 @@ internal sealed partial class CustomerSessionGrain
         signals.Add(new FeedbackSignal(exposure.Arm, FeedbackKind.Exposure, exposure.RecommendationId,
             Context: exposure.Context, Actions: exposure.Actions, Timestamp: exposure.Timestamp, Shadow: exposure.Shadow,
             ContextUtf8: exposure.ContextUtf8));
-        // Reward attribution needs the id, arm and shadow flag only: the context and the list go to the
-        // stats grains' decision log, not into every write of this session's state. The customer id is the grain's
-        // own key string (checked equal above): one instance for all held exposures, in memory and in the written
-        // state, instead of one per served request kept for minutes.
-        var customer = CustomerKey;
-        held.Add(exposure is { Context: null or "", ContextUtf8: null, Actions: null or { Count: 0 } } && ReferenceEquals(exposure.CustomerId, customer)
-            ? exposure
-            : exposure with { CustomerId = customer, Context = "", Actions = [], ContextUtf8 = null });
-        if (held.Count > _options.ExposureWindow) held.RemoveAt(0);
+        // Reward attribution needs the id, arm and shadow flag only: the context and the list go to the stats grains'
+        // decision log, not into every write of this session's state; and they are copied into the window's arrays, so
+        // no object of this exposure outlives the call (HeldExposures).
+        held.Add(exposure.RecommendationId, exposure.Arm, exposure.Timestamp, exposure.Shadow);
         _commit.MarkDirty();
+    }
+
+    /// <summary>The held exposures, created on first use; a state of the list layout is moved over, and a window of
+    /// another capacity than <see cref="ControlOptions.ExposureWindow"/> keeps its newest.</summary>
+    private HeldExposures Held
+    {
+        get
+        {
+            var held = S.HeldExposures;
+            if (held is not null && held.Capacity == _options.ExposureWindow && S.Exposures.Count == 0) return held;
+            held = held is null ? new HeldExposures(_options.ExposureWindow) : held.Capacity == _options.ExposureWindow ? held : held.Resized(_options.ExposureWindow);
+            foreach (var e in S.Exposures) if (!held.Contains(e.RecommendationId)) held.Add(e.RecommendationId, e.Arm, e.Timestamp, e.Shadow);
+            S.Exposures = [];
+            return S.HeldExposures = held;
+        }
     }
 
     /// <summary>A one-shot timer: exposures applied in memory are written at most

@@ -1,0 +1,121 @@
+using System.Diagnostics.Tracing;
+using Engine.Protocol.Messages;
+
+namespace Engine.Cli.Hosting;
+
+/// <summary>
+/// Opt-in GC diagnostics for <c>engine serve</c> (<c>ENGINE_GC_EVENTS=1</c>; <c>=2</c> adds allocation ticks): a listener
+/// on the runtime's GC events that adds to Stats what the plain counters of <see cref="ProcessGcStats"/> cannot say,
+/// i.e. what survives and why collections happen: collections per generation and trigger reason
+/// (<c>process.gc_events.gen2_reason_alloc_large</c>: a gen-2 collection started because the large-object heap's budget
+/// ran out), bytes promoted out of gen 0 and gen 1 (survival), and, at level 2, bytes allocated on the large-object heap
+/// by type (<c>process.gc_events.loh_alloc.System.Byte[]</c>; sampled every ~100 KB by the runtime). bench/recommend-gc-watch.sh
+/// and bench/recommend-pair.sh print them when present. Off by default: level 2 costs an event per ~100 KB allocated.
+/// </summary>
+public sealed class GcEventStats : EventListener
+{
+    private const string RuntimeProvider = "Microsoft-Windows-DotNETRuntime";
+    private const EventKeywords GcKeyword = (EventKeywords)0x1;
+    private const int GCStartId = 1, GCHeapStatsId = 4, GCAllocationTickId = 10;
+
+    private static GcEventStats? s_instance;
+    private readonly Lock _gate = new();
+    private readonly long[,] _byReason = new long[3, 16];   // [generation, reason] collections
+    private readonly double[] _promoted = new double[4];    // bytes promoted out of gen 0, 1 (2, 3: kept in place)
+    private readonly Dictionary<string, double> _lohByType = new(StringComparer.Ordinal);
+    private double _lohAllocated;
+    private readonly int _level;
+
+    private GcEventStats(int level)
+    {
+        _level = level;
+        // EventListener calls OnEventSourceCreated from its base constructor, before _level is set: enable here.
+        foreach (var source in EventSource.GetSources()) if (source.Name == RuntimeProvider) Enable(source);
+    }
+
+    /// <summary>Starts the listener when ENGINE_GC_EVENTS is 1 or 2 (once per process); returns whether it runs.</summary>
+    public static bool StartFromEnvironment()
+    {
+        if (s_instance is not null) return true;
+        var level = Environment.GetEnvironmentVariable("ENGINE_GC_EVENTS")?.Trim() switch { "1" => 1, "2" => 2, _ => 0 };
+        if (level == 0) return false;
+        s_instance = new GcEventStats(level);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    protected override void OnEventSourceCreated(EventSource eventSource)
+    {
+        if (eventSource.Name == RuntimeProvider && _level > 0) Enable(eventSource);
+    }
+
+    private void Enable(EventSource source) =>
+        EnableEvents(source, _level >= 2 ? EventLevel.Verbose : EventLevel.Informational, GcKeyword);
+
+    /// <inheritdoc/>
+    protected override void OnEventWritten(EventWrittenEventArgs e)
+    {
+        if (e.Payload is null || e.PayloadNames is null) return;
+        switch (e.EventId)
+        {
+            case GCStartId:
+            {
+                var depth = Convert.ToInt32(Get(e, "Depth"));
+                var reason = Convert.ToInt32(Get(e, "Reason"));
+                lock (_gate) _byReason[Math.Clamp(depth, 0, 2), Math.Clamp(reason, 0, 15)]++;
+                break;
+            }
+            case GCHeapStatsId:
+                lock (_gate)
+                {
+                    _promoted[0] += Convert.ToDouble(Get(e, "TotalPromotedSize0"));
+                    _promoted[1] += Convert.ToDouble(Get(e, "TotalPromotedSize1"));
+                }
+                break;
+            case GCAllocationTickId:
+            {
+                if (Convert.ToInt32(Get(e, "AllocationKind")) != 1) break; // 0 small, 1 large, 2 pinned
+                var amount = Convert.ToDouble(Get(e, "AllocationAmount64") ?? Get(e, "AllocationAmount"));
+                var type = Get(e, "TypeName") as string ?? "?";
+                lock (_gate)
+                {
+                    _lohAllocated += amount;
+                    if (_lohByType.Count < 64 || _lohByType.ContainsKey(type)) _lohByType[type] = _lohByType.GetValueOrDefault(type) + amount;
+                }
+                break;
+            }
+        }
+    }
+
+    private static object? Get(EventWrittenEventArgs e, string name)
+    {
+        var i = e.PayloadNames!.IndexOf(name);
+        return i >= 0 ? e.Payload![i] : null;
+    }
+
+    private static readonly string[] ReasonNames =
+        ["alloc_small", "induced", "low_memory", "empty", "alloc_large", "oos_soh", "oos_loh", "induced_noforce", "stress",
+         "lowmem_blocking", "induced_compacting", "lowmem_host", "pm_full", "lowmem_host_blocking", "bgc_tuning_soh", "bgc_tuning_loh"];
+
+    /// <summary>Adds the listener's counts (nothing when it is not running).</summary>
+    public static void Collect(ICollection<StatEntry> entries)
+    {
+        var self = s_instance;
+        if (self is null) return;
+        lock (self._gate)
+        {
+            for (var g = 0; g < 3; g++)
+                for (var r = 0; r < 16; r++)
+                    if (self._byReason[g, r] > 0)
+                        entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_reason_{ReasonNames[r]}", Value = self._byReason[g, r] });
+            entries.Add(new StatEntry { Name = "process.gc_events.promoted_gen0_bytes", Value = self._promoted[0] });
+            entries.Add(new StatEntry { Name = "process.gc_events.promoted_gen1_bytes", Value = self._promoted[1] });
+            if (self._level >= 2)
+            {
+                entries.Add(new StatEntry { Name = "process.gc_events.loh_alloc_bytes", Value = self._lohAllocated });
+                foreach (var (type, bytes) in self._lohByType)
+                    entries.Add(new StatEntry { Name = $"process.gc_events.loh_alloc.{type}", Value = bytes });
+            }
+        }
+    }
+}
