@@ -216,6 +216,7 @@ public sealed partial class IlgpuBackend : IComputeBackend
         TryLoad("wide four (64-bit aligned loads, four in flight, dp4a)", MatVecQ8_0Kernel.KernelWideFour);
         TryLoad("wide halves (64-bit aligned loads, half blocks, dp4a)", MatVecQ8_0Kernel.KernelWideHalves);
         TryLoad("wide halves pipelined (next pass's loads before this pass's dp4a)", MatVecQ8_0Kernel.KernelWideHalvesPipelined);
+        TryLoad("wide halves deep (pipelined, four half blocks a pass)", MatVecQ8_0Kernel.KernelWideHalvesDeep);
 
         const int rows = 4096, blocks = 64, reps = 30, tiles = 8;
         var random = new Random(12345);

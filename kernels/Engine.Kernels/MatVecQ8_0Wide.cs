@@ -73,6 +73,18 @@ public static partial class MatVecQ8_0Kernel
         RowsWide(w0, w1, w2, y0, y1, y2, xq, xd, p, Grid.IdxY, halves: true, four: false, xWide: true, pipelined: true);
 
     /// <summary>
+    /// <see cref="KernelWideHalvesPipelined"/> with four half blocks a pass (the next four in flight while this pass computes:
+    /// up to 192 weight bytes per lane). More registers per thread, so fewer warps fit an SM; for grids too small to fill the
+    /// SMs anyway (2048 rows: ~16 warps per H200 SM of 64), bytes in flight per lane are what is left to raise.
+    /// Differs from <see cref="KernelWideHalves"/> by f32 summation order only.
+    /// </summary>
+    public static void KernelWideHalvesDeep(
+        ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
+        ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2,
+        ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p) =>
+        RowsWide(w0, w1, w2, y0, y1, y2, xq, xd, p, Grid.IdxY, halves: true, four: true, xWide: true, pipelined: true);
+
+    /// <summary>
     /// <see cref="Rows"/> with the wide row loop (<see cref="RowDotWide"/>): this group's rows (one per warp) of output row
     /// <c>Grid.IdxY</c>, dotted with input row <paramref name="xRow"/> of xq/xd. For a fused kernel: pass
     /// <paramref name="xWide"/> false when xq is in shared memory (its 8-byte alignment is not guaranteed). The weight
@@ -113,14 +125,15 @@ public static partial class MatVecQ8_0Kernel
     /// The whole warp's dot of weight row <paramref name="row"/> with input row <paramref name="r"/>, weights read by aligned
     /// 64-bit loads when <paramref name="blocks"/> % 4 == 0 (else <see cref="RowDot"/> with dp4a and <paramref name="four"/>).
     /// QuarterBlock blocks: <see cref="RowDot"/>'s items, order and grouping (<paramref name="four"/> as there);
-    /// <paramref name="halves"/>: half blocks, two per pass, and with <paramref name="pipelined"/> the next pass's loads issued
-    /// before this pass's arithmetic (same sums). Every pass issues all its loads before any arithmetic uses them, in program
+    /// <paramref name="halves"/>: half blocks, two per pass (four with <paramref name="four"/> and <paramref name="pipelined"/>),
+    /// and with <paramref name="pipelined"/> the next pass's loads issued before this pass's arithmetic (two a pass: same sums
+    /// as without). Fallback (blocks % 4 != 0): <see cref="RowDot"/> with dp4a, four in flight only for the quarter form with four. Every pass issues all its loads before any arithmetic uses them, in program
     /// order: ILGPU emits generic loads and per-item branches that ptxas need not move loads across.
     /// </summary>
     internal static float RowDotWide(ArrayView<ushort> w, int row, ArrayView<int> xq, ArrayView<float> xd, int r, int blocks,
         bool halves, bool four, bool xWide, bool pipelined = false)
     {
-        if ((blocks & 3) != 0) return RowDot(w, row, xq, xd, r, blocks, asm: true, four);
+        if ((blocks & 3) != 0) return RowDot(w, row, xq, xd, r, blocks, asm: true, four && !halves);
         var w64 = w.Cast<ulong>();                           // [rows * blocks * 34 / 8] ulong: whole (blocks % 4 == 0)
         long rowByte = (long)row * blocks * BlockBytes;      // multiple of 8
         long xBase = (long)r * blocks;
@@ -130,6 +143,32 @@ public static partial class MatVecQ8_0Kernel
         if (halves)
         {
             int halfItems = blocks * 2;
+            if (pipelined && four)
+            {
+                // Four half blocks a pass, the next pass's four in flight meanwhile: up to 8 × 24 weight bytes per lane.
+                int last = halfItems - 1;
+                var a = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it, last), xWide);
+                var b = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it + step, last), xWide);
+                var c = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it + 2 * step, last), xWide);
+                var e = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it + 3 * step, last), xWide);
+                for (; it < halfItems; it += 4 * step)
+                {
+                    var na = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it + 4 * step, last), xWide);
+                    var nb = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it + 5 * step, last), xWide);
+                    var nc = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it + 6 * step, last), xWide);
+                    var ne = LoadHalf(w, w64, rowByte, xq, xd, xBase, Math.Min(it + 7 * step, last), xWide);
+                    float s0 = DotHalf(a);
+                    float s1 = it + step < halfItems ? DotHalf(b) : 0f;
+                    float s2 = it + 2 * step < halfItems ? DotHalf(c) : 0f;
+                    float s3 = it + 3 * step < halfItems ? DotHalf(e) : 0f;
+                    sum += (s0 + s1) + (s2 + s3);
+                    a = na;
+                    b = nb;
+                    c = nc;
+                    e = ne;
+                }
+                return Reductions.WarpSum(sum);
+            }
             if (pipelined)
             {
                 // Loads of the pass after this one are in flight while this pass computes; past the end they re-read the

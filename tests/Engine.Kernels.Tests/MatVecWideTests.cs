@@ -11,7 +11,8 @@ namespace Engine.Kernels.Tests;
 
 /// <summary>
 /// The wide matrix-vector variants (<see cref="MatVecQ8_0Kernel.KernelWide"/>, <see cref="MatVecQ8_0Kernel.KernelWideFour"/>,
-/// <see cref="MatVecQ8_0Kernel.KernelWideHalves"/>, <see cref="MatVecQ8_0Kernel.KernelWideHalvesPipelined"/>, and <see cref="MatVecQ8_0Kernel.RowsWide"/> with the input read by 32-bit
+/// <see cref="MatVecQ8_0Kernel.KernelWideHalves"/>, <see cref="MatVecQ8_0Kernel.KernelWideHalvesPipelined"/>,
+/// <see cref="MatVecQ8_0Kernel.KernelWideHalvesDeep"/>, <see cref="MatVecQ8_0Kernel.RowDotPairWide"/>, and <see cref="MatVecQ8_0Kernel.RowsWide"/> with the input read by 32-bit
 /// loads as a fused kernel would call it) against a scalar reference of the Q8_0 product on fresh random blocks, launched as
 /// the backend launches its Q8_0 product: one warp per output row, grid (⌈rows / warps per group⌉, n). Devices: ILGPU's CPU
 /// accelerator (2-lane and 4-lane warps), the CUDA-shaped CPU device (warp 32, 256-thread groups), and CUDA when present.
@@ -56,6 +57,24 @@ public class MatVecWideTests
         ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p) =>
         MatVecQ8_0Kernel.RowsWide(w0, w1, w2, y0, y1, y2, xq, xd, p, Grid.IdxY, halves: true, four: false, xWide: false, pipelined: true);
 
+    /// <summary>
+    /// The norm-folded kernels' form: the group copies its input row into shared memory (where <see cref="NormMatVecQ8_0Kernel"/>
+    /// quantizes it), then <see cref="MatVecQ8_0Kernel.RowsWide"/> reads it with 32-bit loads (xWide false), deep halves.
+    /// </summary>
+    private static void SharedInputKernel(ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
+        ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p)
+    {
+        var sq = SharedMemory.Allocate<int>(SharedMaxBlocks * 8);
+        var sd = SharedMemory.Allocate<float>(SharedMaxBlocks);
+        long r = Grid.IdxY;
+        for (int i = Group.IdxX; i < p.Blocks * 8; i += Group.DimX) sq[i] = xq[r * p.Blocks * 8 + i];
+        for (int i = Group.IdxX; i < p.Blocks; i += Group.DimX) sd[i] = xd[r * p.Blocks + i];
+        Group.Barrier();
+        MatVecQ8_0Kernel.RowsWide(w0, w1, w2, y0, y1, y2, sq, sd, p, xRow: 0, halves: true, four: true, xWide: false, pipelined: true);
+    }
+
+    private const int SharedMaxBlocks = 128;
+
     [Theory, MemberData(nameof(DeviceNames))]
     public void Wide_variants_match_the_scalar_reference_and_the_quarter_forms_equal_their_16_bit_twins(string deviceName)
     {
@@ -74,8 +93,10 @@ public class MatVecWideTests
             ("wide four", Load(MatVecQ8_0Kernel.KernelWideFour), Load(MatVecQ8_0Kernel.KernelDp4a)),
             ("wide halves", Load(MatVecQ8_0Kernel.KernelWideHalves), null),
             ("wide halves pipelined", Load(MatVecQ8_0Kernel.KernelWideHalvesPipelined), Load(MatVecQ8_0Kernel.KernelWideHalves)),
+            ("wide halves deep", Load(MatVecQ8_0Kernel.KernelWideHalvesDeep), null),
             ("wide quarters, 32-bit input loads", Load(NarrowInputQuarters), Load(MatVecQ8_0Kernel.KernelPairsDp4a)),
             ("wide halves pipelined, 32-bit input loads", Load(NarrowInputHalves), Load(MatVecQ8_0Kernel.KernelWideHalves)),
+            ("wide halves deep, input in shared memory", Load(SharedInputKernel), Load(MatVecQ8_0Kernel.KernelWideHalvesDeep)),
         };
         int warpsPerGroup = device.GroupSize / a.WarpSize;
         var random = new Random(20261126 + deviceName.Length);
@@ -244,12 +265,27 @@ public class MatVecWideTests
         return w;
     }
 
+    /// <summary>The fused kernels' call forms (input in shared memory; gate/up pairs) reach PTX for sm_90 at O2 too.</summary>
+    [Theory]
+    [InlineData(nameof(SharedInputKernel))]
+    [InlineData(nameof(PairKernel))]
+    public void Fused_call_forms_compile_to_ptx(string kernel)
+    {
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
+        var method = typeof(MatVecWideTests).GetMethod(kernel, BindingFlags.NonPublic | BindingFlags.Static)!;
+        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
+        Assert.Contains("dp4a", compiled.PTXAssembly);
+        Assert.Matches(@"ld(\.global)?\.[ub]64\s", compiled.PTXAssembly);
+    }
+
     /// <summary>The wide kernels reach PTX for sm_90 with 64-bit global loads of the weights and dp4a (no 16-bit quant loads left but the fallback's).</summary>
     [Theory]
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWide))]
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWideFour))]
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWideHalves))]
     [InlineData(nameof(MatVecQ8_0Kernel.KernelWideHalvesPipelined))]
+    [InlineData(nameof(MatVecQ8_0Kernel.KernelWideHalvesDeep))]
     public void Wide_kernel_compiles_to_ptx_with_64_bit_loads(string kernel)
     {
         // O2, as IlgpuDevice compiles for CUDA.
@@ -262,6 +298,6 @@ public class MatVecWideTests
         if (!string.IsNullOrEmpty(dump)) File.WriteAllText(Path.Combine(dump, $"MatVecQ8_0Kernel.{kernel}.O2.ptx"), ptx);
         Assert.Contains(".entry", ptx);
         Assert.Contains("dp4a", ptx);
-        Assert.Matches(@"ld(\.global)?\.[ub]64\s", ptx); // ILGPU emits generic loads: ld.b64
+        Assert.Matches(@"ld(\.global)?\.[ub]64\s", ptx); // O2: ld.global.b64 (O1 emits generic ld.b64)
     }
 }
