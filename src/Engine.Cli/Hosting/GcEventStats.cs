@@ -6,9 +6,11 @@ namespace Engine.Cli.Hosting;
 /// <summary>
 /// Opt-in GC diagnostics for <c>engine serve</c> (<c>ENGINE_GC_EVENTS=1</c>; <c>=2</c> adds allocation ticks): a listener
 /// on the runtime's GC events that adds to Stats what the plain counters of <see cref="ProcessGcStats"/> cannot say,
-/// i.e. what survives and why collections happen: collections per generation and trigger reason
+/// i.e. what survives and why collections happen, and how long the pauses were: collections per generation and trigger reason
 /// (<c>process.gc_events.gen2_reason_alloc_large</c>: a gen-2 collection started because the large-object heap's budget
-/// ran out), bytes promoted out of gen 0 and gen 1 (survival), and, at level 2, bytes allocated on the large-object heap
+/// ran out), bytes promoted out of gen 0 and gen 1 (survival), the longest pause and the pauses over 10 and 50 ms by the
+/// deepest generation collected in them (<c>process.gc_events.gen1_max_pause_ms</c>; suspension to restart, so a thread
+/// descheduled by a loaded machine lengthens it too), and, at level 2, bytes allocated on the large-object heap
 /// by type (<c>process.gc_events.loh_alloc.System.Byte[]</c>; sampled every ~100 KB by the runtime). bench/recommend-gc-watch.sh
 /// and bench/recommend-pair.sh print them when present. Off by default: level 2 costs an event per ~100 KB allocated.
 /// </summary>
@@ -16,7 +18,7 @@ public sealed class GcEventStats : EventListener
 {
     private const string RuntimeProvider = "Microsoft-Windows-DotNETRuntime";
     private const EventKeywords GcKeyword = (EventKeywords)0x1;
-    private const int GCStartId = 1, GCHeapStatsId = 4, GCAllocationTickId = 10;
+    private const int GCStartId = 1, GCRestartEEEndId = 3, GCHeapStatsId = 4, GCSuspendEEBeginId = 9, GCAllocationTickId = 10;
 
     private static GcEventStats? s_instance;
     private readonly Lock _gate = new();
@@ -24,6 +26,10 @@ public sealed class GcEventStats : EventListener
     private readonly double[] _promoted = new double[4];    // bytes promoted out of gen 0, 1 (2, 3: kept in place)
     private readonly Dictionary<string, double> _lohByType = new(StringComparer.Ordinal);
     private double _lohAllocated;
+    private DateTime _suspendedAt;                          // the current pause began (GCSuspendEEBegin)
+    private int _pauseGeneration;                           // deepest generation collected inside the current pause
+    private readonly double[] _maxPauseMs = new double[3];  // [generation] longest pause
+    private readonly long[,] _longPauses = new long[3, 2];  // [generation, >10 ms / >50 ms] pauses
     private readonly int _level;
 
     private GcEventStats(int level)
@@ -62,9 +68,28 @@ public sealed class GcEventStats : EventListener
             {
                 var depth = Convert.ToInt32(Get(e, "Depth"));
                 var reason = Convert.ToInt32(Get(e, "Reason"));
-                lock (_gate) _byReason[Math.Clamp(depth, 0, 2), Math.Clamp(reason, 0, 15)]++;
+                lock (_gate)
+                {
+                    _byReason[Math.Clamp(depth, 0, 2), Math.Clamp(reason, 0, 15)]++;
+                    _pauseGeneration = Math.Max(_pauseGeneration, Math.Clamp(depth, 0, 2));
+                }
                 break;
             }
+            case GCSuspendEEBeginId: // a pause begins (a background gen-2 collection has two short ones)
+                lock (_gate) { _suspendedAt = e.TimeStamp; _pauseGeneration = 0; }
+                break;
+            case GCRestartEEEndId:  // the pause ends: threads run again
+                lock (_gate)
+                {
+                    if (_suspendedAt == default) break;
+                    var ms = (e.TimeStamp - _suspendedAt).TotalMilliseconds;
+                    _suspendedAt = default;
+                    var g = _pauseGeneration;
+                    _maxPauseMs[g] = Math.Max(_maxPauseMs[g], ms);
+                    if (ms > 10) _longPauses[g, 0]++;
+                    if (ms > 50) _longPauses[g, 1]++;
+                }
+                break;
             case GCHeapStatsId:
                 lock (_gate)
                 {
@@ -108,6 +133,12 @@ public sealed class GcEventStats : EventListener
                 for (var r = 0; r < 16; r++)
                     if (self._byReason[g, r] > 0)
                         entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_reason_{ReasonNames[r]}", Value = self._byReason[g, r] });
+            for (var g = 0; g < 3; g++)
+            {
+                entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_max_pause_ms", Value = self._maxPauseMs[g] });
+                entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_pauses_over_10ms", Value = self._longPauses[g, 0] });
+                entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_pauses_over_50ms", Value = self._longPauses[g, 1] });
+            }
             entries.Add(new StatEntry { Name = "process.gc_events.promoted_gen0_bytes", Value = self._promoted[0] });
             entries.Add(new StatEntry { Name = "process.gc_events.promoted_gen1_bytes", Value = self._promoted[1] });
             if (self._level >= 2)
