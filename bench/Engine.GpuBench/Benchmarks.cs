@@ -319,6 +319,7 @@ internal static partial class Benchmarks
             MatMulTarget[] gateUp = [new(wg, og), new(wu, ou)];
             double qkvBytes = (d + 2.0 * shape.KvDim) * d / 32 * 34, gateUpBytes = 2.0 * ff * d / 32 * 34;
             bool norm0 = g.FusedNorm, swiGlu0 = g.FusedSwiGlu;
+            int maxRows0 = g.FoldNormMaxRows, maxCols0 = g.FoldMaxCols;
             r.Line($"   folds: {g.FusionStatus} ({IlgpuBackend.FusedNormVariable}=0 / {IlgpuBackend.FusedSwiGluVariable}=0 turn them off)");
             try
             {
@@ -326,6 +327,8 @@ internal static partial class Benchmarks
                 foreach (bool fold in new[] { false, true })
                 {
                     g.FusedNorm = g.FusedSwiGlu = fold;
+                    // Folded means folded here, whatever the shape limits of the decoder's default policy say.
+                    (g.FoldNormMaxRows, g.FoldMaxCols) = fold ? (int.MaxValue, int.MaxValue) : (maxRows0, maxCols0);
                     Time($"rmsnorm + q/k/v {d + 2 * shape.KvDim}x{d}, {(fold ? "folded: 1 launch" : "unfolded: 2 launches")} (A/B)", () =>
                     {
                         g.RmsNorm(x, norm, y, 1, d, 1e-5f);
@@ -349,6 +352,7 @@ internal static partial class Benchmarks
             {
                 g.FusedNorm = norm0;
                 g.FusedSwiGlu = swiGlu0;
+                (g.FoldNormMaxRows, g.FoldMaxCols) = (maxRows0, maxCols0);
             }
         }
     }

@@ -26,6 +26,9 @@ public struct GateUpParams
 
     /// <summary>Threads that sum the norm's squares (<see cref="GateUpSwiGluKernel.KernelNorm"/>): the unfused RMSNorm's group size, see <see cref="NormMatParams.NormThreads"/>.</summary>
     public int NormThreads;
+
+    /// <summary>1: gate/up rows by <see cref="MatVecQ8_0Kernel.RowDotPairWide"/> (64-bit weight loads, the same sums); 0: <see cref="MatVecQ8_0Kernel.RowDotPair"/>.</summary>
+    public int Wide;
 }
 
 /// <summary>
@@ -90,7 +93,9 @@ public static class GateUpSwiGluKernel
         for (int k = Warp.WarpIdx; k < outputs; k += warps)
         {
             int j = j0 + k;
-            var gu = MatVecQ8_0Kernel.RowDotPair(wg, wu, j, xq, xd, xRow, p.Blocks, asm: true);
+            var gu = p.Wide != 0
+                ? MatVecQ8_0Kernel.RowDotPairWide(wg, wu, j, xq, xd, xRow, p.Blocks, xWide: false)
+                : MatVecQ8_0Kernel.RowDotPair(wg, wu, j, xq, xd, xRow, p.Blocks, asm: true);
             float g = gu.A;
             float v = g / (1f + ILGPU.Algorithms.XMath.Exp(-g)) * gu.B;
             if (Warp.IsFirstLane)

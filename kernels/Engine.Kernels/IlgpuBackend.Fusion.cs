@@ -28,6 +28,9 @@ public sealed partial class IlgpuBackend
     /// <summary>Environment variable: the most rows (all targets together) a product may have for the norm before it to fold in (<see cref="FoldNormMaxRows"/>).</summary>
     public const string FoldNormMaxRowsVariable = "ENGINE_FOLD_NORM_MAX_ROWS";
 
+    /// <summary>Environment variable: <c>0</c> keeps the fused kernels' rows on the pairs + dp4a loop instead of the wide one (<see cref="FusedWide"/>).</summary>
+    public const string FusedWideVariable = "ENGINE_FUSED_WIDE";
+
     /// <summary>Environment variable: <c>0</c> runs the fused gate/up kernel in 32-output groups (the form before the spread one; A/B runs).</summary>
     public const string GateUpSpreadVariable = "ENGINE_GATEUP_SPREAD";
 
@@ -45,6 +48,7 @@ public sealed partial class IlgpuBackend
     private bool _fusedNorm, _fusedSwiGlu;
     private string _fusionStatus = "";
     private bool _gateUpSpread;
+    private bool _fusedWide = true;
     private int _foldNormMaxRows = DefaultFoldNormMaxRows;
     private int _foldMaxCols = DefaultFoldMaxCols;
 
@@ -165,6 +169,21 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>
+    /// Whether the fused kernels take their rows by the wide loop (64-bit aligned weight loads, as the "wide halves" matrix-vector
+    /// variant that the start-up selection picked on the H200; gate/up by the bit-equal wide pair form). On unless
+    /// <see cref="FusedWideVariable"/> is <c>0</c>; rows of a number of blocks not a multiple of 4 take the narrow loop anyway.
+    /// </summary>
+    public bool FusedWide
+    {
+        get => _fusedWide;
+        set
+        {
+            FlushPending();
+            _fusedWide = value;
+        }
+    }
+
+    /// <summary>
     /// Outputs per group of the fused gate/up kernel for <paramref name="n"/> input rows: the warps of a group in the spread
     /// form, else 32. Spread for one row only: with n rows the grid already has n times the groups, and each group pays
     /// the folded norm's prologue (16 streams' steps measured 4.0× one stream spread against 5.05× in 32-output groups, H200).
@@ -197,7 +216,7 @@ public sealed partial class IlgpuBackend
     /// <summary>One line: which folds are on, and why one is off.</summary>
     public string FusionStatus =>
         $"norm {(_fusedNorm ? "on" : "off")}, swiglu {(_fusedSwiGlu ? (GateUpOutputs() < GateUpSwiGluKernel.Width ? "on (spread for one row)" : "on") : "off")}"
-        + (_fusedNorm || _fusedSwiGlu ? $"; inputs <= {Limit(_foldMaxCols)} columns, norm into <= {Limit(_foldNormMaxRows)} rows" : "") + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
+        + (_fusedNorm || _fusedSwiGlu ? $"; inputs <= {Limit(_foldMaxCols)} columns, norm into <= {Limit(_foldNormMaxRows)} rows; {(_fusedWide ? "wide" : "pairs")} row loop" : "") + (_fusionStatus.Length > 0 ? $" ({_fusionStatus})" : "");
 
     private static string Limit(int value) => value == int.MaxValue ? "any" : value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -224,6 +243,7 @@ public sealed partial class IlgpuBackend
         }
         _foldLanes = _device.IsCudaShaped && _lanes32; // CUDA's choice, also on the CUDA-shaped CPU device (tests)
         _gateUpSpread = Environment.GetEnvironmentVariable(GateUpSpreadVariable) != "0";
+        _fusedWide = Environment.GetEnvironmentVariable(FusedWideVariable) != "0";
         if (int.TryParse(Environment.GetEnvironmentVariable(FoldNormMaxRowsVariable), out int maxRows)) _foldNormMaxRows = Math.Max(0, maxRows);
         if (int.TryParse(Environment.GetEnvironmentVariable(FoldMaxColsVariable), out int maxCols)) _foldMaxCols = Math.Max(0, maxCols);
         _fusedNorm = Environment.GetEnvironmentVariable(FusedNormVariable) != "0";
@@ -415,7 +435,7 @@ public sealed partial class IlgpuBackend
         var p = new NormMatParams
         {
             Rows0 = w0.Rows, Rows1 = w1?.Rows ?? 0, Rows2 = w2?.Rows ?? 0, Blocks = _normDim / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0,
-            NormThreads = _group,
+            NormThreads = _group, Wide = _fusedWide ? 1 : 0,
         };
         int rows = p.Rows0 + p.Rows1 + p.Rows2;
         if (Launch())
@@ -436,7 +456,7 @@ public sealed partial class IlgpuBackend
         var hq = Scratch(ref _hq, (long)count / 4);
         var hd = Scratch(ref _hd, (long)count / 32);
         int outputs = GateUpOutputs(n);
-        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0, Outputs = outputs, NormThreads = _group };
+        var p = new GateUpParams { Rows = rows, Blocks = _gateWeight.Cols / 32, Eps = _normEps, Lanes = _foldLanes ? 1 : 0, Outputs = outputs, NormThreads = _group, Wide = _fusedWide ? 1 : 0 };
         var config = Config2D(rows / outputs, n);
         var counters = GateUpCounters((long)n * rows / GateUpSwiGluKernel.Width);
         var (wg, wu, yg, yu) = (_gateWeight.U16, _upWeight!.U16, V(_gateOut!), V(_upOut!));

@@ -20,6 +20,9 @@ public struct NormMatParams
 
     /// <summary>Threads that sum the norm's squares: the unfused RMSNorm's group size (≤ this launch's), see <see cref="RmsNormKernel.InverseRms"/>.</summary>
     public int NormThreads;
+
+    /// <summary>1: the rows by the wide loop (<see cref="MatVecQ8_0Kernel.RowsWide"/>, "wide halves": 64-bit weight loads; rows of a multiple of 4 blocks); 0: pairs + dp4a.</summary>
+    public int Wide;
 }
 
 /// <summary>
@@ -51,6 +54,9 @@ public static class NormMatVecQ8_0Kernel
         int cols = p.Blocks * 32;
         RmsNormKernel.NormQuantizeRow(x, norm, dst, Grid.IdxX == 0, sq, sd, Grid.IdxY, cols, p.Eps, p.Lanes != 0, p.NormThreads);
         var m = new Q8MatParams { Rows0 = p.Rows0, Rows1 = p.Rows1, Rows2 = p.Rows2, Blocks = p.Blocks };
-        MatVecQ8_0Kernel.Rows(w0, w1, w2, y0, y1, y2, sq, sd, m, xRow: 0, asm: true, four: false);
+        if (p.Wide != 0)
+            MatVecQ8_0Kernel.RowsWide(w0, w1, w2, y0, y1, y2, sq, sd, m, xRow: 0, halves: true, four: false, xWide: false);
+        else
+            MatVecQ8_0Kernel.Rows(w0, w1, w2, y0, y1, y2, sq, sd, m, xRow: 0, asm: true, four: false);
     }
 }

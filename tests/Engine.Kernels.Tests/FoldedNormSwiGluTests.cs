@@ -54,7 +54,7 @@ public class FoldedNormSwiGluTests
         if (device == Devices.CudaShaped) Assert.True(gpu.FoldLanes, "the CUDA-shaped device takes CUDA's per-lane quantizing by itself");
         var cpu = new ReferenceBackend();
         using var t = new HostTensors(71);
-        const int dim = 96; // 3 blocks; wider than the CPU devices' groups
+        const int dim = 128; // 4 blocks (the wide row loop, FusedWide); wider than the CPU devices' groups
         var normView = t.Create("norm", GgmlType.F32, 1, dim);
         var views = new[] { t.Create("q", GgmlType.Q8_0, 40, dim, 0.5f), t.Create("k", GgmlType.Q8_0, 9, dim, 0.5f), t.Create("v", GgmlType.Q8_0, 9, dim, 0.5f) };
         using var gNorm = gpu.LoadWeight(normView);
@@ -129,7 +129,7 @@ public class FoldedNormSwiGluTests
     {
         var cpu = new ReferenceBackend();
         using var t = new HostTensors(72);
-        const int dim = 64, ffn = 96; // 3 groups of 32 outputs
+        const int dim = 128, ffn = 96; // 3 blocks of 32 outputs; 4 blocks a row: the wide row loop (FusedWide)
         var normView = t.Create("norm", GgmlType.F32, 1, dim);
         var gateView = t.Create("gate", GgmlType.Q8_0, ffn, dim, 0.5f);
         var upView = t.Create("up", GgmlType.Q8_0, ffn, dim, 0.5f);
