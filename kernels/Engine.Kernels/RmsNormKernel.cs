@@ -39,31 +39,7 @@ public static class RmsNormKernel
             // normalizes only its slice, so a decode step's single row is not one group's chain of round trips.
             long start = (long)Grid.IdxX * dim;
             float scale = InverseRms(x, start, dim, eps, Group.DimX);
-            // dim and the group size are multiples of 32, so the lanes with i < dim (and i + 3s < dim) are whole warps; four
-            // elements' loads in flight, as in NormQuantizeRow.
-            int s = Group.DimX * Grid.DimY;
-            int i = Grid.IdxY * Group.DimX + Group.IdxX;
-            for (; i + 3 * s < dim; i += 4 * s)
-            {
-                long at = start + i;
-                float x0 = x[at], x1 = x[at + s], x2 = x[at + 2 * s], x3 = x[at + 3 * s];
-                float w0 = w[i], w1 = w[i + s], w2 = w[i + 2 * s], w3 = w[i + 3 * s];
-                float v0 = x0 * scale * w0, v1 = x1 * scale * w1, v2 = x2 * scale * w2, v3 = x3 * scale * w3;
-                dst[at] = v0;
-                dst[at + s] = v1;
-                dst[at + 2 * s] = v2;
-                dst[at + 3 * s] = v3;
-                QuantizeQ8_0Kernel.QuantizeLane(v0, at, xq, xd);
-                QuantizeQ8_0Kernel.QuantizeLane(v1, at + s, xq, xd);
-                QuantizeQ8_0Kernel.QuantizeLane(v2, at + 2 * s, xq, xd);
-                QuantizeQ8_0Kernel.QuantizeLane(v3, at + 3 * s, xq, xd);
-            }
-            for (; i < dim; i += s)
-            {
-                float v = x[start + i] * scale * w[i];
-                dst[start + i] = v;
-                QuantizeQ8_0Kernel.QuantizeLane(v, start + i, xq, xd);
-            }
+            ScaleQuantizeLanes(x, w, dst, true, xq, xd, start, start, dim, scale, Grid.IdxY * Group.DimX + Group.IdxX, Group.DimX * Grid.DimY);
             return;
         }
         if (Grid.IdxY != 0) return; // one slice off CUDA's warps (uniform over the group)
@@ -94,34 +70,7 @@ public static class RmsNormKernel
         float scale = InverseRms(x, start, dim, eps, normThreads);
         if (lanes && Warp.WarpSize % 32 == 0)
         {
-            // dim and the group size are multiples of 32, so the lanes with i < dim are whole warps (CUDA), and so are those
-            // with i + 3s < dim: four elements' loads in flight before the first one's shuffles.
-            int s = Group.DimX;
-            int i = Group.IdxX;
-            for (; i + 3 * s < dim; i += 4 * s)
-            {
-                long at = start + i;
-                float x0 = x[at], x1 = x[at + s], x2 = x[at + 2 * s], x3 = x[at + 3 * s];
-                float w0 = w[i], w1 = w[i + s], w2 = w[i + 2 * s], w3 = w[i + 3 * s];
-                float v0 = x0 * scale * w0, v1 = x1 * scale * w1, v2 = x2 * scale * w2, v3 = x3 * scale * w3;
-                if (writeDst)
-                {
-                    dst[at] = v0;
-                    dst[at + s] = v1;
-                    dst[at + 2 * s] = v2;
-                    dst[at + 3 * s] = v3;
-                }
-                QuantizeQ8_0Kernel.QuantizeLane(v0, i, xq, xd);
-                QuantizeQ8_0Kernel.QuantizeLane(v1, i + s, xq, xd);
-                QuantizeQ8_0Kernel.QuantizeLane(v2, i + 2 * s, xq, xd);
-                QuantizeQ8_0Kernel.QuantizeLane(v3, i + 3 * s, xq, xd);
-            }
-            for (; i < dim; i += s)
-            {
-                float v = x[start + i] * scale * w[i];
-                if (writeDst) dst[start + i] = v;
-                QuantizeQ8_0Kernel.QuantizeLane(v, i, xq, xd);
-            }
+            ScaleQuantizeLanes(x, w, dst, writeDst, xq, xd, start, 0, dim, scale, Group.IdxX, Group.DimX);
         }
         else
         {
@@ -130,6 +79,45 @@ public static class RmsNormKernel
                 QuantizeQ8_0Kernel.QuantizeScaledBlock(x, start + b * 32, w, b * 32, scale, dst, writeDst, xq, xd, b);
         }
         Group.Barrier();
+    }
+
+    /// <summary>
+    /// The thread-per-element half of the norm (CUDA's warps): elements i = first, first + stride, … of the row at
+    /// <paramref name="start"/> become <c>x · scale · w</c>, written to dst when <paramref name="writeDst"/> and quantized
+    /// as Q8_0 elements <paramref name="qBase"/> + i of xq/xd. dim, first's warp base and stride are multiples of 32, so the
+    /// lanes with i &lt; dim (and i + 3·stride &lt; dim) are whole warps; four elements' loads are issued before the first
+    /// one's shuffles.
+    /// </summary>
+    private static void ScaleQuantizeLanes(ArrayView<float> x, ArrayView<float> w, ArrayView<float> dst, bool writeDst,
+        ArrayView<int> xq, ArrayView<float> xd, long start, long qBase, int dim, float scale, int first, int stride)
+    {
+        int s = stride;
+        int i = first;
+        for (; i + 3 * s < dim; i += 4 * s)
+        {
+            long at = start + i;
+            float x0 = x[at], x1 = x[at + s], x2 = x[at + 2 * s], x3 = x[at + 3 * s];
+            float w0 = w[i], w1 = w[i + s], w2 = w[i + 2 * s], w3 = w[i + 3 * s];
+            float v0 = x0 * scale * w0, v1 = x1 * scale * w1, v2 = x2 * scale * w2, v3 = x3 * scale * w3;
+            if (writeDst)
+            {
+                dst[at] = v0;
+                dst[at + s] = v1;
+                dst[at + 2 * s] = v2;
+                dst[at + 3 * s] = v3;
+            }
+            long q = qBase + i;
+            QuantizeQ8_0Kernel.QuantizeLane(v0, q, xq, xd);
+            QuantizeQ8_0Kernel.QuantizeLane(v1, q + s, xq, xd);
+            QuantizeQ8_0Kernel.QuantizeLane(v2, q + 2 * s, xq, xd);
+            QuantizeQ8_0Kernel.QuantizeLane(v3, q + 3 * s, xq, xd);
+        }
+        for (; i < dim; i += s)
+        {
+            float v = x[start + i] * scale * w[i];
+            if (writeDst) dst[start + i] = v;
+            QuantizeQ8_0Kernel.QuantizeLane(v, qBase + i, xq, xd);
+        }
     }
 
     /// <summary>
