@@ -1,10 +1,6 @@
 using Engine.Kernels.Testing;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.CPU;
-using ILGPU.Runtime.Cuda;
 
 namespace Engine.Kernels.Tests;
 
@@ -20,7 +16,7 @@ public class MatVecStagedTests
     /// <summary>Both kernels sum the same int32 quarter-block dots in the same order: the only slack is f32 rounding, and there is none by design.</summary>
     private const double StagedVsPortable = 1e-6;
 
-    private const int BlockUShorts = 17; // f16 scale + 32 int8
+    private const int BlockUShorts = Q8Blocks.UShorts; // f16 scale + 32 int8
 
     private delegate void MatQ8(KernelConfig config, ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
         ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p);
@@ -65,7 +61,7 @@ public class MatVecStagedTests
         foreach (int accumulate in new[] { 0, 1 })
         {
             int[] rows = new[] { 7, 5, 3 }[..targets];
-            var w = rows.Select(r => RandomQ8(random, r, blocks)).ToArray();
+            var w = rows.Select(r => Q8Blocks.Random(random, r, blocks)).ToArray();
             var xq = new int[n * blocks * 8];
             for (int i = 0; i < xq.Length; i++) xq[i] = random.Next(int.MinValue, int.MaxValue);
             var xd = new float[n * blocks];
@@ -116,29 +112,14 @@ public class MatVecStagedTests
     }
 
     /// <summary>Q8_0 rows as in the file: per block an f16 scale (small, positive) and 32 random int8.</summary>
-    private static ushort[] RandomQ8(Random random, int rows, int blocks)
-    {
-        var w = new ushort[rows * blocks * BlockUShorts];
-        for (int b = 0; b < rows * blocks; b++)
-        {
-            int at = b * BlockUShorts;
-            w[at] = BitConverter.HalfToUInt16Bits((System.Half)(0.001f + random.NextSingle() * 0.01f));
-            for (int j = 1; j < BlockUShorts; j++) w[at + j] = (ushort)random.Next(0x10000);
-        }
-        return w;
-    }
-
     [Fact]
     public void KernelStaged_compiles_to_ptx_for_sm_90()
     {
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms());
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
-        var method = typeof(MatVecQ8_0Kernel).GetMethod(nameof(MatVecQ8_0Kernel.KernelStaged))!;
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
-        Assert.Contains(".entry", compiled.PTXAssembly);
-        Assert.Contains(".shared", compiled.PTXAssembly);      // the staging slices
-        Assert.Contains("ld.shared.b32", compiled.PTXAssembly); // quarter blocks read back from the slices
-        Assert.Contains("bar.warp.sync", compiled.PTXAssembly); // Warp.Barrier between staging and reading
-        Assert.Contains("dp4a", compiled.PTXAssembly);
+        string ptx = PtxCompiler.CompileOne(typeof(MatVecQ8_0Kernel).GetMethod(nameof(MatVecQ8_0Kernel.KernelStaged))!);
+        Assert.Contains(".entry", ptx);
+        Assert.Contains(".shared", ptx);      // the staging slices
+        Assert.Contains("ld.shared.b32", ptx); // quarter blocks read back from the slices
+        Assert.Contains("bar.warp.sync", ptx); // Warp.Barrier between staging and reading
+        Assert.Contains("dp4a", ptx);
     }
 }

@@ -1,11 +1,7 @@
 using System.Reflection;
 using Engine.Kernels.Testing;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.CPU;
-using ILGPU.Runtime.Cuda;
 
 namespace Engine.Kernels.Tests;
 
@@ -23,7 +19,7 @@ namespace Engine.Kernels.Tests;
 [Collection("ilgpu")]
 public class MatVecWideTests
 {
-    private const int BlockUShorts = 17; // f16 scale + 32 int8
+    private const int BlockUShorts = Q8Blocks.UShorts; // f16 scale + 32 int8
 
     private delegate void MatQ8(KernelConfig config, ArrayView<ushort> w0, ArrayView<ushort> w1, ArrayView<ushort> w2,
         ArrayView<float> y0, ArrayView<float> y1, ArrayView<float> y2, ArrayView<int> xq, ArrayView<float> xd, Q8MatParams p);
@@ -107,7 +103,7 @@ public class MatVecWideTests
 
         foreach (int blocks in new[] { 4, 8, 68, 18, 3 })
         {
-            var w = rows.Select(r => RandomQ8(random, r, blocks)).ToArray();
+            var w = rows.Select(r => Q8Blocks.Random(random, r, blocks)).ToArray();
             var xq = new int[n * blocks * 8];
             for (int i = 0; i < xq.Length; i++) xq[i] = random.Next(int.MinValue, int.MaxValue);
             var xd = new float[n * blocks];
@@ -184,8 +180,8 @@ public class MatVecWideTests
         const int rows = 9, n = 2;
         foreach (int blocks in new[] { 8, 68, 18 })
         {
-            var wg = RandomQ8(random, rows, blocks);
-            var wu = RandomQ8(random, rows, blocks);
+            var wg = Q8Blocks.Random(random, rows, blocks);
+            var wu = Q8Blocks.Random(random, rows, blocks);
             var xq = new int[n * blocks * 8];
             for (int i = 0; i < xq.Length; i++) xq[i] = random.Next(int.MinValue, int.MaxValue);
             var xd = new float[n * blocks];
@@ -253,30 +249,15 @@ public class MatVecWideTests
     }
 
     /// <summary>Q8_0 rows as in the file: per block an f16 scale (small, positive) and 32 random int8.</summary>
-    private static ushort[] RandomQ8(Random random, int rows, int blocks)
-    {
-        var w = new ushort[rows * blocks * BlockUShorts];
-        for (int b = 0; b < rows * blocks; b++)
-        {
-            int at = b * BlockUShorts;
-            w[at] = BitConverter.HalfToUInt16Bits((System.Half)(0.001f + random.NextSingle() * 0.01f));
-            for (int j = 1; j < BlockUShorts; j++) w[at + j] = (ushort)random.Next(0x10000);
-        }
-        return w;
-    }
-
     /// <summary>The fused kernels' call forms (input in shared memory; gate/up pairs) reach PTX for sm_90 at O2 too.</summary>
     [Theory]
     [InlineData(nameof(SharedInputKernel))]
     [InlineData(nameof(PairKernel))]
     public void Fused_call_forms_compile_to_ptx(string kernel)
     {
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
-        var method = typeof(MatVecWideTests).GetMethod(kernel, BindingFlags.NonPublic | BindingFlags.Static)!;
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
-        Assert.Contains("dp4a", compiled.PTXAssembly);
-        Assert.Matches(@"ld(\.global)?\.[ub]64\s", compiled.PTXAssembly);
+        string ptx = PtxCompiler.CompileOne(typeof(MatVecWideTests).GetMethod(kernel, BindingFlags.NonPublic | BindingFlags.Static)!, OptimizationLevel.O2);
+        Assert.Contains("dp4a", ptx);
+        Assert.Matches(@"ld(\.global)?\.[ub]64\s", ptx);
     }
 
     /// <summary>The wide kernels reach PTX for sm_90 with 64-bit global loads of the weights and dp4a (no 16-bit quant loads left but the fallback's).</summary>
@@ -289,13 +270,8 @@ public class MatVecWideTests
     public void Wide_kernel_compiles_to_ptx_with_64_bit_loads(string kernel)
     {
         // O2, as IlgpuDevice compiles for CUDA.
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
-        var method = typeof(MatVecQ8_0Kernel).GetMethod(kernel, BindingFlags.Public | BindingFlags.Static)!;
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
-        string ptx = compiled.PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("ENGINE_PTX_DUMP");
-        if (!string.IsNullOrEmpty(dump)) File.WriteAllText(Path.Combine(dump, $"MatVecQ8_0Kernel.{kernel}.O2.ptx"), ptx);
+        string ptx = PtxCompiler.CompileOne(typeof(MatVecQ8_0Kernel).GetMethod(kernel, BindingFlags.Public | BindingFlags.Static)!,
+            OptimizationLevel.O2, dumpName: $"MatVecQ8_0Kernel.{kernel}.O2");
         Assert.Contains(".entry", ptx);
         Assert.Contains("dp4a", ptx);
         Assert.Matches(@"ld(\.global)?\.[ub]64\s", ptx); // O2: ld.global.b64 (O1 emits generic ld.b64)
