@@ -4,14 +4,17 @@ using Engine.Protocol.Messages;
 namespace Engine.Cli.Hosting;
 
 /// <summary>
-/// Opt-in GC diagnostics for <c>engine serve</c> (<c>ENGINE_GC_EVENTS=1</c>; <c>=2</c> adds allocation ticks): a listener
+/// Opt-in GC diagnostics for <c>engine serve</c> (<c>ENGINE_GC_EVENTS=1</c>; <c>=2</c> adds large-object allocation ticks,
+/// <c>=3</c> small-object ones too): a listener
 /// on the runtime's GC events that adds to Stats what the plain counters of <see cref="ProcessGcStats"/> cannot say,
 /// i.e. what survives and why collections happen, and how long the pauses were: collections per generation and trigger reason
 /// (<c>process.gc_events.gen2_reason_alloc_large</c>: a gen-2 collection started because the large-object heap's budget
 /// ran out), bytes promoted out of gen 0 and gen 1 (survival), the longest pause and the pauses over 10 and 50 ms by the
 /// deepest generation collected in them (<c>process.gc_events.gen1_max_pause_ms</c>; suspension to restart, so a thread
 /// descheduled by a loaded machine lengthens it too), and, at level 2, bytes allocated on the large-object heap
-/// by type (<c>process.gc_events.loh_alloc.System.Byte[]</c>; sampled every ~100 KB by the runtime). bench/recommend-gc-watch.sh
+/// by type (<c>process.gc_events.loh_alloc.System.Byte[]</c>; sampled every ~100 KB by the runtime), and at level 3 the same
+/// for the small-object heap (<c>process.gc_events.soh_alloc.TYPE</c>, the types that allocate most per request: each tick
+/// charges ~100 KB to the type of the object that crossed the threshold). bench/recommend-gc-watch.sh
 /// and bench/recommend-pair.sh print them when present. Off by default: level 2 costs an event per ~100 KB allocated.
 /// </summary>
 public sealed class GcEventStats : EventListener
@@ -25,6 +28,8 @@ public sealed class GcEventStats : EventListener
     private readonly long[,] _byReason = new long[3, 16];   // [generation, reason] collections
     private readonly double[] _promoted = new double[4];    // bytes promoted out of gen 0, 1 (2, 3: kept in place)
     private readonly Dictionary<string, double> _lohByType = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, double> _sohByType = new(StringComparer.Ordinal);
+    private const int MaxTypes = 256;                       // types kept per heap (later new ones are not counted)
     private double _lohAllocated;
     private DateTime _suspendedAt;                          // the current pause began (GCSuspendEEBegin)
     private int _pauseGeneration;                           // deepest generation collected inside the current pause
@@ -39,11 +44,11 @@ public sealed class GcEventStats : EventListener
         foreach (var source in EventSource.GetSources()) if (source.Name == RuntimeProvider) Enable(source);
     }
 
-    /// <summary>Starts the listener when ENGINE_GC_EVENTS is 1 or 2 (once per process); returns whether it runs.</summary>
+    /// <summary>Starts the listener when ENGINE_GC_EVENTS is 1, 2 or 3 (once per process); returns whether it runs.</summary>
     public static bool StartFromEnvironment()
     {
         if (s_instance is not null) return true;
-        var level = Environment.GetEnvironmentVariable("ENGINE_GC_EVENTS")?.Trim() switch { "1" => 1, "2" => 2, _ => 0 };
+        var level = Environment.GetEnvironmentVariable("ENGINE_GC_EVENTS")?.Trim() switch { "1" => 1, "2" => 2, "3" => 3, _ => 0 };
         if (level == 0) return false;
         s_instance = new GcEventStats(level);
         return true;
@@ -99,13 +104,15 @@ public sealed class GcEventStats : EventListener
                 break;
             case GCAllocationTickId:
             {
-                if (Convert.ToInt32(Get(e, "AllocationKind")) != 1) break; // 0 small, 1 large, 2 pinned
+                var kind = Convert.ToInt32(Get(e, "AllocationKind")); // 0 small, 1 large, 2 pinned
+                if (kind != 1 && (kind != 0 || _level < 3)) break;
                 var amount = Convert.ToDouble(Get(e, "AllocationAmount64") ?? Get(e, "AllocationAmount"));
                 var type = Get(e, "TypeName") as string ?? "?";
                 lock (_gate)
                 {
-                    _lohAllocated += amount;
-                    if (_lohByType.Count < 64 || _lohByType.ContainsKey(type)) _lohByType[type] = _lohByType.GetValueOrDefault(type) + amount;
+                    if (kind == 1) _lohAllocated += amount;
+                    var byType = kind == 1 ? _lohByType : _sohByType;
+                    if (byType.Count < MaxTypes || byType.ContainsKey(type)) byType[type] = byType.GetValueOrDefault(type) + amount;
                 }
                 break;
             }
@@ -147,6 +154,8 @@ public sealed class GcEventStats : EventListener
                 foreach (var (type, bytes) in self._lohByType)
                     entries.Add(new StatEntry { Name = $"process.gc_events.loh_alloc.{type}", Value = bytes });
             }
+            foreach (var (type, bytes) in self._sohByType)
+                entries.Add(new StatEntry { Name = $"process.gc_events.soh_alloc.{type}", Value = bytes });
         }
     }
 }
