@@ -30,6 +30,7 @@ public sealed partial class ProductIndex : IDisposable
     private readonly Dictionary<string, int> _slotOf = new(StringComparer.Ordinal);
     private readonly Stack<int> _free = new();
     private string?[] _ids = [];     // [capacity] product id of a slot, null when free
+    private int[] _occupancy = [];   // [capacity] bumped when a slot's product is removed: (slot, occupancy) names one product
     private int[] _category = [];    // [capacity]
     private float[] _price = [];     // [capacity]
     private ulong[] _live = [];      // [capacity/64] bitmap: slot holds a product
@@ -127,6 +128,7 @@ public sealed partial class ProductIndex : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_slotOf.Remove(productId, out int slot)) return false;
             _ids[slot] = null;
+            _occupancy[slot]++;
             _live[slot >> 6] &= ~(1UL << (slot & 63));
             _inStock[slot >> 6] &= ~(1UL << (slot & 63));
             _free.Push(slot);
@@ -252,7 +254,7 @@ public sealed partial class ProductIndex : IDisposable
                     {
                         int slot = rows[b * scanK + n];
                         if (slot < 0) break;
-                        into[n] = new SlotHit(slot, _ids[slot]!, scores[b * scanK + n]);
+                        into[n] = new SlotHit(slot, _occupancy[slot], _ids[slot]!, scores[b * scanK + n]);
                     }
                     counts[b] = n;
                 }
@@ -269,11 +271,12 @@ public sealed partial class ProductIndex : IDisposable
     }
 
     /// <summary>
-    /// Which of <paramref name="ids"/> each slot holds now: <c>map[slot]</c> = the position in <paramref name="ids"/> of the
-    /// product in that slot, −1 for a free slot or a product not in the list (<c>[slots in use]</c>). A snapshot: later
-    /// writes move products, so a reader checks the slot's id before trusting an entry (<see cref="RankingPipeline"/>).
+    /// Which of <paramref name="ids"/> each slot holds now: <c>Products[slot]</c> = the position in <paramref name="ids"/> of
+    /// the product in that slot, −1 for a free slot or a product not in the list, and the slot's occupancy then
+    /// (<c>[slots in use]</c> each). A snapshot: later writes move products, so a reader trusts an entry only while a hit's
+    /// <see cref="SlotHit.Occupancy"/> equals it (<see cref="RankingPipeline"/>).
     /// </summary>
-    internal int[] SlotMap(IReadOnlyList<string> ids)
+    internal (int[] Products, int[] Occupancy) SlotMap(IReadOnlyList<string> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
         _lock.EnterReadLock();
@@ -283,7 +286,7 @@ public sealed partial class ProductIndex : IDisposable
             Array.Fill(map, -1);
             for (int i = 0; i < ids.Count; i++)
                 if (_slotOf.TryGetValue(ids[i], out int slot)) map[slot] = i;
-            return map;
+            return (map, _occupancy.AsSpan(0, _highWater).ToArray());
         }
         finally { _lock.ExitReadLock(); }
     }
@@ -337,6 +340,7 @@ public sealed partial class ProductIndex : IDisposable
     private void Grow(int capacity)
     {
         Array.Resize(ref _ids, capacity);
+        Array.Resize(ref _occupancy, capacity);
         Array.Resize(ref _category, capacity);
         Array.Resize(ref _price, capacity);
         Array.Resize(ref _live, (capacity + 63) >> 6);

@@ -115,7 +115,7 @@ public sealed partial class RankingPipeline
 
     private bool Passes(int product, ProductFilter filter)
     {
-        var p = _products[product];
+        ref readonly var p = ref _facts[product];
         if (filter.InStockOnly && !p.InStock) return false;
         if (p.Price < filter.MinPrice || p.Price > filter.MaxPrice) return false;
         return filter.Categories is not { } cats || cats.Contains(_category[product]);
@@ -125,7 +125,7 @@ public sealed partial class RankingPipeline
 
     private Scored Score(int product, float similarity, Plan plan, Span<float> features)
     {
-        var p = _products[product];
+        ref readonly var p = ref _facts[product];
         int category = _category[product];
         RankingFeatures.Compute(features, similarity, p, category >= 0 ? _medianLogPrice[category] : 0, plan.Categories?.Contains(category) == true);
         float click = Heads.Click.Predict(features);
@@ -133,7 +133,9 @@ public sealed partial class RankingPipeline
         float buy = Heads.Purchase.Predict(features);
         float ret = Heads.Return.Predict(features);
         float purchase = click * cart * buy;
-        float boost = plan.Merchandising.Boosts.GetValueOrDefault(p.Id) + plan.Merchandising.CategoryBoosts.GetValueOrDefault(p.Category);
+        var m = plan.Merchandising;
+        float boost = m.Boosts.Count == 0 && m.CategoryBoosts.Count == 0 ? 0 // the usual request: no product object read
+            : m.Boosts.GetValueOrDefault(_products[product].Id) + m.CategoryBoosts.GetValueOrDefault(_products[product].Category);
         var w = plan.Blend;
         float score = w.Similarity * similarity + w.Click * click + w.Purchase * purchase * (1 - ret)
                     + w.Margin * p.Margin - w.ReturnRisk * ret - w.BackorderRisk * p.BackorderRisk + w.Boost * boost;
@@ -184,14 +186,14 @@ public sealed partial class RankingPipeline
         b.Score != a.Score ? b.Score.CompareTo(a.Score) : string.CompareOrdinal(_products[a.Product].Id, _products[b.Product].Id);
 
     /// <summary>
-    /// The pipeline position of a hit's product: by the slot map built with this pipeline when the slot still holds that
-    /// product (no id hashing on the hot path), else by id (the index changed since: a catalog update); −1 when this
-    /// pipeline does not know the product.
+    /// The pipeline position of a hit's product: by the slot map built with this pipeline while the slot still holds the
+    /// product it held then (same occupancy: no id hashing or string reads on the hot path), else by id (the index changed
+    /// since: a catalog update); −1 when this pipeline does not know the product.
     /// </summary>
     private int ProductOf(SlotHit hit)
     {
         var map = _productOfSlot;
-        if ((uint)hit.Slot < (uint)map.Length && map[hit.Slot] is var p and >= 0 && string.Equals(_products[p].Id, hit.ProductId))
+        if ((uint)hit.Slot < (uint)map.Length && _slotOccupancy[hit.Slot] == hit.Occupancy && map[hit.Slot] is var p and >= 0)
             return p;
         return _byId.TryGetValue(hit.ProductId, out p) ? p : -1;
     }

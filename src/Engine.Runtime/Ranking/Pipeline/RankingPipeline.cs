@@ -18,11 +18,13 @@ public sealed partial class RankingPipeline : IDisposable
     private readonly CatalogProduct[] _products;
     private readonly Dictionary<string, int> _byId;
     private readonly int[] _category;               // [products] category id
+    private readonly ProductFacts[] _facts;         // [products] what Passes and Score read
     private readonly float[] _medianLogPrice;       // [categories] median ln(1 + price)
     private readonly int[] _byPopularity;           // product positions, most popular first
     private readonly ProductIndex _index;
     private readonly ITextEmbedder? _embedder;
     private readonly int[] _productOfSlot;          // [index slots] product position held by each slot when built, −1 none (ProductOf)
+    private readonly int[] _slotOccupancy;          // [index slots] the slot's occupancy then
     private readonly Comparison<Scored> _byScore;   // CompareScored, one delegate for every sort
 
     /// <summary>
@@ -55,6 +57,7 @@ public sealed partial class RankingPipeline : IDisposable
         CatalogVersion = catalogVersion;
         Categories = categories ?? new CategoryVocabulary(_products);
         _category = _products.Select(p => Categories.IdOf(p.Category)).ToArray();
+        _facts = Array.ConvertAll(_products, ProductFacts.Of);
         _medianLogPrice = new float[Categories.Count];
         for (int c = 0; c < Categories.Count; c++)
         {
@@ -63,7 +66,7 @@ public sealed partial class RankingPipeline : IDisposable
         }
         _byPopularity = Enumerable.Range(0, _products.Length)
             .OrderByDescending(i => _products[i].Popularity).ThenBy(i => _products[i].Id, StringComparer.Ordinal).ToArray();
-        _productOfSlot = index.SlotMap(_products.Select(p => p.Id).ToArray());
+        (_productOfSlot, _slotOccupancy) = index.SlotMap(_products.Select(p => p.Id).ToArray());
         _byScore = CompareScored;
     }
 
