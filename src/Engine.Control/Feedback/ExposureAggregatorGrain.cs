@@ -36,7 +36,7 @@ internal sealed class ExposureAggregatorGrain(FeedbackFlusher flusher, ILogger<E
     {
         try
         {
-            await GrainFactory.GetGrain<ICustomerSessionGrain>(customer).RecordExposures(list);
+            await GrainFactory.Session(customer).RecordExposures(list);
             return list.Count;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)

@@ -89,7 +89,7 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
         var idle = _time.GetUtcNow().UtcTicks - S.LastEventTicks;
         var abandoned = S.Cart.Count > 0 && idle > _options.AbandonAfter.Ticks;
         DateTimeOffset? last = S.EventsApplied > 0 ? new DateTimeOffset(S.LastEventTicks, TimeSpan.Zero) : null;
-        return new SessionProfile(this.GetPrimaryKeyString(), profile, S.Recent.ToArray(),
+        return new SessionProfile(CustomerKey, profile, S.Recent.ToArray(),
             new Dictionary<string, int>(S.Cart), abandoned, last, S.EventsApplied);
     }
 
