@@ -101,7 +101,7 @@ public static class ControlSiloBuilderExtensions
     /// not registered are never read, so both are configured.</summary>
     private static void UseBinaryStateSerializer<TOptions>(IServiceCollection services) where TOptions : class, IStorageProviderSerializerOptions =>
         services.AddOptions<TOptions>(ControlStorage.Name)
-            .Configure<Orleans.Serialization.Serializer>((o, serializer) => o.GrainStorageSerializer ??= new OrleansGrainStorageSerializer(serializer));
+            .Configure<Orleans.Serialization.Serializer>((o, serializer) => o.GrainStorageSerializer ??= new Storage.ExactSizeGrainStorageSerializer(serializer));
 
     /// <summary>Parses "host:port[,options]" with settings for a store that must not lose
     /// acknowledged writes silently: keep retrying the connection instead of failing once.</summary>
