@@ -12,8 +12,9 @@ public sealed class GrainShopperProfiles(IGrainFactory grains) : IShopperProfile
     /// <inheritdoc/>
     public async ValueTask<float[]?> GetAsync(string customerId, CancellationToken cancellationToken)
     {
-        SessionProfile profile = await grains.Session(customerId).GetProfile().ConfigureAwait(false);
-        return profile.Profile is { Length: > 0 } v ? v : null;
+        // Only the vector (ICustomerSessionGrain.GetProfileVector): not the recent items and cart a Recommend does not use.
+        float[] profile = (await grains.Session(customerId).GetProfileVector().ConfigureAwait(false)).Value;
+        return profile is { Length: > 0 } ? profile : null;
     }
 }
 
