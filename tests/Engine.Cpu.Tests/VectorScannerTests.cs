@@ -49,10 +49,24 @@ public class VectorScannerTests
 
     [Theory]
     [MemberData(nameof(Paths))]
-    public void Simd_scan_matches_the_reference_under_masks(VectorKernelPath path, int threads, int dims)
+    public void Simd_scan_matches_the_reference_under_masks(VectorKernelPath path, int threads, int dims) =>
+        ScanMatchesReference(path, threads, dims, [0, 1, 2, 0, 2, 1]);
+
+    /// <summary>One query (the served Recommend's usual scan): four rows per step against the one query, under a full mask
+    /// (the dense path) and under a partial one.</summary>
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Single_query_scan_matches_the_reference(VectorKernelPath path, int threads, int dims)
     {
-        var rng = new Random(1234 + threads + dims);
-        const int rows = 3000, batch = 6, k = 20;
+        ScanMatchesReference(path, threads, dims, [2]);
+        ScanMatchesReference(path, threads, dims, [0]);
+    }
+
+    private static void ScanMatchesReference(VectorKernelPath path, int threads, int dims, int[] maskOfQuery)
+    {
+        var rng = new Random(1234 + threads + dims + maskOfQuery.Length);
+        const int rows = 3000, k = 20;
+        int batch = maskOfQuery.Length;
         int rowCount = rows - 7; // the last mask word is partial and its stray bits must be ignored
         var (values, scales) = RandomRows(rng, rows, dims);
         using var scanner = new CpuVectorScanner(threads, path);
@@ -66,7 +80,6 @@ public class VectorScannerTests
         var masks = new ulong[3 * words];
         for (int i = 0; i < masks.Length; i++) masks[i] = (ulong)rng.NextInt64() | (ulong)rng.NextInt64(); // ~75 % set
         masks.AsSpan(2 * words, words).Fill(ulong.MaxValue);
-        int[] maskOfQuery = [0, 1, 2, 0, 2, 1];
         var queries = new float[batch * dims];
         for (int i = 0; i < queries.Length; i++) queries[i] = (float)(rng.NextDouble() * 2 - 1);
 

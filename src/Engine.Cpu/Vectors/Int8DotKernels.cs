@@ -80,7 +80,11 @@ internal static unsafe class Int8DotKernels
         if (path == VectorKernelPath.Avx512)
         {
             if (n == 1)
-                for (int j = 0; j < count; j++) sums[j] = Dot1Avx512(rows + (long)j * stride, q, stride);
+            {
+                int j = 0;
+                for (; j + 4 <= count; j += 4) Dot4RowsAvx512(rows + (long)j * stride, stride, q, sums + j);
+                for (; j < count; j++) sums[j] = Dot1Avx512(rows + (long)j * stride, q, stride);
+            }
             else
                 for (int j = 0; j < count; j++) Dot4Avx512(rows + (long)j * stride, q, qStride, n, stride, sums + j, BlockRows);
             return;
@@ -125,6 +129,42 @@ internal static unsafe class Int8DotKernels
         return Vector512.Sum(Avx512F.Add(Avx512F.Add(a0, a1), Avx512F.Add(a2, a3)));
     }
 
+    /// <summary>
+    /// Four consecutive rows (<paramref name="stride"/> bytes apart) against one query: <c>sums[0..3]</c>. Each 32 query values
+    /// are loaded once for the four rows, and the four horizontal sums are done together (<see cref="Sum4"/>) instead of one
+    /// full reduction per row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot4RowsAvx512(sbyte* rows, int stride, short* q, int* sums)
+    {
+        sbyte* r0 = rows, r1 = rows + stride, r2 = rows + 2 * (long)stride, r3 = rows + 3 * (long)stride;
+        Vector512<int> a0 = Vector512<int>.Zero, a1 = Vector512<int>.Zero, a2 = Vector512<int>.Zero, a3 = Vector512<int>.Zero;
+        for (int j = 0; j < stride; j += 32)
+        {
+            var qv = Avx512F.LoadVector512(q + j);
+            a0 = Avx512F.Add(a0, Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Avx.LoadVector256(r0 + j)), qv));
+            a1 = Avx512F.Add(a1, Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Avx.LoadVector256(r1 + j)), qv));
+            a2 = Avx512F.Add(a2, Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Avx.LoadVector256(r2 + j)), qv));
+            a3 = Avx512F.Add(a3, Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Avx.LoadVector256(r3 + j)), qv));
+        }
+        Sum4(a0, a1, a2, a3).Store(sums);
+    }
+
+    /// <summary>
+    /// [Σa0, Σa1, Σa2, Σa3] of four int32 accumulators: halves added (512 → 256), then three pairwise horizontal adds and one
+    /// 128-bit fold (13 instructions instead of four separate reductions).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> Sum4(Vector512<int> a0, Vector512<int> a1, Vector512<int> a2, Vector512<int> a3)
+    {
+        var h0 = Avx2.Add(a0.GetLower(), a0.GetUpper());
+        var h1 = Avx2.Add(a1.GetLower(), a1.GetUpper());
+        var h2 = Avx2.Add(a2.GetLower(), a2.GetUpper());
+        var h3 = Avx2.Add(a3.GetLower(), a3.GetUpper());
+        var t = Avx2.HorizontalAdd(Avx2.HorizontalAdd(h0, h1), Avx2.HorizontalAdd(h2, h3));
+        return Sse2.Add(t.GetLower(), t.GetUpper());
+    }
+
     /// <summary>One row against up to four queries: the row is widened once per 32 values for all of them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot4Avx512(sbyte* row, short* q, int qStride, int n, int stride, int* sums, int sumStride)
@@ -139,14 +179,7 @@ internal static unsafe class Int8DotKernels
             a2 = Avx512F.Add(a2, Avx512BW.MultiplyAddAdjacent(r, Avx512F.LoadVector512(q2 + j)));
             a3 = Avx512F.Add(a3, Avx512BW.MultiplyAddAdjacent(r, Avx512F.LoadVector512(q3 + j)));
         }
-        // The four horizontal sums together: halves added (512 → 256), then three pairwise horizontal adds and one
-        // 128-bit fold leave [Σa0, Σa1, Σa2, Σa3] in one vector (13 instructions instead of four separate reductions).
-        var h0 = Avx2.Add(a0.GetLower(), a0.GetUpper());
-        var h1 = Avx2.Add(a1.GetLower(), a1.GetUpper());
-        var h2 = Avx2.Add(a2.GetLower(), a2.GetUpper());
-        var h3 = Avx2.Add(a3.GetLower(), a3.GetUpper());
-        var t = Avx2.HorizontalAdd(Avx2.HorizontalAdd(h0, h1), Avx2.HorizontalAdd(h2, h3));
-        var total = Sse2.Add(t.GetLower(), t.GetUpper()); // [Σa0, Σa1, Σa2, Σa3]
+        var total = Sum4(a0, a1, a2, a3); // [Σa0, Σa1, Σa2, Σa3]
         sums[0] = total.GetElement(0);
         if (n > 1) sums[sumStride] = total.GetElement(1);
         if (n > 2) sums[2 * sumStride] = total.GetElement(2);

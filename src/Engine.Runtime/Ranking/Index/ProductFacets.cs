@@ -5,3 +5,9 @@ public readonly record struct ProductFacets(int Category, float Price, bool InSt
 
 /// <summary>One search result: the product and its score (≈ cosine similarity when the vectors are unit length).</summary>
 public readonly record struct SearchHit(string ProductId, float Score);
+
+/// <summary>
+/// A <see cref="SearchHit"/> with the index slot it came from and that slot's occupancy (bumped when its product is removed),
+/// inside the assembly: <see cref="ProductIndex.SearchSlots"/>.
+/// </summary>
+internal readonly record struct SlotHit(int Slot, int Occupancy, string ProductId, float Score);

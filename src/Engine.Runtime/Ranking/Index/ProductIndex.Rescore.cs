@@ -69,9 +69,10 @@ public sealed partial class ProductIndex
 
     /// <summary>
     /// Rescores one query's scan candidates (<paramref name="rows"/>/<paramref name="scores"/>, best first, −1 padded) with the
-    /// residual layer and returns the best <paramref name="k"/> by rescored score (ties to the smaller slot).
+    /// residual layer and writes the best <c>hits.Length</c> by rescored score (ties to the smaller slot) into
+    /// <paramref name="hits"/>; returns how many it wrote.
     /// </summary>
-    private List<SearchHit> Rescore(ReadOnlySpan<float> query, ReadOnlySpan<int> rows, ReadOnlySpan<float> scores, int k)
+    private int Rescore(ReadOnlySpan<float> query, ReadOnlySpan<int> rows, ReadOnlySpan<float> scores, Span<SlotHit> hits)
     {
         int n = rows.IndexOf(-1);
         if (n < 0) n = rows.Length;
@@ -82,21 +83,34 @@ public sealed partial class ProductIndex
         for (int i = 0; i < n; i++)
         {
             int slot = rows[i];
+            // The candidates' residual rows are scattered over the layer and cold after the scan: ask for the row two
+            // candidates ahead so its cache misses overlap this row's arithmetic.
+            if (i + Lookahead < n) Prefetch(_residual, (long)rows[i + Lookahead] * dims, dims);
             float score = scores[i] + _residualScale[slot] * Dot(query, _residual.AsSpan(slot * dims, dims));
             uint bits = BitConverter.SingleToUInt32Bits(score);
             uint ordered = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u; // ascending with the float
             keys[i] = ((ulong)~ordered << 32) | (uint)slot;
         }
         keys.Sort();
-        int m = Math.Min(k, n);
-        var hits = new List<SearchHit>(m);
+        int m = Math.Min(hits.Length, n);
         for (int i = 0; i < m; i++)
         {
             uint ordered = ~(uint)(keys[i] >> 32);
             uint bits = (ordered & 0x8000_0000u) != 0 ? ordered & 0x7FFF_FFFFu : ~ordered;
-            hits.Add(new SearchHit(_ids[(int)(uint)keys[i]]!, BitConverter.UInt32BitsToSingle(bits)));
+            int slot = (int)(uint)keys[i];
+            hits[i] = new SlotHit(slot, _occupancy[slot], _ids[slot]!, BitConverter.UInt32BitsToSingle(bits));
         }
-        return hits;
+        return m;
+    }
+
+    private const int Lookahead = 2;
+
+    /// <summary>Hints <c>values[start, start + length)</c> into the cache (x86 <c>prefetcht0</c> per 64-byte line; nothing elsewhere).</summary>
+    private static unsafe void Prefetch(sbyte[] values, long start, int length)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        fixed (sbyte* p = &values[start])
+            for (int off = 0; off < length; off += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + off);
     }
 
     /// <summary>Σ_j q[j]·v[j] of an f32 query and an int8 row (<c>[d]</c> each), 32 values per step where Vector256 is accelerated.</summary>

@@ -30,6 +30,7 @@ public sealed partial class ProductIndex : IDisposable
     private readonly Dictionary<string, int> _slotOf = new(StringComparer.Ordinal);
     private readonly Stack<int> _free = new();
     private string?[] _ids = [];     // [capacity] product id of a slot, null when free
+    private int[] _occupancy = [];   // [capacity] bumped when a slot's product is removed: (slot, occupancy) names one product
     private int[] _category = [];    // [capacity]
     private float[] _price = [];     // [capacity]
     private ulong[] _live = [];      // [capacity/64] bitmap: slot holds a product
@@ -127,6 +128,7 @@ public sealed partial class ProductIndex : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_slotOf.Remove(productId, out int slot)) return false;
             _ids[slot] = null;
+            _occupancy[slot]++;
             _live[slot >> 6] &= ~(1UL << (slot & 63));
             _inStock[slot >> 6] &= ~(1UL << (slot & 63));
             _free.Push(slot);
@@ -175,8 +177,33 @@ public sealed partial class ProductIndex : IDisposable
         ArgumentNullException.ThrowIfNull(filters);
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
         int batch = filters.Count;
+        k = Math.Min(k, Math.Max(1, Count)); // no more hits than products (a k of millions asks for "all")
+        var hits = new SlotHit[(long)batch * k];   // [batch, k] best first
+        var counts = new int[batch];
+        SearchSlots(queries, k, filters as ProductFilter[] ?? [.. filters], hits, counts);
+        var results = new IReadOnlyList<SearchHit>[batch];
+        for (int b = 0; b < batch; b++)
+        {
+            var list = new List<SearchHit>(counts[b]);
+            for (int i = 0; i < counts[b]; i++) list.Add(new SearchHit(hits[b * k + i].ProductId, hits[b * k + i].Score));
+            results[b] = list;
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// <see cref="SearchBatch"/> into the caller's buffers, with each hit's slot (what <see cref="RankingPipeline"/> maps to its
+    /// products without hashing ids): query b's hits are <c>hits[b·k, b·k + counts[b])</c>, best first. Scratch comes from
+    /// the shared array pool, so a warmed search allocates nothing.
+    /// </summary>
+    internal void SearchSlots(ReadOnlySpan<float> queries, int k, ReadOnlySpan<ProductFilter> filters, Span<SlotHit> hits, Span<int> counts)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
+        int batch = filters.Length;
         if (batch == 0 || queries.Length != (long)batch * Dimensions)
             throw new ArgumentException($"queries has {queries.Length} values for {batch} filters of {Dimensions}-vectors", nameof(queries));
+        if (hits.Length < (long)batch * k || counts.Length < batch)
+            throw new ArgumentException($"buffers hold {hits.Length} hits and {counts.Length} counts, {batch} × {k} and {batch} needed", nameof(hits));
         for (int i = 0; i < queries.Length; i++)
             if (!float.IsFinite(queries[i])) throw new ArgumentException($"query {i / Dimensions} value {i % Dimensions} is {queries[i]}: queries must be finite", nameof(queries));
         for (int b = 0; b < batch; b++) CheckFilter(filters[b], b);
@@ -185,54 +212,85 @@ public sealed partial class ProductIndex : IDisposable
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var results = new IReadOnlyList<SearchHit>[batch];
+            counts[..batch].Clear();
             int count = _slotOf.Count;
-            if (count == 0)
-            {
-                for (int b = 0; b < batch; b++) results[b] = [];
-                return results;
-            }
+            if (count == 0) return;
             int kk = Math.Min(k, count);
             int factor = RescoreFactor;
             int scanK = ScanK(kk, count, factor);
             int rowCount = _highWater;
             int words = VectorScanArguments.MaskWords(rowCount);
-            // Distinct filters (by reference or value) get one bitmap each.
-            var distinct = new List<ProductFilter>();
-            var maskOfQuery = new int[batch];
-            for (int b = 0; b < batch; b++)
+            var pool = System.Buffers.ArrayPool<int>.Shared;
+            int[] maskOfQuery = pool.Rent(batch);
+            int[] rows = pool.Rent(batch * scanK);     // [batch, scanK] candidate slots, best first, −1 padded
+            float[] scores = System.Buffers.ArrayPool<float>.Shared.Rent(batch * scanK);
+            ulong[]? masks = null;
+            try
             {
-                int m = distinct.FindIndex(f => ReferenceEquals(f, filters[b]) || f.Equals(filters[b]));
-                if (m < 0) { m = distinct.Count; distinct.Add(filters[b]); }
-                maskOfQuery[b] = m;
+                // Distinct filters (by reference or value) get one bitmap each: mask m belongs to the first query using it.
+                int distinct = 0;
+                for (int b = 0; b < batch; b++)
+                {
+                    int m = -1;
+                    for (int e = 0; e < b && m < 0; e++)
+                        if (ReferenceEquals(filters[e], filters[b]) || filters[e].Equals(filters[b])) m = maskOfQuery[e];
+                    maskOfQuery[b] = m >= 0 ? m : distinct++;
+                }
+                masks = System.Buffers.ArrayPool<ulong>.Shared.Rent(distinct * words);
+                for (int b = 0, built = 0; b < batch; b++)
+                    if (maskOfQuery[b] == built) BuildMask(filters[b], masks.AsSpan(built++ * words, words));
+                _store.Scan(queries, rowCount, masks.AsSpan(0, distinct * words), maskOfQuery.AsSpan(0, batch), scanK,
+                            rows.AsSpan(0, batch * scanK), scores.AsSpan(0, batch * scanK));
+                for (int b = 0; b < batch; b++)
+                {
+                    var into = hits.Slice(b * k, kk);
+                    if (factor > 0)
+                    {
+                        counts[b] = Rescore(queries.Slice(b * Dimensions, Dimensions), rows.AsSpan(b * scanK, scanK), scores.AsSpan(b * scanK, scanK), into);
+                        continue;
+                    }
+                    int n = 0;
+                    for (; n < kk; n++)
+                    {
+                        int slot = rows[b * scanK + n];
+                        if (slot < 0) break;
+                        into[n] = new SlotHit(slot, _occupancy[slot], _ids[slot]!, scores[b * scanK + n]);
+                    }
+                    counts[b] = n;
+                }
             }
-            var masks = new ulong[(long)distinct.Count * words];
-            for (int m = 0; m < distinct.Count; m++) BuildMask(distinct[m], masks.AsSpan(m * words, words));
-            var rows = new int[batch * scanK];    // [batch, scanK] candidate slots, best first, −1 padded
-            var scores = new float[batch * scanK];
-            _store.Scan(queries, rowCount, masks, maskOfQuery, scanK, rows, scores);
-            for (int b = 0; b < batch; b++)
+            finally
             {
-                if (factor > 0)
-                {
-                    results[b] = Rescore(queries.Slice(b * Dimensions, Dimensions), rows.AsSpan(b * scanK, scanK), scores.AsSpan(b * scanK, scanK), kk);
-                    continue;
-                }
-                var hits = new List<SearchHit>(kk);
-                for (int i = 0; i < kk; i++)
-                {
-                    int slot = rows[b * kk + i];
-                    if (slot < 0) break;
-                    hits.Add(new SearchHit(_ids[slot]!, scores[b * kk + i]));
-                }
-                results[b] = hits;
+                pool.Return(maskOfQuery);
+                pool.Return(rows);
+                System.Buffers.ArrayPool<float>.Shared.Return(scores);
+                if (masks is not null) System.Buffers.ArrayPool<ulong>.Shared.Return(masks);
             }
-            return results;
         }
         finally { _lock.ExitReadLock(); }
     }
 
-    /// <summary>Bitmap of the live slots that pass <paramref name="filter"/>: <c>[words]</c>.</summary>
+    /// <summary>
+    /// Which of <paramref name="ids"/> each slot holds now: <c>Products[slot]</c> = the position in <paramref name="ids"/> of
+    /// the product in that slot, −1 for a free slot or a product not in the list, and the slot's occupancy then
+    /// (<c>[slots in use]</c> each). A snapshot: later writes move products, so a reader trusts an entry only while a hit's
+    /// <see cref="SlotHit.Occupancy"/> equals it (<see cref="RankingPipeline"/>).
+    /// </summary>
+    internal (int[] Products, int[] Occupancy) SlotMap(IReadOnlyList<string> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        _lock.EnterReadLock();
+        try
+        {
+            var map = new int[_highWater];
+            Array.Fill(map, -1);
+            for (int i = 0; i < ids.Count; i++)
+                if (_slotOf.TryGetValue(ids[i], out int slot)) map[slot] = i;
+            return (map, _occupancy.AsSpan(0, _highWater).ToArray());
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
     private void BuildMask(ProductFilter filter, Span<ulong> mask)
     {
         _live.AsSpan(0, mask.Length).CopyTo(mask);
@@ -282,6 +340,7 @@ public sealed partial class ProductIndex : IDisposable
     private void Grow(int capacity)
     {
         Array.Resize(ref _ids, capacity);
+        Array.Resize(ref _occupancy, capacity);
         Array.Resize(ref _category, capacity);
         Array.Resize(ref _price, capacity);
         Array.Resize(ref _live, (capacity + 63) >> 6);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 
 namespace Engine.Runtime.Ranking;
@@ -17,9 +18,9 @@ public sealed partial class RankingPipeline
         public required BlendWeights Blend;
         public required Merchandising Merchandising;
         public required int CandidateCount;
-        public float[]? Vector;                      // [dims] unit query vector, or null (popularity path)
+        public float[]? Vector;                      // [dims] query vector (unit after × VectorScale), or null (popularity path)
+        public float VectorScale = 1;                // 1 / ‖Vector‖ for a profile (not copied: the scan's buffer gets it scaled)
         public Source Source;
-        public IReadOnlyList<SearchHit>? Hits;
     }
 
     private Plan PlanOf(RankRequest r)
@@ -36,13 +37,17 @@ public sealed partial class RankingPipeline
         categories?.Remove(-1);
 
         bool empty = min > max || categories is { Count: 0 };
-        var filter = new ProductFilter
-        {
-            InStockOnly = r.Filter.InStockOnly || !r.AllowOutOfStock,
-            Categories = categories is null ? null : [.. categories.Order()],
-            MinPrice = min,
-            MaxPrice = max,
-        };
+        bool inStockOnly = r.Filter.InStockOnly || !r.AllowOutOfStock;
+        // The usual request (no categories, no price bounds) shares one filter object: no allocation, one bitmap per batch.
+        var filter = categories is null && min == 0 && max == float.PositiveInfinity
+            ? (inStockOnly ? InStockFilter : ProductFilter.None)
+            : new ProductFilter
+            {
+                InStockOnly = inStockOnly,
+                Categories = categories is null ? null : [.. categories.Order()],
+                MinPrice = min,
+                MaxPrice = max,
+            };
         int candidates = Math.Min(Math.Max(_products.Length, 1), Math.Max(r.K * Options.CandidatesPerItem, Options.MinCandidates));
         var plan = new Plan
         {
@@ -50,14 +55,16 @@ public sealed partial class RankingPipeline
             Blend = r.Blend ?? Options.Blend, Merchandising = r.Merchandising ?? Options.Merchandising,
             CandidateCount = Math.Max(candidates, r.K),
         };
-        if (r.ProfileVector is { } profile && Norm(profile) > 0)
+        if (r.ProfileVector is { } profile && InverseNorm(profile) is > 0 and var scale)
         {
-            plan.Vector = (float[])profile.Clone();
-            CatalogEmbedder.Normalize(plan.Vector);
+            plan.Vector = profile; // read only: scaled where it is copied (CatalogEmbedder.Normalize's arithmetic, not a clone)
+            plan.VectorScale = scale;
             plan.Source = Source.Profile;
         }
         return plan;
     }
+
+    private static readonly ProductFilter InStockFilter = new() { InStockOnly = true };
 
     private static void Intersect(ref HashSet<int>? set, IEnumerable<int> with)
     {
@@ -65,18 +72,27 @@ public sealed partial class RankingPipeline
         else set.IntersectWith(with);
     }
 
-    private static float Norm(float[] v)
+    /// <summary>
+    /// What <see cref="CatalogEmbedder.Normalize"/> multiplies <paramref name="v"/> by: 1/‖v‖, 1 when ‖v‖² overflows (left as
+    /// is), 0 for a zero vector (no vector: the popularity path).
+    /// </summary>
+    private static float InverseNorm(float[] v)
     {
-        float s = 0;
-        foreach (float x in v) s += x * x;
-        return MathF.Sqrt(s);
+        float norm = 0;
+        foreach (float x in v) norm += x * x;
+        if (norm <= 0) return 0;
+        return float.IsFinite(norm) ? 1 / MathF.Sqrt(norm) : 1;
     }
 
     /// <summary>Embeds every plan's query text in one encoder call and blends it with the profile vector.</summary>
     private void EmbedQueries(Plan[] plans)
     {
-        var withText = plans.Where(p => p.QueryText.Length > 0 && !p.Empty).ToArray();
-        if (withText.Length == 0 || _embedder is null) return;
+        int texts = 0;
+        foreach (var p in plans) if (p.QueryText.Length > 0 && !p.Empty) texts++;
+        if (texts == 0 || _embedder is null) return;
+        var withText = new Plan[texts];
+        texts = 0;
+        foreach (var p in plans) if (p.QueryText.Length > 0 && !p.Empty) withText[texts++] = p;
         int dims = _embedder.Dimensions;
         var vectors = new float[withText.Length * dims]; // [texts, dims] f32
         _embedder.Embed(withText.Select(p => p.QueryText).ToArray(), vectors);
@@ -86,19 +102,20 @@ public sealed partial class RankingPipeline
             var q = vectors.AsSpan(i * dims, dims).ToArray();
             if (plan.Vector is { } profile)
             {
-                float mix = plan.Blend.ProfileMix;
-                for (int d = 0; d < dims; d++) q[d] = (1 - mix) * q[d] + mix * profile[d];
+                float mix = plan.Blend.ProfileMix, scale = plan.VectorScale;
+                for (int d = 0; d < dims; d++) q[d] = (1 - mix) * q[d] + mix * (profile[d] * scale);
                 CatalogEmbedder.Normalize(q);
                 plan.Source = Source.QueryAndProfile;
             }
             else plan.Source = Source.Query;
             plan.Vector = q;
+            plan.VectorScale = 1;
         }
     }
 
     private bool Passes(int product, ProductFilter filter)
     {
-        var p = _products[product];
+        ref readonly var p = ref _facts[product];
         if (filter.InStockOnly && !p.InStock) return false;
         if (p.Price < filter.MinPrice || p.Price > filter.MaxPrice) return false;
         return filter.Categories is not { } cats || cats.Contains(_category[product]);
@@ -108,7 +125,7 @@ public sealed partial class RankingPipeline
 
     private Scored Score(int product, float similarity, Plan plan, Span<float> features)
     {
-        var p = _products[product];
+        ref readonly var p = ref _facts[product];
         int category = _category[product];
         RankingFeatures.Compute(features, similarity, p, category >= 0 ? _medianLogPrice[category] : 0, plan.Categories?.Contains(category) == true);
         float click = Heads.Click.Predict(features);
@@ -116,43 +133,79 @@ public sealed partial class RankingPipeline
         float buy = Heads.Purchase.Predict(features);
         float ret = Heads.Return.Predict(features);
         float purchase = click * cart * buy;
-        float boost = plan.Merchandising.Boosts.GetValueOrDefault(p.Id) + plan.Merchandising.CategoryBoosts.GetValueOrDefault(p.Category);
+        var m = plan.Merchandising;
+        float boost = m.Boosts.Count == 0 && m.CategoryBoosts.Count == 0 ? 0 // the usual request: no product object read
+            : m.Boosts.GetValueOrDefault(_products[product].Id) + m.CategoryBoosts.GetValueOrDefault(_products[product].Category);
         var w = plan.Blend;
         float score = w.Similarity * similarity + w.Click * click + w.Purchase * purchase * (1 - ret)
                     + w.Margin * p.Margin - w.ReturnRisk * ret - w.BackorderRisk * p.BackorderRisk + w.Boost * boost;
         return new Scored(product, score, similarity, click, purchase, ret, boost);
     }
 
-    /// <summary>Scores the candidates, applies the rules and places the pins: the final top K.</summary>
-    private List<RankedItem> Finish(Plan plan)
+    /// <summary>
+    /// Scores the candidates (<paramref name="hits"/> of the scan, or the most popular products when the plan has no
+    /// vector), applies the rules and places the pins: the final top K.
+    /// </summary>
+    private List<RankedItem> Finish(Plan plan, ReadOnlySpan<SlotHit> hits)
     {
         var items = new List<RankedItem>();
         if (plan.Empty) return items;
         Span<float> features = stackalloc float[RankingFeatures.Count];
 
-        var scored = new List<Scored>(plan.CandidateCount);
-        var seen = new HashSet<int>();
-        if (plan.Hits is { } hits)
+        // Candidates are distinct products: index slots hold distinct ids, the popularity list distinct positions.
+        Scored[] scored = ArrayPool<Scored>.Shared.Rent(Math.Max(1, plan.Vector is null ? plan.CandidateCount : hits.Length));
+        try
         {
-            foreach (var hit in hits)
-                if (_byId.TryGetValue(hit.ProductId, out int p) && Passes(p, plan.Filter) && seen.Add(p))
-                    scored.Add(Score(p, hit.Score, plan, features));
-        }
-        else if (plan.Vector is null)
-        {
-            foreach (int p in _byPopularity)
+            int n = 0;
+            if (plan.Vector is not null)
             {
-                if (scored.Count >= plan.CandidateCount) break;
-                if (Passes(p, plan.Filter) && seen.Add(p)) scored.Add(Score(p, 0, plan, features));
+                foreach (var hit in hits)
+                    if (ProductOf(hit) is var p and >= 0 && Passes(p, plan.Filter))
+                        scored[n++] = Score(p, hit.Score, plan, features);
             }
+            else
+            {
+                foreach (int p in _byPopularity)
+                {
+                    if (n >= plan.CandidateCount) break;
+                    if (Passes(p, plan.Filter)) scored[n++] = Score(p, 0, plan, features);
+                }
+            }
+            var ranked = scored.AsSpan(0, n);
+            ranked.Sort(_byScore);
+            return Place(plan, ranked, features, items);
         }
-        scored.Sort((a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : string.CompareOrdinal(_products[a.Product].Id, _products[b.Product].Id));
+        finally
+        {
+            ArrayPool<Scored>.Shared.Return(scored);
+        }
+    }
 
+    /// <summary>Best first; equal scores by product id (a stable order whatever the scan's order).</summary>
+    private int CompareScored(Scored a, Scored b) =>
+        b.Score != a.Score ? b.Score.CompareTo(a.Score) : string.CompareOrdinal(_products[a.Product].Id, _products[b.Product].Id);
+
+    /// <summary>
+    /// The pipeline position of a hit's product: by the slot map built with this pipeline while the slot still holds the
+    /// product it held then (same occupancy: no id hashing or string reads on the hot path), else by id (the index changed
+    /// since: a catalog update); −1 when this pipeline does not know the product.
+    /// </summary>
+    private int ProductOf(SlotHit hit)
+    {
+        var map = _productOfSlot;
+        if ((uint)hit.Slot < (uint)map.Length && _slotOccupancy[hit.Slot] == hit.Occupancy && map[hit.Slot] is var p and >= 0)
+            return p;
+        return _byId.TryGetValue(hit.ProductId, out p) ? p : -1;
+    }
+
+    /// <summary>The top k of <paramref name="scored"/> (sorted best first) with the request's pins placed.</summary>
+    private List<RankedItem> Place(Plan plan, Span<Scored> scored, Span<float> features, List<RankedItem> items)
+    {
         int k = plan.Request.K;
         if (plan.Merchandising.Pins.Count == 0)
         {
             // No pins (the usual request): the top k in score order, without the pin bookkeeping's allocations.
-            int n = Math.Min(k, scored.Count);
+            int n = Math.Min(k, scored.Length);
             items.Capacity = n;
             for (int i = 0; i < n; i++) items.Add(Item(scored[i], plan, null));
             return items;
@@ -167,28 +220,26 @@ public sealed partial class RankingPipeline
             int position = pin.Position;
             while (pinned.ContainsKey(position)) position++;  // two pins for one slot: the later one moves down
             if (position > k) continue;
-            int existing = scored.FindIndex(s => s.Product == p);
+            int existing = -1;
+            for (int i = 0; i < scored.Length && existing < 0; i++) if (scored[i].Product == p) existing = i;
             // A pin that was no candidate has no similarity at hand (the index keeps vectors, not this class): 0.
             pinned[position] = existing >= 0 ? scored[existing] : Score(p, 0, plan, features);
             pinnedProducts.Add(p);
         }
-        var rest = scored.Where(s => !pinnedProducts.Contains(s.Product)).GetEnumerator();
-        bool more = rest.MoveNext();
+        int next = 0; // the next unpinned candidate in score order
         for (int position = 1; position <= k; position++)
         {
+            while (next < scored.Length && pinnedProducts.Contains(scored[next].Product)) next++;
             if (pinned.TryGetValue(position, out var pin))
                 items.Add(Item(pin, plan, position));
-            else if (more)
-            {
-                items.Add(Item(rest.Current, plan, null));
-                more = rest.MoveNext();
-            }
+            else if (next < scored.Length)
+                items.Add(Item(scored[next++], plan, null));
             else if (pinned.Keys.Any(x => x > position))
             {
                 // Fewer candidates than slots: later pins close the gap rather than leave holes.
-                int next = pinned.Keys.First(x => x > position);
-                items.Add(Item(pinned[next], plan, position));
-                pinned.Remove(next);
+                int later = pinned.Keys.First(x => x > position);
+                items.Add(Item(pinned[later], plan, position));
+                pinned.Remove(later);
             }
             else break;
         }
@@ -198,33 +249,59 @@ public sealed partial class RankingPipeline
     private RankedItem Item(Scored s, Plan plan, int? pinnedAt)
     {
         var p = _products[s.Product];
+        // Everything but the query text and the pin position is one of a few flags: those reasons are built once each.
+        int flags = (s.Similarity >= StrongMatch ? 1 : 0)
+                    | (s.Boost > 0 ? 2 : s.Boost < 0 ? 4 : 0)
+                    | (s.PPurchase >= LikelyPurchase ? 8 : 0)
+                    | (p.Margin >= HighMargin ? 16 : 0)
+                    | (plan.Source != Source.Popular && p.Popularity >= Popular ? 32 : 0)
+                    | (s.PReturn <= RarelyReturned ? 64 : s.PReturn >= OftenReturned ? 128 : 0)
+                    | (p.BackorderRisk >= BackorderWarning && p.InStock ? 256 : 0)
+                    | (!p.InStock ? 512 : 0);
+        string reason;
+        if (pinnedAt is null && plan.Source is Source.Profile or Source.Popular)
+        {
+            int slot = (plan.Source == Source.Profile ? ReasonFlags : 0) + flags;
+            reason = _reasons[slot] ??= Reason(flags, plan, null);
+        }
+        else reason = Reason(flags, plan, pinnedAt);
+        return new RankedItem(p.Id, s.Score, reason) { Similarity = s.Similarity };
+    }
+
+    private const int ReasonFlags = 1024;                       // combinations of Item's flags
+    private readonly string?[] _reasons = new string?[2 * ReasonFlags]; // [source (popular, profile), flags] built reasons
+
+    /// <summary>The reason text for Item's <paramref name="flags"/> (README "Reasons").</summary>
+    private static string Reason(int flags, Plan plan, int? pinnedAt)
+    {
         var reasons = new List<string>(4);
+        bool strong = (flags & 1) != 0;
         switch (plan.Source)
         {
             case Source.Query:
-                reasons.Add(s.Similarity >= StrongMatch ? $"matches \"{plan.QueryText}\"" : $"related to \"{plan.QueryText}\"");
+                reasons.Add(strong ? $"matches \"{plan.QueryText}\"" : $"related to \"{plan.QueryText}\"");
                 break;
             case Source.QueryAndProfile:
                 reasons.Add($"matches \"{plan.QueryText}\" and your recent views");
                 break;
             case Source.Profile:
-                reasons.Add(s.Similarity >= StrongMatch ? "similar to your recent views" : "related to your recent views");
+                reasons.Add(strong ? "similar to your recent views" : "related to your recent views");
                 break;
             default:
                 reasons.Add("popular now");
                 break;
         }
         if (pinnedAt is { } at) reasons.Add($"pinned at #{at.ToString(CultureInfo.InvariantCulture)}");
-        if (s.Boost > 0) reasons.Add("promoted");
-        else if (s.Boost < 0) reasons.Add("demoted");
-        if (s.PPurchase >= LikelyPurchase) reasons.Add("often bought");
-        if (p.Margin >= HighMargin) reasons.Add("high margin");
-        if (plan.Source != Source.Popular && p.Popularity >= Popular) reasons.Add("popular");
-        if (s.PReturn <= RarelyReturned) reasons.Add("rarely returned");
-        else if (s.PReturn >= OftenReturned) reasons.Add("often returned (ranked lower)");
-        if (p.BackorderRisk >= BackorderWarning && p.InStock) reasons.Add("may ship late (ranked lower)");
-        if (!p.InStock) reasons.Add("out of stock");
-        return new RankedItem(p.Id, s.Score, string.Join("; ", reasons)) { Similarity = s.Similarity };
+        if ((flags & 2) != 0) reasons.Add("promoted");
+        else if ((flags & 4) != 0) reasons.Add("demoted");
+        if ((flags & 8) != 0) reasons.Add("often bought");
+        if ((flags & 16) != 0) reasons.Add("high margin");
+        if ((flags & 32) != 0) reasons.Add("popular");
+        if ((flags & 64) != 0) reasons.Add("rarely returned");
+        else if ((flags & 128) != 0) reasons.Add("often returned (ranked lower)");
+        if ((flags & 256) != 0) reasons.Add("may ship late (ranked lower)");
+        if ((flags & 512) != 0) reasons.Add("out of stock");
+        return string.Join("; ", reasons);
     }
 
     // Reason thresholds (README "Reasons"): descriptive cut-offs, not tuned to data.

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Engine.Core.Backend;
 using Engine.Runtime.Encoding;
 
@@ -17,10 +18,14 @@ public sealed partial class RankingPipeline : IDisposable
     private readonly CatalogProduct[] _products;
     private readonly Dictionary<string, int> _byId;
     private readonly int[] _category;               // [products] category id
+    private readonly ProductFacts[] _facts;         // [products] what Passes and Score read
     private readonly float[] _medianLogPrice;       // [categories] median ln(1 + price)
     private readonly int[] _byPopularity;           // product positions, most popular first
     private readonly ProductIndex _index;
     private readonly ITextEmbedder? _embedder;
+    private readonly int[] _productOfSlot;          // [index slots] product position held by each slot when built, −1 none (ProductOf)
+    private readonly int[] _slotOccupancy;          // [index slots] the slot's occupancy then
+    private readonly Comparison<Scored> _byScore;   // CompareScored, one delegate for every sort
 
     /// <summary>
     /// A pipeline over <paramref name="products"/> whose vectors are in <paramref name="index"/> (built with
@@ -52,6 +57,7 @@ public sealed partial class RankingPipeline : IDisposable
         CatalogVersion = catalogVersion;
         Categories = categories ?? new CategoryVocabulary(_products);
         _category = _products.Select(p => Categories.IdOf(p.Category)).ToArray();
+        _facts = Array.ConvertAll(_products, ProductFacts.Of);
         _medianLogPrice = new float[Categories.Count];
         for (int c = 0; c < Categories.Count; c++)
         {
@@ -60,6 +66,8 @@ public sealed partial class RankingPipeline : IDisposable
         }
         _byPopularity = Enumerable.Range(0, _products.Length)
             .OrderByDescending(i => _products[i].Popularity).ThenBy(i => _products[i].Id, StringComparer.Ordinal).ToArray();
+        (_productOfSlot, _slotOccupancy) = index.SlotMap(_products.Select(p => p.Id).ToArray());
+        _byScore = CompareScored;
     }
 
     /// <summary>
@@ -164,7 +172,21 @@ public sealed partial class RankingPipeline : IDisposable
     /// Everything that produced an answer: heads version, encoder model version, catalog version and index version,
     /// e.g. "heads-default-1+all-MiniLM-L6-v2/q8_0+catalog-3f2a…+index-7".
     /// </summary>
-    public string ModelVersion => $"{Heads.Version}+{_embedder?.ModelVersion ?? "no-encoder"}+catalog-{CatalogVersion}+index-{_index.Version}";
+    public string ModelVersion => CurrentModelVersion();
+
+    private sealed record VersionText(long Index, string Text);
+    private VersionText? _modelVersion; // the last ModelVersion built, by the index version it names
+
+    /// <summary><see cref="ModelVersion"/>, built once per index version (every Recommend names it).</summary>
+    private string CurrentModelVersion()
+    {
+        long index = _index.Version;
+        var cached = Volatile.Read(ref _modelVersion);
+        if (cached is not null && cached.Index == index) return cached.Text;
+        cached = new VersionText(index, $"{Heads.Version}+{_embedder?.ModelVersion ?? "no-encoder"}+catalog-{CatalogVersion}+index-{index}");
+        Volatile.Write(ref _modelVersion, cached);
+        return cached.Text;
+    }
 
     /// <summary>Checks a request without running it; false with a one-line reason when <see cref="Rank"/> would reject it.</summary>
     public bool TryValidate(RankRequest request, out string? error)
@@ -211,25 +233,54 @@ public sealed partial class RankingPipeline : IDisposable
             if (Check(requests[i]) is { } error)
                 throw new ArgumentException(requests.Count == 1 ? error : $"request {i}: {error}", nameof(requests));
 
-        string version = ModelVersion;
+        string version = CurrentModelVersion();
         var plans = new Plan[requests.Count];
         for (int i = 0; i < plans.Length; i++) plans[i] = PlanOf(requests[i]);
         EmbedQueries(plans);
 
-        // One scan for every request that has a vector.
-        var searched = plans.Where(p => p.Vector is not null && !p.Empty).ToArray();
-        if (searched.Length > 0)
-        {
-            int dims = _index.Dimensions;
-            var queries = new float[searched.Length * dims]; // [b, dims] f32
-            for (int i = 0; i < searched.Length; i++) searched[i].Vector.CopyTo(queries.AsSpan(i * dims, dims));
-            int k = Math.Max(1, searched.Max(p => p.CandidateCount));
-            var hits = _index.SearchBatch(queries, k, searched.Select(p => p.Filter).ToArray());
-            for (int i = 0; i < searched.Length; i++) searched[i].Hits = hits[i];
-        }
-
+        // One scan for every request that has a vector. Scratch from the shared pools: a warmed batch allocates its
+        // plans and answers, not its buffers.
+        int searched = 0, k = 1;
+        foreach (var plan in plans)
+            if (plan.Vector is not null && !plan.Empty) { searched++; k = Math.Max(k, plan.CandidateCount); }
         var results = new RankResult[plans.Length];
-        for (int i = 0; i < plans.Length; i++) results[i] = new RankResult(Finish(plans[i]), version);
+        if (searched == 0)
+        {
+            for (int i = 0; i < plans.Length; i++) results[i] = new RankResult(Finish(plans[i], []), version);
+            return results;
+        }
+        int dims = _index.Dimensions;
+        k = Math.Min(k, Math.Max(1, _products.Length));
+        float[] queries = ArrayPool<float>.Shared.Rent(searched * dims); // [searched, dims] f32 unit vectors
+        ProductFilter[] filters = ArrayPool<ProductFilter>.Shared.Rent(searched);
+        SlotHit[] hits = ArrayPool<SlotHit>.Shared.Rent(searched * k);    // [searched, k] best first
+        int[] counts = ArrayPool<int>.Shared.Rent(searched);
+        try
+        {
+            for (int i = 0, b = 0; i < plans.Length; i++)
+            {
+                var plan = plans[i];
+                if (plan.Vector is not { } v || plan.Empty) continue;
+                var into = queries.AsSpan(b * dims, dims);
+                for (int d = 0; d < dims; d++) into[d] = v[d] * plan.VectorScale;
+                filters[b++] = plan.Filter;
+            }
+            _index.SearchSlots(queries.AsSpan(0, searched * dims), k, filters.AsSpan(0, searched), hits, counts);
+            for (int i = 0, b = 0; i < plans.Length; i++)
+            {
+                var plan = plans[i];
+                bool scanned = plan.Vector is not null && !plan.Empty;
+                results[i] = new RankResult(Finish(plan, scanned ? hits.AsSpan(b * k, counts[b]) : []), version);
+                if (scanned) b++;
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(queries);
+            ArrayPool<ProductFilter>.Shared.Return(filters, clearArray: true);
+            ArrayPool<SlotHit>.Shared.Return(hits, clearArray: true); // drop the id references
+            ArrayPool<int>.Shared.Return(counts);
+        }
         return results;
     }
 }
