@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using StackExchange.Redis;
 
@@ -24,7 +25,11 @@ public static class ControlSiloBuilderExtensions
         if (hosting.Redis is null)
         {
             silo.UseLocalhostClustering(hosting.SiloPort, hosting.GatewayPort, null, hosting.ServiceId, hosting.ClusterId);
-            silo.AddMemoryGrainStorage(ControlStorage.Name);
+            // One silo is the whole cluster here: its states live in this process (LocalGrainStorage), without the
+            // storage grain call and state copy per read and write of Orleans' memory storage.
+            silo.Services.AddGrainStorage(ControlStorage.Name, static (sp, _) => new LocalGrainStorage(
+                new ExactSizeGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()),
+                sp.GetRequiredService<Orleans.Serialization.Serializers.IActivatorProvider>()));
             silo.Services.AddHostedService<NonDurableStorageWarning>();
         }
         else
