@@ -71,7 +71,7 @@ internal sealed partial class ServerConnection
             case Opcode.Hello:
                 return HandleHello(frame);
             case Opcode.Cancel:
-                if (_active.TryGetValue(stream, out ActiveRequest? target)) target.Cancel(ErrorCode.Cancelled);
+                if (TryGetActive(stream, out ActiveRequest? target)) target.Cancel(ErrorCode.Cancelled);
                 return true;
         }
 
@@ -125,17 +125,20 @@ internal sealed partial class ServerConnection
 
         uint timeoutMs = ((IRequestBody)body).TimeoutMs;
         TimeSpan deadline = timeoutMs == 0 ? _options.DefaultDeadline : TimeSpan.FromMilliseconds(timeoutMs);
-        var request = new ActiveRequest(stream, op, deadline, _abort.Token);
-        if (!_active.TryAdd(stream, request))
+        if (TryGetActive(stream, out _))
         {
-            request.Dispose();
             await SendErrorAsync(stream, ErrorCode.BadStreamId, $"stream {stream} already has a request in flight").ConfigureAwait(false);
             return true;
         }
+        // Only this loop adds to _active, so the check above still holds here.
+        ActiveRequest request = RentRequest();
+        request.Start(stream, op, body, deadline);
+        lock (_active) _active.Add(stream, request);
         Interlocked.Increment(ref _inFlight);
         _server.CountRequest();
-        // Handlers run on the thread pool so a slow one never holds up this connection's reading.
-        _ = Task.Run(() => RunRequestAsync(request, body));
+        // Handlers run on the thread pool so a slow one never holds up this connection's reading. The request is its
+        // own work item: no closure, delegate or task per request (nor the execution context, which nothing here uses).
+        ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
         return true;
     }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Threading.Channels;
 using Engine.Protocol;
@@ -18,7 +17,11 @@ internal sealed partial class ServerConnection
     private readonly bool _isLoopback;
     private readonly ServerOptions _options;
     private readonly Channel<OutgoingFrame> _outgoing;
-    private readonly ConcurrentDictionary<uint, ActiveRequest> _active = new();
+    // Requests in flight by stream id. A locked Dictionary rather than a ConcurrentDictionary: its entries are reused,
+    // where the concurrent one allocates a node per request. Recommend requests ended without cancellation wait in
+    // _spare for the next one (at most MaxInFlightPerConnection).
+    private readonly Dictionary<uint, ActiveRequest> _active = [];
+    private readonly Stack<ActiveRequest> _spare = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _inFlight;
@@ -73,6 +76,8 @@ internal sealed partial class ServerConnection
         await watchdog.ConfigureAwait(false);
         await _transport.Input.CompleteAsync().ConfigureAwait(false);
         await _transport.Output.CompleteAsync().ConfigureAwait(false);
+        lock (_spare)
+            while (_spare.TryPop(out ActiveRequest? spare)) spare.Dispose();
         _abort.Dispose();
     }
 
@@ -96,7 +101,9 @@ internal sealed partial class ServerConnection
         Thread.MemoryBarrier();
         _outgoing.Writer.TryWrite(new OutgoingFrame(Opcode.GoAway, FrameFlags.End, ProtocolConstants.ConnectionStream, new GoAway { Reason = "server shutting down" }));
         if (Volatile.Read(ref _inFlight) > 0) await Task.WhenAny(_idle.Task, Task.Delay(timeout)).ConfigureAwait(false);
-        foreach (ActiveRequest request in _active.Values) request.Cancel(ErrorCode.ShuttingDown);
+        ActiveRequest[] active;
+        lock (_active) active = [.. _active.Values];
+        foreach (ActiveRequest request in active) request.Cancel(ErrorCode.ShuttingDown);
         StopReading();
     }
 
@@ -129,6 +136,41 @@ internal sealed partial class ServerConnection
     {
         _server.CountError(code);
         return SendAsync(new OutgoingFrame(Opcode.Error, FrameFlags.End, streamId, ErrorBody.Of(code, message)));
+    }
+
+    private bool TryGetActive(uint stream, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ActiveRequest? request)
+    {
+        lock (_active) return _active.TryGetValue(stream, out request);
+    }
+
+    /// <summary>A spare request of this connection, or a new one.</summary>
+    private ActiveRequest RentRequest()
+    {
+        lock (_spare)
+            if (_spare.TryPop(out ActiveRequest? spare)) return spare;
+        return new ActiveRequest(this, _abort.Token);
+    }
+
+    /// <summary>
+    /// Frees the stream id (before the terminal frame can reach the client, so it may reuse the id at once), then keeps
+    /// a Recommend request for the next one if it ended uncancelled; any other is disposed. Nothing may use
+    /// <paramref name="request"/> after this.
+    /// </summary>
+    private void EndRequest(ActiveRequest request)
+    {
+        lock (_active) _active.Remove(request.StreamId);
+        if (request.Opcode == Opcode.Recommend && request.TryReset())
+        {
+            lock (_spare)
+            {
+                if (_spare.Count < _options.MaxInFlightPerConnection)
+                {
+                    _spare.Push(request);
+                    return;
+                }
+            }
+        }
+        request.Dispose();
     }
 
     private void RequestEnded()

@@ -36,6 +36,25 @@ public class SessionGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Profile_vector_is_the_profile_of_GetProfile_through_a_reference_built_from_its_grain_id()
+    {
+        var (shoe, hat) = await TwoProducts();
+        var customer = TestData.Id("c");
+        var other = TestData.Id("c");
+        _ = _client.Session(other); // the first call resolves the grain and interface types
+        var session = _client.Session(customer);
+        Assert.Equal(((GrainReference)_client.GetGrain<ICustomerSessionGrain>(customer)).GrainId, ((GrainReference)session).GrainId);
+        Assert.Empty((await session.GetProfileVector()).Value); // no product event yet
+        var t = DateTimeOffset.UtcNow;
+        await session.Record(TestData.Event(customer, EventKind.View, hat, t));
+        await session.Record(TestData.Event(customer, EventKind.Click, shoe, t));
+        var vector = (await session.GetProfileVector()).Value;
+        Assert.Equal((await session.GetProfile()).Profile, vector);
+        Assert.Equal(1.0, Math.Sqrt(vector.Sum(x => x * x)), 5);
+        Assert.Empty((await _client.Session(other).GetProfileVector()).Value);
+    }
+
+    [Fact]
     public async Task Older_interactions_decay()
     {
         var (shoe, hat) = await TwoProducts();

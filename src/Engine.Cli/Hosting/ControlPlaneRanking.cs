@@ -12,8 +12,9 @@ public sealed class GrainShopperProfiles(IGrainFactory grains) : IShopperProfile
     /// <inheritdoc/>
     public async ValueTask<float[]?> GetAsync(string customerId, CancellationToken cancellationToken)
     {
-        SessionProfile profile = await grains.GetGrain<ICustomerSessionGrain>(customerId).GetProfile().ConfigureAwait(false);
-        return profile.Profile is { Length: > 0 } v ? v : null;
+        // Only the vector (ICustomerSessionGrain.GetProfileVector): not the recent items and cart a Recommend does not use.
+        float[] profile = (await grains.Session(customerId).GetProfileVector().ConfigureAwait(false)).Value;
+        return profile is { Length: > 0 } ? profile : null;
     }
 }
 
@@ -46,14 +47,30 @@ public static class ExperimentArms
         ArgumentNullException.ThrowIfNull(assigner);
         ArgumentNullException.ThrowIfNull(serviceDefault);
         var built = new System.Runtime.CompilerServices.ConditionalWeakTable<ArmRanking, BlendWeights>();
+        System.Runtime.CompilerServices.ConditionalWeakTable<ArmRanking, BlendWeights>.CreateValueCallback build = r => BlendOf(r, serviceDefault);
+        var labels = new ArmLabels();
+        // Per Recommend: an index loop (no enumerator), the delegate above (not one per call), labels built once per arm.
         return customer =>
         {
-            foreach (Assignment a in assigner.AssignAll(customer))
-                if (a.ServedArm is { } arm)
-                    return new ArmServing(a.ExperimentId + "/" + arm,
-                        a.ServedRanking is { } ranking ? built.GetValue(ranking, r => BlendOf(r, serviceDefault)) : null);
+            IReadOnlyList<Assignment> all = assigner.AssignAll(customer);
+            for (int i = 0; i < all.Count; i++)
+                if (all[i] is { ServedArm: { } arm } a)
+                    return new ArmServing(labels.Of(a.ExperimentId, arm), a.ServedRanking is { } ranking ? built.GetValue(ranking, build) : null);
             return new ArmServing("", null);
         };
+    }
+
+    /// <summary>"experiment/arm" strings, one instance per arm (bounded: cleared past 1,024 arms). Thread-safe.</summary>
+    private sealed class ArmLabels
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), string> _labels = new();
+
+        public string Of(string experiment, string arm)
+        {
+            if (_labels.TryGetValue((experiment, arm), out string? label)) return label;
+            if (_labels.Count >= 1024) _labels.Clear();
+            return _labels[(experiment, arm)] = experiment + "/" + arm;
+        }
     }
 
     /// <summary><paramref name="baseline"/> with the weights <paramref name="ranking"/> gives replaced.</summary>
@@ -75,10 +92,16 @@ public static class ExperimentArms
     }
 
     /// <summary>"experiment/arm" of the first experiment that serves the customer an arm, or "" when none.</summary>
-    public static Func<string, string> From(IExperimentAssigner assigner) => customer =>
+    public static Func<string, string> From(IExperimentAssigner assigner)
     {
-        foreach (Assignment a in assigner.AssignAll(customer))
-            if (a.ServedArm is { } arm) return a.ExperimentId + "/" + arm;
-        return "";
-    };
+        ArgumentNullException.ThrowIfNull(assigner);
+        var labels = new ArmLabels();
+        return customer =>
+        {
+            IReadOnlyList<Assignment> all = assigner.AssignAll(customer);
+            for (int i = 0; i < all.Count; i++)
+                if (all[i] is { ServedArm: { } arm } a) return labels.Of(a.ExperimentId, arm);
+            return "";
+        };
+    }
 }

@@ -50,6 +50,7 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
     private readonly Task _worker;
     private readonly TimeSpan _batchWindow;
     private long _calls;
+    private IExposureAggregatorGrain? _aggregator; // worker thread only
     private readonly Dictionary<(string, string, string), ArmKey> _armKeys = [];
     // One ExposedAction per product (the probability is the constant DeterministicPropensity), shared by every exposure
     // that shows it: a list of 10 costs its array, not 10 more objects in flight. Worker thread only; bounded.
@@ -240,7 +241,7 @@ public sealed class ExposureLogger : IStatsSource, IAsyncDisposable
         Interlocked.Increment(ref _calls);
         try
         {
-            int logged = await _grains.GetGrain<IExposureAggregatorGrain>(0).Record(exposures).ConfigureAwait(false);
+            int logged = await (_aggregator ??= _grains.GetGrain<IExposureAggregatorGrain>(0)).Record(exposures).ConfigureAwait(false);
             Interlocked.Add(ref _logged, logged);
             if (logged < n)
             {

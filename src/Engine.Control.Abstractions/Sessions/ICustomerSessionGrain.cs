@@ -38,4 +38,9 @@ public interface ICustomerSessionGrain : IGrainWithStringKey
     /// <summary>The profile, recent items, cart and abandonment flag as of now, including every event
     /// acknowledged before the call (the session drains its journal first).</summary>
     Task<SessionProfile> GetProfile();
+
+    /// <summary>Only <see cref="SessionProfile.Profile"/> of <see cref="GetProfile"/> (the same read-your-writes): what
+    /// a Recommend's profile-cache miss reads, without copying the recent items and cart it does not use. Wrapped as
+    /// immutable so an in-silo call does not copy the vector either. // [dim] f32, empty before the first product event</summary>
+    Task<Immutable<float[]>> GetProfileVector();
 }

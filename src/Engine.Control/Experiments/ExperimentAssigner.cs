@@ -14,6 +14,8 @@ public sealed class ExperimentAssigner(IGrainFactory grains, ILogger<ExperimentA
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(30);
 
     private volatile ExperimentSnapshot _snapshot = new(0, new Dictionary<string, ExperimentConfig>());
+    private readonly Lock _gate = new();
+    private volatile ExperimentConfig[] _configs = []; // _snapshot's configs, for AssignAll's loop (set with it)
     private IExperimentObserver? _reference;
     private CancellationTokenSource? _stop;
     private Task? _loop;
@@ -28,14 +30,30 @@ public sealed class ExperimentAssigner(IGrainFactory grains, ILogger<ExperimentA
             : throw new UnknownEntityException($"experiment '{experimentId}' is not configured (config version {Version})");
 
     /// <inheritdoc />
-    public IReadOnlyList<Assignment> AssignAll(string customerId) =>
-        _snapshot.Experiments.Values.Select(c => ExperimentAssignment.Assign(c, customerId)).Where(a => a.Enrolled).ToArray();
+    /// <remarks>Called per Recommend: a loop over an array (no delegate, iterator or enumerator per call), and no
+    /// allocation at all while no experiment is configured.</remarks>
+    public IReadOnlyList<Assignment> AssignAll(string customerId)
+    {
+        var configs = _configs;
+        List<Assignment>? enrolled = null;
+        foreach (var config in configs)
+        {
+            var a = ExperimentAssignment.Assign(config, customerId);
+            if (a.Enrolled) (enrolled ??= new List<Assignment>(configs.Length)).Add(a);
+        }
+        return enrolled is null ? [] : enrolled;
+    }
 
     /// <inheritdoc />
     public void OnExperimentsChanged(ExperimentSnapshot snapshot)
     {
         // Pushes can arrive out of order: keep the newest.
-        if (snapshot.Version > _snapshot.Version) _snapshot = snapshot;
+        lock (_gate)
+        {
+            if (snapshot.Version <= _snapshot.Version) return;
+            _configs = [.. snapshot.Experiments.Values];
+            _snapshot = snapshot;
+        }
     }
 
     /// <summary>Reads the registry and renews the push subscription now.</summary>

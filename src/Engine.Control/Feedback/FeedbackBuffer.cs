@@ -30,10 +30,14 @@ internal sealed class FeedbackBuffer
     {
         lock (_gate)
         {
-            _signals.AddRange(signals);
-            foreach (var s in signals) if (s.Kind == FeedbackKind.Exposure) _exposures++;
+            // Index loops: a foreach over the interface would box an enumerator per call (one call per session batch).
+            for (var i = 0; i < signals.Count; i++)
+            {
+                _signals.Add(signals[i]);
+                if (signals[i].Kind == FeedbackKind.Exposure) _exposures++;
+            }
             _persisted += eventsPersisted;
-            foreach (var p in viewedProducts) _views[p] = _views.GetValueOrDefault(p) + 1;
+            for (var i = 0; i < viewedProducts.Count; i++) _views[viewedProducts[i]] = _views.GetValueOrDefault(viewedProducts[i]) + 1;
             return new Fill(_signals.Count, _exposures);
         }
     }

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 using StackExchange.Redis;
 
@@ -24,7 +25,11 @@ public static class ControlSiloBuilderExtensions
         if (hosting.Redis is null)
         {
             silo.UseLocalhostClustering(hosting.SiloPort, hosting.GatewayPort, null, hosting.ServiceId, hosting.ClusterId);
-            silo.AddMemoryGrainStorage(ControlStorage.Name);
+            // One silo is the whole cluster here: its states live in this process (LocalGrainStorage), without the
+            // storage grain call and state copy per read and write of Orleans' memory storage.
+            silo.Services.AddGrainStorage(ControlStorage.Name, static (sp, _) => new LocalGrainStorage(
+                new ExactSizeGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()),
+                sp.GetRequiredService<Orleans.Serialization.Serializers.IActivatorProvider>()));
             silo.Services.AddHostedService<NonDurableStorageWarning>();
         }
         else
@@ -101,7 +106,7 @@ public static class ControlSiloBuilderExtensions
     /// not registered are never read, so both are configured.</summary>
     private static void UseBinaryStateSerializer<TOptions>(IServiceCollection services) where TOptions : class, IStorageProviderSerializerOptions =>
         services.AddOptions<TOptions>(ControlStorage.Name)
-            .Configure<Orleans.Serialization.Serializer>((o, serializer) => o.GrainStorageSerializer ??= new OrleansGrainStorageSerializer(serializer));
+            .Configure<Orleans.Serialization.Serializer>((o, serializer) => o.GrainStorageSerializer ??= new Storage.ExactSizeGrainStorageSerializer(serializer));
 
     /// <summary>Parses "host:port[,options]" with settings for a store that must not lose
     /// acknowledged writes silently: keep retrying the connection instead of failing once.</summary>

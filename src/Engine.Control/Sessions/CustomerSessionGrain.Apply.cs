@@ -7,7 +7,7 @@ internal sealed partial class CustomerSessionGrain
     /// <summary>Applies one event to the in-memory state (no await: one turn).</summary>
     private EventOutcome Apply(CustomerEvent e, float[]? vector, List<FeedbackSignal> signals)
     {
-        if (e.CustomerId != this.GetPrimaryKeyString() || !EventChecks.IsWellFormed(e))
+        if (e.CustomerId != CustomerKey || !EventChecks.IsWellFormed(e))
             return EventOutcome.Invalid;
         _seen ??= [.. S.SeenEvents];
         if (_seen.Contains(e.EventId))

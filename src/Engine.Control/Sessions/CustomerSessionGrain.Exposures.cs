@@ -10,6 +10,8 @@ internal sealed partial class CustomerSessionGrain
     private IGrainTimer? _exposureCheckpointTimer;
     private string? _customerKey; // the grain key as one string (GetPrimaryKeyString decodes a new one per call)
 
+    private static readonly IReadOnlyList<string> NoViews = [];
+
     private string CustomerKey => _customerKey ??= this.GetPrimaryKeyString();
 
     async Task ICustomerSessionGrain.RecordExposure(Exposure exposure)
@@ -18,16 +20,16 @@ internal sealed partial class CustomerSessionGrain
         var signals = new List<FeedbackSignal>(2);
         Expose(exposure, signals);
         await CommitAsync(); // this path acknowledges after the write (a repeated id waits for the write that holds it)
-        if (signals.Count > 0) Report(signals, 0, []);
+        if (signals.Count > 0) Report(signals, 0, NoViews);
     }
 
     Task ICustomerSessionGrain.RecordExposures(IReadOnlyList<Exposure> exposures)
     {
         CheckCustomer(exposures);
         var signals = new List<FeedbackSignal>(exposures.Count);
-        foreach (var exposure in exposures) Expose(exposure, signals);
+        for (var i = 0; i < exposures.Count; i++) Expose(exposures[i], signals); // index loops: no boxed enumerator per call
         if (signals.Count == 0) return Task.CompletedTask;
-        Report(signals, 0, []);
+        Report(signals, 0, NoViews);
         ScheduleExposureCheckpoint(); // no write per call: see ControlOptions.ExposureCheckpointInterval
         return Task.CompletedTask;
     }
@@ -36,9 +38,9 @@ internal sealed partial class CustomerSessionGrain
     private void CheckCustomer(IReadOnlyList<Exposure> exposures)
     {
         var customer = CustomerKey;
-        foreach (var exposure in exposures)
-            if (exposure.CustomerId != customer)
-                throw new ArgumentException($"exposure for customer '{exposure.CustomerId}' sent to session '{customer}'");
+        for (var i = 0; i < exposures.Count; i++)
+            if (exposures[i].CustomerId != customer)
+                throw new ArgumentException($"exposure for customer '{exposures[i].CustomerId}' sent to session '{customer}'");
     }
 
     /// <summary>Applies one exposure in memory (no await: one turn); a recommendation id already held changes nothing.

@@ -88,7 +88,7 @@ internal sealed partial class CustomerSessionGrain
 
     private async Task DrainOnceAsync()
     {
-        var customer = this.GetPrimaryKeyString();
+        var customer = CustomerKey;
         // Fast path: the journal's entries after S.Journal up to the newest delivered one are exactly the entries
         // this activation was handed, so they need not be read back and deserialized just to move the position:
         // one count in the store instead of a read of every entry since the last checkpoint (what most
@@ -191,7 +191,7 @@ internal sealed partial class CustomerSessionGrain
         if (through.CompareTo(_trimmed) <= 0) return;
         try
         {
-            await _journal.TrimAsync(this.GetPrimaryKeyString(), through);
+            await _journal.TrimAsync(CustomerKey, through);
             _trimmed = through;
         }
         catch (Exception ex)

@@ -77,20 +77,35 @@ internal sealed partial class CustomerSessionGrain : Grain, ICustomerSessionGrai
 
     /// <summary>Hands signals and counts to the silo's feedback buffer (no grain call: the events are
     /// already durable, and the pre-aggregation is local to the silo anyway).</summary>
-    private void Report(List<FeedbackSignal> signals, long accepted, List<string> views) =>
+    private void Report(List<FeedbackSignal> signals, long accepted, IReadOnlyList<string> views) =>
         _flusher.FlushSoon(_feedback.Add(signals, accepted, views));
 
     async Task<SessionProfile> ICustomerSessionGrain.GetProfile()
     {
         await DrainAsync(); // read-your-writes: every event acknowledged before this call is applied
-        var profile = (float[])S.Profile.Clone();
-        var norm = MathF.Sqrt(profile.Sum(x => x * x));
-        if (norm > 0) for (var i = 0; i < profile.Length; i++) profile[i] /= norm;
+        var profile = NormalizedProfile();
         var idle = _time.GetUtcNow().UtcTicks - S.LastEventTicks;
         var abandoned = S.Cart.Count > 0 && idle > _options.AbandonAfter.Ticks;
         DateTimeOffset? last = S.EventsApplied > 0 ? new DateTimeOffset(S.LastEventTicks, TimeSpan.Zero) : null;
-        return new SessionProfile(this.GetPrimaryKeyString(), profile, S.Recent.ToArray(),
+        return new SessionProfile(CustomerKey, profile, S.Recent.ToArray(),
             new Dictionary<string, int>(S.Cart), abandoned, last, S.EventsApplied);
+    }
+
+    async Task<Immutable<float[]>> ICustomerSessionGrain.GetProfileVector()
+    {
+        await DrainAsync(); // read-your-writes, as GetProfile
+        return new Immutable<float[]>(NormalizedProfile());
+    }
+
+    /// <summary>A copy of the profile scaled to unit length (the zero vector stays zero). // [dim] f32</summary>
+    private float[] NormalizedProfile()
+    {
+        var profile = (float[])S.Profile.Clone();
+        var sum = 0f;
+        foreach (var x in profile) sum += x * x;
+        var norm = MathF.Sqrt(sum);
+        if (norm > 0) for (var i = 0; i < profile.Length; i++) profile[i] /= norm;
+        return profile;
     }
 
     private async Task CommitAsync()

@@ -1,0 +1,40 @@
+using System.Buffers;
+using Orleans.Storage;
+
+namespace Engine.Control.Storage;
+
+/// <summary>
+/// Orleans' binary grain-state serializer (the same bytes as <see cref="OrleansGrainStorageSerializer"/>, which reads
+/// them back) writing into a reused per-thread buffer, then copying out exactly the state's bytes. The stock one grows a
+/// fresh buffer by doubling on every write: a session checkpoint (~4 KB state) allocated ~10 KB of discarded buffers,
+/// and at 2,000 Recommends/s with exposure checkpoints that was ~0.8 KB per Recommend (allocation ticks, seventh session).
+/// </summary>
+public sealed class ExactSizeGrainStorageSerializer(Orleans.Serialization.Serializer serializer) : IGrainStorageSerializer
+{
+    /// <summary>A thread's buffer is dropped after a state larger than this (a rare huge state does not stay pinned in memory).</summary>
+    public const int MaxKeptBufferBytes = 1 << 20;
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+
+    private readonly OrleansGrainStorageSerializer _reader = new(serializer);
+
+    /// <inheritdoc/>
+    public BinaryData Serialize<T>(T? input)
+    {
+        var buffer = t_buffer ?? new ArrayBufferWriter<byte>(16 * 1024);
+        t_buffer = null; // a serializer that re-enters on this thread gets its own buffer
+        buffer.ResetWrittenCount();
+        try
+        {
+            serializer.Serialize(input, buffer);
+            return new BinaryData(buffer.WrittenSpan.ToArray());
+        }
+        finally
+        {
+            if (buffer.Capacity <= MaxKeptBufferBytes) t_buffer = buffer;
+        }
+    }
+
+    /// <inheritdoc/>
+    public T? Deserialize<T>(BinaryData input) => _reader.Deserialize<T>(input);
+}
