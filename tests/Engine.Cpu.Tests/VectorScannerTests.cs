@@ -62,6 +62,17 @@ public class VectorScannerTests
         ScanMatchesReference(path, threads, dims, [0]);
     }
 
+    /// <summary>Two and three queries (what concurrent Recommends batch into under load): query pairs over row pairs, the
+    /// odd query four rows at a time, dense (full masks) and mixed.</summary>
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Small_batch_scans_match_the_reference(VectorKernelPath path, int threads, int dims)
+    {
+        ScanMatchesReference(path, threads, dims, [2, 2]);
+        ScanMatchesReference(path, threads, dims, [2, 2, 2]);
+        ScanMatchesReference(path, threads, dims, [0, 1, 2]);
+    }
+
     private static void ScanMatchesReference(VectorKernelPath path, int threads, int dims, int[] maskOfQuery)
     {
         var rng = new Random(1234 + threads + dims + maskOfQuery.Length);

@@ -79,14 +79,24 @@ internal static unsafe class Int8DotKernels
     {
         if (path == VectorKernelPath.Avx512)
         {
-            if (n == 1)
+            // Queries in pairs over row pairs (no multiply-add spent on a missing query); an odd query four rows at a time.
+            int pairs = n >> 1;
+            for (int i = 0; i < pairs; i++)
             {
+                short* qi = q + 2 * i * (long)qStride;
+                int* si = sums + 2 * i * BlockRows;
                 int j = 0;
-                for (; j + 4 <= count; j += 4) Dot4RowsAvx512(rows + (long)j * stride, stride, q, sums + j);
-                for (; j < count; j++) sums[j] = Dot1Avx512(rows + (long)j * stride, q, stride);
+                for (; j + 2 <= count; j += 2) Dot2RowsBy2Avx512(rows + (long)j * stride, stride, qi, qStride, si + j);
+                if (j < count) Dot4Avx512(rows + (long)j * stride, qi, qStride, 2, stride, si + j, BlockRows);
             }
-            else
-                for (int j = 0; j < count; j++) Dot4Avx512(rows + (long)j * stride, q, qStride, n, stride, sums + j, BlockRows);
+            if ((n & 1) != 0)
+            {
+                short* qi = q + (n - 1) * (long)qStride;
+                int* si = sums + (n - 1) * BlockRows;
+                int j = 0;
+                for (; j + 4 <= count; j += 4) Dot4RowsAvx512(rows + (long)j * stride, stride, qi, si + j);
+                for (; j < count; j++) si[j] = Dot1Avx512(rows + (long)j * stride, qi, stride);
+            }
             return;
         }
         for (int j = 0; j < count; j++) Dot(path, rows + (long)j * stride, q, qStride, n, stride, sums + j, BlockRows);
@@ -148,6 +158,35 @@ internal static unsafe class Int8DotKernels
             a3 = Avx512F.Add(a3, Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Avx.LoadVector256(r3 + j)), qv));
         }
         Sum4(a0, a1, a2, a3).Store(sums);
+    }
+
+    /// <summary>
+    /// Two consecutive rows against two queries (<paramref name="qStride"/> apart): <c>sums[0]</c>, <c>sums[1]</c> for the first
+    /// query and rows 0, 1, <c>sums[BlockRows]</c>, <c>sums[BlockRows + 1]</c> for the second. Per 32 values two widened rows,
+    /// two query loads and four multiply-adds, each used twice.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot2RowsBy2Avx512(sbyte* rows, int stride, short* q, int qStride, int* sums)
+    {
+        sbyte* r0 = rows, r1 = rows + stride;
+        short* q0 = q, q1 = q + qStride;
+        Vector512<int> a00 = Vector512<int>.Zero, a01 = Vector512<int>.Zero, a10 = Vector512<int>.Zero, a11 = Vector512<int>.Zero;
+        for (int j = 0; j < stride; j += 32)
+        {
+            var w0 = Avx512BW.ConvertToVector512Int16(Avx.LoadVector256(r0 + j));
+            var w1 = Avx512BW.ConvertToVector512Int16(Avx.LoadVector256(r1 + j));
+            var x0 = Avx512F.LoadVector512(q0 + j);
+            var x1 = Avx512F.LoadVector512(q1 + j);
+            a00 = Avx512F.Add(a00, Avx512BW.MultiplyAddAdjacent(w0, x0));
+            a01 = Avx512F.Add(a01, Avx512BW.MultiplyAddAdjacent(w1, x0));
+            a10 = Avx512F.Add(a10, Avx512BW.MultiplyAddAdjacent(w0, x1));
+            a11 = Avx512F.Add(a11, Avx512BW.MultiplyAddAdjacent(w1, x1));
+        }
+        var t = Sum4(a00, a01, a10, a11); // [q0·r0, q0·r1, q1·r0, q1·r1]
+        sums[0] = t.GetElement(0);
+        sums[1] = t.GetElement(1);
+        sums[BlockRows] = t.GetElement(2);
+        sums[BlockRows + 1] = t.GetElement(3);
     }
 
     /// <summary>
