@@ -11,7 +11,9 @@ namespace Engine.Cli.Hosting;
 /// (<c>process.gc_events.gen2_reason_alloc_large</c>: a gen-2 collection started because the large-object heap's budget
 /// ran out), bytes promoted out of gen 0 and gen 1 (survival), the longest pause and the pauses over 10 and 50 ms by the
 /// deepest generation collected in them (<c>process.gc_events.gen1_max_pause_ms</c>; suspension to restart, so a thread
-/// descheduled by a loaded machine lengthens it too), and, at level 2, bytes allocated on the large-object heap
+/// descheduled by a loaded machine lengthens it too; <c>process.gc_events.suspend_ms</c> is the part of all pauses spent
+/// stopping the threads, before the collection's own work), the bytes the mark phase reached from each kind of root
+/// (<c>process.gc_events.marked_from_older_bytes</c>: young objects kept alive by references stored in older ones), and, at level 2, bytes allocated on the large-object heap
 /// by type (<c>process.gc_events.loh_alloc.System.Byte[]</c>; sampled every ~100 KB by the runtime), and at level 3 the same
 /// for the small-object heap (<c>process.gc_events.soh_alloc.TYPE</c>, the types that allocate most per request: each tick
 /// charges ~100 KB to the type of the object that crossed the threshold). bench/recommend-gc-watch.sh
@@ -21,7 +23,7 @@ public sealed class GcEventStats : EventListener
 {
     private const string RuntimeProvider = "Microsoft-Windows-DotNETRuntime";
     private const EventKeywords GcKeyword = (EventKeywords)0x1;
-    private const int GCStartId = 1, GCRestartEEEndId = 3, GCHeapStatsId = 4, GCSuspendEEBeginId = 9, GCAllocationTickId = 10;
+    private const int GCStartId = 1, GCRestartEEEndId = 3, GCHeapStatsId = 4, GCSuspendEEEndId = 8, GCSuspendEEBeginId = 9, GCAllocationTickId = 10, GCMarkWithTypeId = 202;
 
     private static GcEventStats? s_instance;
     private readonly Lock _gate = new();
@@ -35,6 +37,8 @@ public sealed class GcEventStats : EventListener
     private int _pauseGeneration;                           // deepest generation collected inside the current pause
     private readonly double[] _maxPauseMs = new double[3];  // [generation] longest pause
     private readonly long[,] _longPauses = new long[3, 2];  // [generation, >10 ms / >50 ms] pauses
+    private double _pauseMs, _suspendMs, _maxSuspendMs;     // all pauses; the part of them spent stopping threads
+    private readonly double[] _markedByRoot = new double[10]; // [root kind] bytes the mark phase reached from that kind of root
     private readonly int _level;
 
     private GcEventStats(int level)
@@ -83,18 +87,35 @@ public sealed class GcEventStats : EventListener
             case GCSuspendEEBeginId: // a pause begins (a background gen-2 collection has two short ones)
                 lock (_gate) { _suspendedAt = e.TimeStamp; _pauseGeneration = 0; }
                 break;
+            case GCSuspendEEEndId:   // every managed thread has stopped: the rest of the pause is the collection's own work
+                lock (_gate)
+                {
+                    if (_suspendedAt == default) break;
+                    var ms = (e.TimeStamp - _suspendedAt).TotalMilliseconds;
+                    _suspendMs += ms;
+                    _maxSuspendMs = Math.Max(_maxSuspendMs, ms);
+                }
+                break;
             case GCRestartEEEndId:  // the pause ends: threads run again
                 lock (_gate)
                 {
                     if (_suspendedAt == default) break;
                     var ms = (e.TimeStamp - _suspendedAt).TotalMilliseconds;
                     _suspendedAt = default;
+                    _pauseMs += ms;
                     var g = _pauseGeneration;
                     _maxPauseMs[g] = Math.Max(_maxPauseMs[g], ms);
                     if (ms > 10) _longPauses[g, 0]++;
                     if (ms > 50) _longPauses[g, 1]++;
                 }
                 break;
+            case GCMarkWithTypeId: // one per root kind per collection: what the survivors were reached from
+            {
+                var kind = Convert.ToInt32(Get(e, "Type"));
+                var bytes = Convert.ToDouble(Get(e, "Bytes"));
+                if (kind is >= 0 and < 10) lock (_gate) _markedByRoot[kind] += bytes;
+                break;
+            }
             case GCHeapStatsId:
                 lock (_gate)
                 {
@@ -125,6 +146,11 @@ public sealed class GcEventStats : EventListener
         return i >= 0 ? e.Payload![i] : null;
     }
 
+    // The runtime's ETW::GC_ROOT_KIND values (dotnet/runtime src/coreclr/gc/env/gcenv.base.h), in order: "older" is
+    // objects reached from older generations through the card table (young objects stored into old ones).
+    private static readonly string[] RootNames =
+        ["stack", "finalize_queue", "handles", "older", "sizedref", "overflow", "dependent_handles", "new_finalize_queue", "steal", "bgc"];
+
     private static readonly string[] ReasonNames =
         ["alloc_small", "induced", "low_memory", "empty", "alloc_large", "oos_soh", "oos_loh", "induced_noforce", "stress",
          "lowmem_blocking", "induced_compacting", "lowmem_host", "pm_full", "lowmem_host_blocking", "bgc_tuning_soh", "bgc_tuning_loh"];
@@ -146,6 +172,12 @@ public sealed class GcEventStats : EventListener
                 entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_pauses_over_10ms", Value = self._longPauses[g, 0] });
                 entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_pauses_over_50ms", Value = self._longPauses[g, 1] });
             }
+            entries.Add(new StatEntry { Name = "process.gc_events.pause_ms", Value = self._pauseMs });
+            entries.Add(new StatEntry { Name = "process.gc_events.suspend_ms", Value = self._suspendMs });
+            entries.Add(new StatEntry { Name = "process.gc_events.max_suspend_ms", Value = self._maxSuspendMs });
+            for (var k = 0; k < RootNames.Length; k++)
+                if (self._markedByRoot[k] > 0)
+                    entries.Add(new StatEntry { Name = $"process.gc_events.marked_from_{RootNames[k]}_bytes", Value = self._markedByRoot[k] });
             entries.Add(new StatEntry { Name = "process.gc_events.promoted_gen0_bytes", Value = self._promoted[0] });
             entries.Add(new StatEntry { Name = "process.gc_events.promoted_gen1_bytes", Value = self._promoted[1] });
             if (self._level >= 2)
