@@ -1,3 +1,4 @@
+using System.Threading.Tasks.Sources;
 using Engine.Protocol.Messages;
 
 namespace Engine.Server.Handlers;
@@ -56,6 +57,7 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
     // semaphore spins (sched_yield) before it sleeps, and on a 2-core server a spinning idle worker took
     // the CPU the next request needed (perf: 6 % of the server's time at 2,000 Recommends/s).
     private readonly Queue<Pending> _queue = new();
+    private readonly Stack<Pending> _spare = new(); // recycled items (guarded by itself)
     private int _idleWorkers;                          // guarded by _queue
     private bool _stopping;                            // guarded by _queue
     private readonly Task[] _workers;
@@ -96,29 +98,48 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         get { lock (_queue) return _queue.Count; }
     }
 
-    /// <summary>Queues <paramref name="item"/> for the next batch, or throws <see cref="ServerOverloadedException"/> when the queue is full.</summary>
-    public Task<TResult> SubmitAsync(TItem item, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues <paramref name="item"/> for the next batch, or throws <see cref="ServerOverloadedException"/> when the queue
+    /// is full. The answer is a <see cref="ValueTask{TResult}"/> over a recycled source (no task, completion source or
+    /// queue entry allocated per item once warm): await it exactly once.
+    /// </summary>
+    public ValueTask<TResult> SubmitAsync(TItem item, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
         cancellationToken.ThrowIfCancellationRequested();
-        var pending = new Pending(item, cancellationToken);
+        Pending pending = Rent(item, cancellationToken);
         lock (_queue)
         {
             if (_stopping)
             {
-                pending.Release();
+                pending.Refuse();
                 throw new ServerOverloadedException($"{_name} stopping", _options.RetryAfter);
             }
             if (_queue.Count >= _options.MaxQueue)
             {
                 Interlocked.Increment(ref _rejected);
-                pending.Release();
+                pending.Refuse();
                 throw new ServerOverloadedException($"{_name} full: {_options.MaxQueue} requests waiting", _options.RetryAfter);
             }
             _queue.Enqueue(pending);
             if (_idleWorkers > 0) Monitor.Pulse(_queue);
         }
-        return pending.Completion.Task;
+        return pending.Answer;
+    }
+
+    private Pending Rent(TItem item, CancellationToken token)
+    {
+        Pending? pending;
+        lock (_spare) _spare.TryPop(out pending);
+        pending ??= new Pending(this);
+        pending.Start(item, token);
+        return pending;
+    }
+
+    private void Return(Pending pending)
+    {
+        lock (_spare)
+            if (_spare.Count < _options.MaxQueue + _options.MaxBatch * _options.Workers) _spare.Push(pending);
     }
 
     private void WorkLoop()
@@ -153,7 +174,7 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         {
             while (_queue.TryDequeue(out Pending? p))
             {
-                p.Completion.TrySetException(new ServerOverloadedException($"{_name} stopping", _options.RetryAfter));
+                p.Fail(new ServerOverloadedException($"{_name} stopping", _options.RetryAfter));
                 p.Release();
             }
         }
@@ -168,7 +189,7 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
             Pending p = batch[i];
             if (p.Token.IsCancellationRequested)
             {
-                p.Completion.TrySetCanceled(p.Token);
+                p.Cancel();
                 p.Release();
                 continue;
             }
@@ -188,7 +209,7 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         {
             foreach (Pending p in batch)
             {
-                p.Completion.TrySetException(e);
+                p.Fail(e);
                 p.Release();
             }
             return;
@@ -199,8 +220,8 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         while (live > (largest = Interlocked.Read(ref _largestBatch)) && Interlocked.CompareExchange(ref _largestBatch, live, largest) != largest) { }
         for (int i = 0; i < live; i++)
         {
-            if (answers[i].Error is { } error) batch[i].Completion.TrySetException(error);
-            else batch[i].Completion.TrySetResult(answers[i].Result!);
+            if (answers[i].Error is { } error) batch[i].Fail(error);
+            else batch[i].Succeed(answers[i].Result!);
             batch[i].Release();
         }
     }
@@ -229,26 +250,107 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         _stop.Dispose();
     }
 
-    /// <summary>A queued item. Cancelling its token answers the caller at once; its batch then skips it.</summary>
-    private sealed class Pending
+    /// <summary>
+    /// A queued item and the source of its caller's answer. Cancelling its token answers the caller at once; its batch
+    /// then skips it. Recycled: it goes back to the batcher's spares once both holders are done with it, the caller (its
+    /// one <see cref="GetResult"/>) and the batch worker (<see cref="Release"/>, after the registration on the token is
+    /// gone). The answer is set on the thread pool (the item is its own work item), so the caller's continuation never
+    /// runs on a batch worker or on whatever thread cancelled the token.
+    /// </summary>
+    private sealed class Pending(MicroBatcher<TItem, TResult> owner) : IValueTaskSource<TResult>, IThreadPoolWorkItem
     {
-        private readonly CancellationTokenRegistration _registration;
+        private ManualResetValueTaskSourceCore<TResult> _core; // continuations run inline in Execute (already on the pool)
+        private CancellationTokenRegistration _registration;
+        private int _answered; // 1 once an outcome is chosen (the first of result, failure, cancellation wins)
+        private int _holders;  // caller and batch worker; at 0 the item is recycled
+        private TResult? _result;
+        private Exception? _error;
 
-        public Pending(TItem item, CancellationToken token)
+        public TItem Item { get; private set; } = default!;
+        public CancellationToken Token { get; private set; }
+
+        public ValueTask<TResult> Answer => new(this, _core.Version);
+
+        public void Start(TItem item, CancellationToken token)
         {
+            _core.Reset();
+            _answered = 0;
+            _holders = 2;
             Item = item;
             Token = token;
             if (token.CanBeCanceled)
-                _registration = token.Register(static s => ((Pending)s!).Cancel(), this);
+                _registration = token.UnsafeRegister(static s => ((Pending)s!).Cancel(), this);
         }
 
-        public TItem Item { get; }
-        public CancellationToken Token { get; }
-        public TaskCompletionSource<TResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public void Succeed(TResult result)
+        {
+            if (Interlocked.Exchange(ref _answered, 1) != 0) return;
+            _result = result;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
 
-        private void Cancel() => Completion.TrySetCanceled(Token);
+        public void Fail(Exception error)
+        {
+            if (Interlocked.Exchange(ref _answered, 1) != 0) return;
+            _error = error;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
 
-        /// <summary>Stops listening to the token (after the answer is set).</summary>
-        public void Release() => _registration.Dispose();
+        public void Cancel() => Fail(new TaskCanceledException(null, null, Token)); // what a cancelled task throws, as before
+
+        void IThreadPoolWorkItem.Execute()
+        {
+            // Nothing may touch this object after the core is set: the caller's continuation may recycle it.
+            if (_error is { } error) _core.SetException(error);
+            else _core.SetResult(_result!);
+        }
+
+        /// <summary>The batch worker is done with it (after its outcome was set, or it was skipped): stops listening to the token.</summary>
+        public void Release()
+        {
+            _registration.Dispose(); // waits for a cancellation callback that is running
+            _registration = default;
+            Unhold();
+        }
+
+        /// <summary>Never queued (full or stopping): the caller gets an exception instead of the answer.</summary>
+        public void Refuse()
+        {
+            _registration.Dispose();
+            _registration = default;
+            // A cancellation that won meanwhile has queued Execute: leave this one to the collector.
+            if (Volatile.Read(ref _answered) == 0) Recycle();
+        }
+
+        public TResult GetResult(short token)
+        {
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                Unhold();
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+
+        private void Unhold()
+        {
+            if (Interlocked.Decrement(ref _holders) == 0) Recycle();
+        }
+
+        private void Recycle()
+        {
+            Item = default!;
+            Token = default;
+            _result = default;
+            _error = null;
+            owner.Return(this);
+        }
     }
 }

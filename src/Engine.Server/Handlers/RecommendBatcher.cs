@@ -63,7 +63,7 @@ public sealed class RecommendBatcher : IRecommendHandler, IStatsSource, IAsyncDi
 
     /// <inheritdoc/>
     public ValueTask<RecommendResult> RecommendAsync(RecommendRequest request, CancellationToken cancellationToken) =>
-        new(_batcher.SubmitAsync(request, cancellationToken));
+        _batcher.SubmitAsync(request, cancellationToken);
 
     /// <inheritdoc/>
     public void Collect(ICollection<StatEntry> entries) => _batcher.Collect(entries);
