@@ -129,9 +129,15 @@ public class RecommendDispatchTests
         }
 
         for (int i = 0; i < 20; i++) await RoundAsync(); // warm: JIT, pools, pipe segments, spare requests
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < Rounds; i++) await RoundAsync();
-        long perRequest = (GC.GetTotalAllocatedBytes(precise: true) - before) / (Window * Rounds);
+        // The count is the whole process's: the least of three windows, so that another test's background work (a server
+        // of an earlier test shutting down, a timer) landing in one window does not fail this one (it did, 1 run in 3).
+        long perRequest = long.MaxValue;
+        for (int w = 0; w < 3; w++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < Rounds; i++) await RoundAsync();
+            perRequest = Math.Min(perRequest, (GC.GetTotalAllocatedBytes(precise: true) - before) / (Window * Rounds));
+        }
         // Measured (server and this client together): 1,189 B per Recommend before the dispatch rework (Task.Run's closure,
         // delegate and tasks, two async state machines, a linked cancellation source with its timer, a map node), 711 B
         // after; the decoded RecommendRequest and its three strings are ~200 B of it.

@@ -78,6 +78,8 @@ public sealed class RankingRecommendHandler : IRecommendHandler, IStatsSource, I
     public MicroBatcher<Work, RecommendResult> Batcher => _batcher;
 
     /// <inheritdoc/>
+    // Pooled state machines: the server and the batcher await each call exactly once, so its box can be reused.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<RecommendResult> RecommendAsync(RecommendRequest request, CancellationToken cancellationToken)
     {
         float[]? profile = null;

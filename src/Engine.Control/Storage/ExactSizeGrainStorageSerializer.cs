@@ -35,6 +35,30 @@ public sealed class ExactSizeGrainStorageSerializer(Orleans.Serialization.Serial
         }
     }
 
+    /// <summary>What <see cref="Serialize{T, TArg, TResult}"/> does with the bytes (valid only during the call).</summary>
+    public delegate TResult BytesHandler<in TArg, out TResult>(ReadOnlySpan<byte> bytes, TArg arg);
+
+    /// <summary>
+    /// Serializes <paramref name="input"/> into this thread's reused buffer and passes the bytes to <paramref name="handler"/>
+    /// (which copies them where they belong): no array of the state's size is allocated.
+    /// </summary>
+    public TResult Serialize<T, TArg, TResult>(T? input, TArg arg, BytesHandler<TArg, TResult> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var buffer = t_buffer ?? new ArrayBufferWriter<byte>(16 * 1024);
+        t_buffer = null; // a serializer that re-enters on this thread gets its own buffer
+        buffer.ResetWrittenCount();
+        try
+        {
+            serializer.Serialize(input, buffer);
+            return handler(buffer.WrittenSpan, arg);
+        }
+        finally
+        {
+            if (buffer.Capacity <= MaxKeptBufferBytes) t_buffer = buffer;
+        }
+    }
+
     /// <inheritdoc/>
     public T? Deserialize<T>(BinaryData input) => _reader.Deserialize<T>(input);
 }

@@ -68,9 +68,14 @@ public static partial class PriceQueryParser
         new(pattern, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture, TimeSpan.FromSeconds(1));
 
     /// <summary>Parses <paramref name="text"/>; never throws for any string (an empty or price-free text gives no bounds).</summary>
-    public static PriceQuery Parse(string? text)
+    public static PriceQuery Parse(string? text) =>
+        string.IsNullOrWhiteSpace(text) ? NoText : ParseText(text); // no text (every profile-only Recommend): nothing allocated
+
+    private static readonly PriceQuery NoText = new("", 0, float.PositiveInfinity);
+
+    // Separate from Parse: the matchers' closure over min/max is allocated on entry to the method that declares them.
+    private static PriceQuery ParseText(string text)
     {
-        if (string.IsNullOrWhiteSpace(text)) return new PriceQuery("", 0, float.PositiveInfinity);
         float min = 0, max = float.PositiveInfinity;
         string rest = text;
         foreach (var (pattern, kind) in Rules)
