@@ -78,6 +78,48 @@ public sealed class ShopperProfileCacheTests
         Assert.Equal(1, cache.Misses); // no read on the request path after the first
     }
 
+    /// <summary>A re-read that finds the same profile renews the cached entry (same array, age counted from the re-read):
+    /// no new entry per re-read to be promoted into gen 2; a changed profile replaces it.</summary>
+    [Fact]
+    public async Task A_reread_of_an_unchanged_profile_renews_the_cached_one_and_a_changed_one_replaces_it()
+    {
+        var clock = new ManualClock();
+        var source = new CountingProfiles();
+        source.Set("alice", [1, 0, 0]);
+        var cache = new ShopperProfileCache(source, Options, clock);
+        float[]? first = await cache.GetAsync("alice", CancellationToken.None);
+
+        source.Set("alice", [1, 0, 0]); // equal values, another array
+        clock.Advance(TimeSpan.FromSeconds(16));
+        await cache.GetAsync("alice", CancellationToken.None); // past the refresh age: re-read in the background
+        await WaitForReadsAsync(source, "alice", 2);
+        clock.Advance(TimeSpan.FromSeconds(20)); // 36 s after the first read, 20 s after the re-read: within the max age of the re-read
+        source.Set("alice", [0, 1, 0]);
+        ValueTask<float[]?> renewed = cache.GetAsync("alice", CancellationToken.None);
+        Assert.True(renewed.IsCompletedSuccessfully);
+        Assert.Same(first, await renewed); // a hit, not expired: the first read's array, renewed
+        Assert.Equal(1, cache.Misses);
+
+        await WaitForReadsAsync(source, "alice", 3); // that hit was past the refresh age again: a second re-read finds the change
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!(await cache.GetAsync("alice", CancellationToken.None))!.SequenceEqual([0f, 1, 0]))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the changed profile never replaced the entry");
+            await Task.Delay(5);
+        }
+    }
+
+    private static async Task WaitForReadsAsync(CountingProfiles source, string customer, int reads)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (source.Reads(customer) < reads)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{customer} was read {source.Reads(customer)} times, {reads} expected");
+            await Task.Delay(5);
+        }
+        await Task.Delay(20); // the read's result is stored just after it returns
+    }
+
     [Fact]
     public async Task An_event_through_the_server_invalidates_the_shopper_before_it_is_acknowledged()
     {

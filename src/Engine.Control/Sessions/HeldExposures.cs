@@ -90,7 +90,9 @@ public sealed class HeldExposures
             System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(bytes, ushort.MaxValue);
             (_longIds ??= new string?[Slots])[slot] = recommendationId;
         }
-        _arms[slot] = arm;
+        // The arm of the previous exposure when equal (the usual case): the key each call deserialized dies young.
+        var previous = _count > 0 ? _arms[(slot + Slots - 1) % Slots] : null;
+        _arms[slot] = previous is not null && previous.Equals(arm) ? previous : arm;
         _servedTicks[slot] = servedAt.UtcTicks;
         _shadow[slot] = shadow;
         _count++;
