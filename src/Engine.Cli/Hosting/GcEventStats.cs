@@ -39,6 +39,7 @@ public sealed class GcEventStats : EventListener
     private readonly long[,] _longPauses = new long[3, 2];  // [generation, >10 ms / >50 ms] pauses
     private double _pauseMs, _suspendMs, _maxSuspendMs;     // all pauses; the part of them spent stopping threads
     private readonly double[] _markedByRoot = new double[10]; // [root kind] bytes the mark phase reached from that kind of root
+    private readonly long[] _gen2ByType = new long[3];      // gen-2 collections: [blocking, background, foreground during a background one]
     private readonly int _level;
 
     private GcEventStats(int level)
@@ -77,8 +78,10 @@ public sealed class GcEventStats : EventListener
             {
                 var depth = Convert.ToInt32(Get(e, "Depth"));
                 var reason = Convert.ToInt32(Get(e, "Reason"));
+                var type = Convert.ToInt32(Get(e, "Type") ?? 0); // 0 blocking, 1 background, 2 foreground (ephemeral, during a background one)
                 lock (_gate)
                 {
+                    if (depth >= 2) _gen2ByType[Math.Clamp(type, 0, 2)]++;
                     _byReason[Math.Clamp(depth, 0, 2), Math.Clamp(reason, 0, 15)]++;
                     _pauseGeneration = Math.Max(_pauseGeneration, Math.Clamp(depth, 0, 2));
                 }
@@ -172,6 +175,8 @@ public sealed class GcEventStats : EventListener
                 entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_pauses_over_10ms", Value = self._longPauses[g, 0] });
                 entries.Add(new StatEntry { Name = $"process.gc_events.gen{g}_pauses_over_50ms", Value = self._longPauses[g, 1] });
             }
+            entries.Add(new StatEntry { Name = "process.gc_events.gen2_blocking", Value = self._gen2ByType[0] });
+            entries.Add(new StatEntry { Name = "process.gc_events.gen2_background", Value = self._gen2ByType[1] });
             entries.Add(new StatEntry { Name = "process.gc_events.pause_ms", Value = self._pauseMs });
             entries.Add(new StatEntry { Name = "process.gc_events.suspend_ms", Value = self._suspendMs });
             entries.Add(new StatEntry { Name = "process.gc_events.max_suspend_ms", Value = self._maxSuspendMs });
