@@ -48,8 +48,9 @@ internal static class ServeCommand
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Control-plane client gateway port", DefaultValueFactory = _ => 30000 };
         var headsFile = new Option<FileInfo?>("--heads") { Description = "Scoring heads file (JSON, e.g. from `engine train-heads`); default: the built-in heads" };
         var dashboardPort = new Option<int>("--dashboard-port") { Description = "Serve the Orleans Dashboard (HTTP, no authentication) on this port of --address; 0 = off", DefaultValueFactory = _ => 0 };
+        var gen0Budget = new Option<int>("--gen0-budget-mb") { Description = "Collect gen 0 after this many MB allocated (short GC pauses: Recommend's tail latency); 0 = the runtime's own budget", DefaultValueFactory = _ => Gen0Pacer.DefaultBudgetMegabytes };
         var command = new Command("serve", "Serve the storefront protocol over TCP, with the control plane in the same process");
-        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog, redis, siloPort, gatewayPort, dashboardPort, headsFile }) command.Options.Add(o);
+        foreach (var o in new Option[] { port, address, model, apiKey, adminKey, maxStreams, ctxSize, threads, certificate, demoCatalog, redis, siloPort, gatewayPort, dashboardPort, headsFile, gen0Budget }) command.Options.Add(o);
 
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -132,6 +133,10 @@ internal static class ServeCommand
                 ? "engine: no --redis: control plane on localhost clustering with in-memory storage; sessions and stats are NOT durable and are lost when this process stops"
                 : $"engine: control plane clustering and storage on Redis {redisConnection}");
 
+            int gen0Megabytes = r.GetValue(gen0Budget);
+            if (gen0Megabytes < 0) throw new UserInputException("--gen0-budget-mb must be ≥ 0");
+            using Gen0Pacer? pacer = gen0Megabytes == 0 || Gen0Pacer.RuntimeSizesGen0() ? null : new Gen0Pacer(gen0Megabytes * (1L << 20));
+            if (pacer is not null) Console.Error.WriteLine($"engine: gen-0 collections every {gen0Megabytes} MB allocated (--gen0-budget-mb; 0 = the runtime's budget)");
             if (GcEventStats.StartFromEnvironment())
                 Console.Error.WriteLine("engine: ENGINE_GC_EVENTS: GC events counted into Stats (process.gc_events.*)");
             if (ranking is not null && !ExposureLogger.EnabledByEnvironment())
