@@ -19,21 +19,7 @@ public sealed class ExactSizeGrainStorageSerializer(Orleans.Serialization.Serial
     private readonly OrleansGrainStorageSerializer _reader = new(serializer);
 
     /// <inheritdoc/>
-    public BinaryData Serialize<T>(T? input)
-    {
-        var buffer = t_buffer ?? new ArrayBufferWriter<byte>(16 * 1024);
-        t_buffer = null; // a serializer that re-enters on this thread gets its own buffer
-        buffer.ResetWrittenCount();
-        try
-        {
-            serializer.Serialize(input, buffer);
-            return new BinaryData(buffer.WrittenSpan.ToArray());
-        }
-        finally
-        {
-            if (buffer.Capacity <= MaxKeptBufferBytes) t_buffer = buffer;
-        }
-    }
+    public BinaryData Serialize<T>(T? input) => Serialize(input, 0, static (bytes, _) => new BinaryData(bytes.ToArray()));
 
     /// <summary>What <see cref="Serialize{T, TArg, TResult}"/> does with the bytes (valid only during the call).</summary>
     public delegate TResult BytesHandler<in TArg, out TResult>(ReadOnlySpan<byte> bytes, TArg arg);
