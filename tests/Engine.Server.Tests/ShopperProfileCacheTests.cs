@@ -16,6 +16,7 @@ public sealed class ShopperProfileCacheTests
         Slots = 64,
         MaxAge = TimeSpan.FromSeconds(30),
         RefreshAfter = TimeSpan.FromSeconds(15),
+        RefreshSpread = 0, // the timing tests below count on one refresh age; the spread has its own test
     };
 
     [Fact]
@@ -120,6 +121,36 @@ public sealed class ShopperProfileCacheTests
         await Task.Delay(20); // the read's result is stored just after it returns
     }
 
+    /// <summary>Shoppers read together re-read spread over [RefreshAfter × (1 − spread), RefreshAfter], each at an age of its
+    /// own, not all at RefreshAfter (a burst of session reads: bench/RESULTS.md, eighth session).</summary>
+    [Fact]
+    public async Task Shoppers_read_together_are_reread_spread_over_the_refresh_window()
+    {
+        const int shoppers = 2000;
+        var clock = new ManualClock();
+        var source = new CountingProfiles();
+        string[] ids = [.. Enumerable.Range(0, shoppers).Select(_ => "c" + Guid.NewGuid().ToString("N"))];
+        foreach (var id in ids) source.Set(id, [1, 0, 0]);
+        var cache = new ShopperProfileCache(source, Options with { Slots = 1 << 20, MaxAge = TimeSpan.FromSeconds(60), RefreshAfter = TimeSpan.FromSeconds(40), RefreshSpread = 0.5 }, clock);
+        foreach (var id in ids) await cache.GetAsync(id, CancellationToken.None);
+
+        // Each step hits every shopper once; count the background re-reads each step started.
+        double[] ages = [19.9, 25, 30, 35, 40.1];
+        int[] rereads = new int[ages.Length];
+        for (int step = 0; step < ages.Length; step++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(ages[step] - (step == 0 ? 0 : ages[step - 1])));
+            foreach (var id in ids) await cache.GetAsync(id, CancellationToken.None);
+            rereads[step] = ids.Sum(source.Reads) - shoppers; // a re-read renews its entry: none is re-read twice by 40.1 s
+        }
+
+        Assert.Equal(0, rereads[0]);                       // none before RefreshAfter × (1 − spread) = 20 s
+        Assert.Equal(shoppers, rereads[4]);                // every one by RefreshAfter, each once
+        for (int i = 1; i < 4; i++)                        // uniform in between: a quarter of them per 5 s (± a wide margin)
+            Assert.InRange(rereads[i], i * shoppers / 4 - shoppers / 10, i * shoppers / 4 + shoppers / 10);
+        Assert.Equal(shoppers, cache.Misses);              // all of them hits after the first read
+    }
+
     [Fact]
     public async Task An_event_through_the_server_invalidates_the_shopper_before_it_is_acknowledged()
     {
@@ -183,6 +214,8 @@ public sealed class ShopperProfileCacheTests
         Assert.Contains("power of two", Assert.Throws<ArgumentException>(() => new ShopperProfileCache(source, Options with { Slots = 48 })).Message);
         Assert.Contains("max age", Assert.Throws<ArgumentException>(() => new ShopperProfileCache(source, Options with { MaxAge = TimeSpan.Zero })).Message);
         Assert.Contains("refresh age", Assert.Throws<ArgumentException>(() => new ShopperProfileCache(source, Options with { RefreshAfter = TimeSpan.FromMinutes(1) })).Message);
+        Assert.Contains("refresh spread", Assert.Throws<ArgumentException>(() => new ShopperProfileCache(source, Options with { RefreshSpread = 1 })).Message);
+        Assert.Contains("refresh spread", Assert.Throws<ArgumentException>(() => new ShopperProfileCache(source, Options with { RefreshSpread = double.NaN })).Message);
     }
 
     private static void Is(float[]? actual, params float[] expected)
