@@ -52,7 +52,8 @@ public sealed class ControlOptions
     /// the same whatever it covers (a state write and a trim), so with many active shoppers the checkpoints
     /// per second are about active sessions / this interval: 5 s (the earlier default) with 20,000 active
     /// shoppers meant 4,000 checkpoints/s, a checkpoint every ~2 events, and ingestion fell to 20.8k events/s
-    /// (bench/RESULTS.md, issue 6). Slow sessions checkpoint on this age, busy ones on their entry count.</summary>
+    /// (bench/RESULTS.md, issue 6). Slow sessions checkpoint on this age, busy ones on their entry count. Each
+    /// arming waits a delay drawn in [interval/2, interval], so sessions that changed together write apart.</summary>
     public TimeSpan SessionCheckpointInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Journal entries (one per sink call that carried events for the customer) a session applies
@@ -69,7 +70,9 @@ public sealed class ControlOptions
     /// <summary>Longest time a session keeps exposures logged through <c>ICustomerSessionGrain.RecordExposures</c>
     /// in memory before it writes its state (an event's checkpoint, or deactivation, writes them sooner). Writing
     /// the session on every exposure cost Recommend its p99 at 2,000/s (bench/RESULTS.md): with 10k shoppers
-    /// each getting a list every few seconds, a shorter interval means a state write per list again.</summary>
+    /// each getting a list every few seconds, a shorter interval means a state write per list again. Each arming
+    /// waits a delay drawn in [interval/2, interval]: 10k sessions that got their first lists in the same few
+    /// seconds otherwise wrote in the same few seconds every interval (bench/RESULTS.md, eighth session).</summary>
     public TimeSpan ExposureCheckpointInterval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Journal entries a session reads per store round trip while draining.</summary>

@@ -7,7 +7,8 @@ namespace Engine.Control.Sessions;
 /// <see cref="ControlOptions.ExposureWindow"/>) and passed on to the stats shards' decision log.</summary>
 internal sealed partial class CustomerSessionGrain
 {
-    private IGrainTimer? _exposureCheckpointTimer;
+    private IGrainTimer? _exposureCheckpointTimer; // registered once, armed by Change (see CheckpointTimer)
+    private bool _exposureCheckpointArmed;
     private string? _customerKey; // the grain key as one string (GetPrimaryKeyString decodes a new one per call)
 
     private static readonly IReadOnlyList<string> NoViews = [];
@@ -81,18 +82,19 @@ internal sealed partial class CustomerSessionGrain
     }
 
     /// <summary>A one-shot timer: exposures applied in memory are written at most
-    /// <see cref="ControlOptions.ExposureCheckpointInterval"/> later (sooner if an event's checkpoint writes first).</summary>
+    /// <see cref="ControlOptions.ExposureCheckpointInterval"/> later (sooner if an event's checkpoint writes first; each
+    /// arming draws its delay in [interval/2, interval]: <see cref="SpreadDelay"/>).</summary>
     private void ScheduleExposureCheckpoint()
     {
-        if (_exposureCheckpointTimer is not null) return;
-        _exposureCheckpointTimer = this.RegisterGrainTimer(static (grain, _) => grain.ExposureCheckpointAsync(), this,
-            new GrainTimerCreationOptions(_options.ExposureCheckpointInterval, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = false });
+        if (_exposureCheckpointArmed) return;
+        _exposureCheckpointArmed = true;
+        (_exposureCheckpointTimer ??= CheckpointTimer(static grain => grain.ExposureCheckpointAsync()))
+            .Change(SpreadDelay(_options.ExposureCheckpointInterval), Timeout.InfiniteTimeSpan);
     }
 
     private async Task ExposureCheckpointAsync()
     {
-        _exposureCheckpointTimer?.Dispose();
-        _exposureCheckpointTimer = null;
+        _exposureCheckpointArmed = false; // exposures applied from here on arm it again
         try
         {
             await CommitAsync(); // nothing to write when a checkpoint since covered them
