@@ -6,13 +6,14 @@ namespace Engine.Cli.Hosting;
 /// gen 0 from the L3 cache (32 MB on the 2-core benchmark box: ~13 MB between collections), and at 2,000 Recommends/s the
 /// objects that outlive a request (held exposures, Orleans calls in flight) accumulate between collections, so each pause
 /// grows with the interval: ~10 ms per collection, the tail of the latency (bench/RESULTS.md, seventh session). A 6 MB
-/// budget halves each pause for about the same total. The runtime's knob for this (<c>DOTNET_GCgen0size</c>) is read
+/// budget halved each pause for about the same total; with Server GC (engine's runtimeconfig since the eighth session)
+/// 4 MB measured best. Server GC sizes gen 0 larger still, so the pacer matters more there. The runtime's knob for this (<c>DOTNET_GCgen0size</c>) is read
 /// from the environment only (not from runtimeconfig.json); when it is set this pacer stays off.
 /// </summary>
 public sealed class Gen0Pacer : IDisposable
 {
     /// <summary>The default budget (<c>engine serve --gen0-budget-mb</c>), chosen by measurement.</summary>
-    public const int DefaultBudgetMegabytes = 6;
+    public const int DefaultBudgetMegabytes = 4;
 
     private readonly Thread _thread;
     private volatile bool _stop;
