@@ -11,10 +11,23 @@ namespace Engine.Control.Storage;
 /// </summary>
 public sealed class ExactSizeGrainStorageSerializer(Orleans.Serialization.Serializer serializer) : IGrainStorageSerializer
 {
-    /// <summary>A thread's buffer is dropped after a state larger than this (a rare huge state does not stay pinned in memory).</summary>
+    /// <summary>Largest buffer a thread keeps; a larger one goes to the shared one (below).</summary>
     public const int MaxKeptBufferBytes = 1 << 20;
 
+    /// <summary>Largest buffer kept for states above <see cref="MaxKeptBufferBytes"/> (one, shared by the process).</summary>
+    public const int MaxSharedBufferBytes = 64 << 20;
+
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+
+    // States larger than a thread's buffer (a stats shard's decision log, ~3 MB, written every few minutes) share one
+    // process-wide buffer, taken for a state type whose last write was that large: a fresh buffer grown by doubling was
+    // ~8 MB of large-object allocations per such write (16.5 MB in one second when the shards wrote; eighth session).
+    private static ArrayBufferWriter<byte>? s_large;
+
+    private static class LastSize<T>
+    {
+        public static int Bytes; // bytes of the last state of this type written (a hint: racy by design)
+    }
 
     private readonly OrleansGrainStorageSerializer _reader = new(serializer);
 
@@ -31,17 +44,26 @@ public sealed class ExactSizeGrainStorageSerializer(Orleans.Serialization.Serial
     public TResult Serialize<T, TArg, TResult>(T? input, TArg arg, BytesHandler<TArg, TResult> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        var buffer = t_buffer ?? new ArrayBufferWriter<byte>(16 * 1024);
-        t_buffer = null; // a serializer that re-enters on this thread gets its own buffer
+        var last = Volatile.Read(ref LastSize<T>.Bytes);
+        ArrayBufferWriter<byte> buffer;
+        if (last > MaxKeptBufferBytes)
+            buffer = Interlocked.Exchange(ref s_large, null) ?? new ArrayBufferWriter<byte>(last + last / 4);
+        else
+        {
+            buffer = t_buffer ?? new ArrayBufferWriter<byte>(16 * 1024);
+            t_buffer = null; // a serializer that re-enters on this thread gets its own buffer
+        }
         buffer.ResetWrittenCount();
         try
         {
             serializer.Serialize(input, buffer);
+            Volatile.Write(ref LastSize<T>.Bytes, buffer.WrittenCount);
             return handler(buffer.WrittenSpan, arg);
         }
         finally
         {
             if (buffer.Capacity <= MaxKeptBufferBytes) t_buffer = buffer;
+            else if (buffer.Capacity <= MaxSharedBufferBytes) Volatile.Write(ref s_large, buffer);
         }
     }
 
