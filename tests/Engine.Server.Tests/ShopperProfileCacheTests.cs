@@ -70,12 +70,7 @@ public sealed class ShopperProfileCacheTests
         Assert.Equal(2, source.Reads("alice"));
         source.Gate.SetResult();
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!(await cache.GetAsync("alice", CancellationToken.None))!.SequenceEqual([0f, 1, 0]))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the background re-read never replaced the entry");
-            await Task.Delay(5);
-        }
+        await WaitForProfileAsync(cache, "alice", [0f, 1, 0], "the background re-read never replaced the entry");
         Assert.Equal(1, cache.Misses); // no read on the request path after the first
     }
 
@@ -102,10 +97,17 @@ public sealed class ShopperProfileCacheTests
         Assert.Equal(1, cache.Misses);
 
         await WaitForReadsAsync(source, "alice", 3); // that hit was past the refresh age again: a second re-read finds the change
+        await WaitForProfileAsync(cache, "alice", [0f, 1, 0], "the changed profile never replaced the entry");
+    }
+
+    /// <summary>Polls until <paramref name="customer"/>'s cached profile equals <paramref name="expected"/> (a background
+    /// re-read replaced it), failing with <paramref name="never"/> after 20 s.</summary>
+    private static async Task WaitForProfileAsync(ShopperProfileCache cache, string customer, float[] expected, string never)
+    {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!(await cache.GetAsync("alice", CancellationToken.None))!.SequenceEqual([0f, 1, 0]))
+        while (!(await cache.GetAsync(customer, CancellationToken.None))!.SequenceEqual(expected))
         {
-            Assert.True(DateTime.UtcNow < deadline, "the changed profile never replaced the entry");
+            Assert.True(DateTime.UtcNow < deadline, never);
             await Task.Delay(5);
         }
     }
